@@ -15,10 +15,7 @@ def _names(value: Any, key: str = "name") -> list[str]:
         return []
     out = []
     for item in value:
-        if isinstance(item, dict):
-            name = item.get(key) or item.get("name")
-        else:
-            name = item
+        name = item.get(key) or item.get("name") if isinstance(item, dict) else item
         if isinstance(name, str) and name.strip():
             out.append(name.strip())
     return out
@@ -64,7 +61,8 @@ def normalize_movie(raw: dict[str, Any]) -> dict[str, Any]:
         "belongs_to_collection": collection if isinstance(collection, str) and collection else None,
         "poster_path": raw.get("poster_path") or None,
         "status": _text(raw.get("status")) or None,
-        "adult": bool(raw.get("adult")) if not isinstance(raw.get("adult"), str)
+        "adult": bool(raw.get("adult"))
+        if not isinstance(raw.get("adult"), str)
         else raw.get("adult") == "True",
         "popularity": _num(raw.get("popularity")),
         "vote_average": _num(raw.get("vote_average")),

@@ -115,8 +115,12 @@ class Registry:
     ) -> Manifest:
         """Upload files, then the manifest with their checksums, then (if promote) the pointer."""
         _check_model(model)
-        base = manifest if isinstance(manifest, Manifest) else Manifest.model_validate(
-            {"model": model, "version": new_version_id(), "created_at": _now(), **manifest}
+        base = (
+            manifest
+            if isinstance(manifest, Manifest)
+            else Manifest.model_validate(
+                {"model": model, "version": new_version_id(), "created_at": _now(), **manifest}
+            )
         )
         entries: dict[str, FileEntry] = {}
         prefix = self._version_prefix(model, base.version)
