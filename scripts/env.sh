@@ -15,20 +15,20 @@ mkdir -p "$VAR_DIR"
 export S3_BUCKET="${S3_BUCKET:-movie-intel}"
 export S3_PORT="${S3_PORT:-8333}"
 export S3_DATA_DIR="${S3_DATA_DIR:-$VAR_DIR/s3}"
-if [[ -z "${S3_ENDPOINT_URL:-}" && "${S3_USE_AWS:-0}" != "1" ]]; then
-  export S3_EMBEDDED=1
-  export S3_ENDPOINT_URL="http://127.0.0.1:$S3_PORT"
+if [[ -z "${S3_EMBEDDED:-}" ]]; then
+  if [[ -z "${S3_ENDPOINT_URL:-}" && "${S3_USE_AWS:-0}" != "1" ]]; then S3_EMBEDDED=1; else S3_EMBEDDED=0; fi
+fi
+export S3_EMBEDDED
+if [[ "$S3_EMBEDDED" == "1" ]]; then
+  export S3_ENDPOINT_URL="${S3_ENDPOINT_URL:-http://127.0.0.1:$S3_PORT}"
   # Local keys are generated once per checkout (never committed, never a default in code).
   mkdir -p "$S3_DATA_DIR"
   if [[ ! -f "$S3_DATA_DIR/keys.env" ]]; then
-    umask 077
-    printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' \
+    (umask 077; printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' \
       "local$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')" \
-      "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" > "$S3_DATA_DIR/keys.env"
+      "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" > "$S3_DATA_DIR/keys.env")
   fi
   set -a; source "$S3_DATA_DIR/keys.env"; set +a
-else
-  export S3_EMBEDDED=0
 fi
 
 # --- Airflow standalone on SQLite ----------------------------------------------------------------

@@ -43,7 +43,7 @@ def normalize_movie(raw: dict[str, Any]) -> dict[str, Any]:
         collection = collection.get("name")
     budget = _num(raw.get("budget"))
     return {
-        "id": int(raw["id"]),
+        "id": int(raw["id"]) if raw.get("id") not in (None, "") else None,
         "imdb_id": raw.get("imdb_id") or None,
         "title": _text(raw.get("title")),
         "original_title": _text(raw.get("original_title")),

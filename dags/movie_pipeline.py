@@ -1,0 +1,111 @@
+"""
+### Movie intelligence: the daily training pipeline
+
+collect → validate → build features → train (XGBoost, LightGBM, random forest, mean baseline, and
+the sequential recommender, in parallel) → select and publish the rating model → notify serving.
+
+Each task is idempotent for its logical date and exchanges S3 keys through XCom, never data.
+The work itself lives in `services/train/steps.py`; this file only wires it (and imports nothing
+heavy at parse time).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+RATING_ALGORITHMS = ("xgboost", "lightgbm", "random_forest", "mean")
+
+
+def _logical_date() -> str:
+    """The run's date: its logical date, or the day it runs for manual runs that have none."""
+    ctx = get_current_context()
+    when = ctx.get("logical_date") or ctx["dag_run"].run_after
+    return when.strftime("%Y-%m-%d")
+
+
+def _ctx() -> Any:
+    from services.train.context import Context
+
+    return Context.from_env()
+
+
+@dag(
+    dag_id="movie_pipeline",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True},
+    tags=["movies", "training"],
+    doc_md=__doc__,
+)
+def movie_pipeline() -> None:
+    """The daily training DAG."""
+
+    @task
+    def collect() -> dict[str, Any]:
+        """Today's ~100 movies from TMDB (or the bundled snapshot) into a raw S3 partition."""
+        from services.train import steps
+
+        return steps.collect(_ctx(), _logical_date())
+
+    @task
+    def validate(collected: dict[str, Any]) -> dict[str, Any]:
+        """Schema and range checks; bad rows quarantined with their reason."""
+        from services.train import steps
+
+        return steps.validate_step(_ctx(), _logical_date())
+
+    @task
+    def build_features(validated: dict[str, Any]) -> dict[str, Any]:
+        """Time-respecting split, encoders fitted on train only, leak guard, feature matrices."""
+        from services.train import steps
+
+        return steps.build_features(_ctx(), _logical_date(), validated["curated"], validated["partitions"])
+
+    @task
+    def train_rating(features: dict[str, Any], algorithm: str) -> dict[str, Any]:
+        """One rating candidate, tracked in W&B."""
+        from services.train import steps
+
+        return steps.train_rating(_ctx(), _logical_date(), features, algorithm)
+
+    @task
+    def train_recommender(validated: dict[str, Any]) -> dict[str, Any]:
+        """Baselines and the torch sequential recommender; publishes the winner under `recommender`."""
+        from services.train.recommender.task import run_recommender_task
+
+        ctx = _ctx()
+        return run_recommender_task(ctx.settings, ctx.registry, ctx.tracker, logical_date=_logical_date())
+
+    @task
+    def select_and_publish(features: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any]:
+        """Pick the challenger, compare with production on the same rows, publish, maybe promote."""
+        from services.train import steps
+
+        return steps.select_and_publish(_ctx(), _logical_date(), features, candidates)
+
+    @task
+    def notify_serving(rating: dict[str, Any], recommender: dict[str, Any]) -> dict[str, Any]:
+        """POST /admin/reload to the API when SERVE_URL is set."""
+        from services.train import steps
+
+        return steps.notify_serving(_ctx(), [rating, recommender])
+
+    collected = collect()
+    validated = validate(collected)
+    features = build_features(validated)
+    candidates = [
+        train_rating.override(task_id=f"train_{algorithm}")(features, algorithm)
+        for algorithm in RATING_ALGORITHMS
+    ]
+    recommender = train_recommender(validated)
+    rating = select_and_publish(features, candidates)
+    notify_serving(rating, recommender)
+
+
+movie_pipeline()

@@ -1,0 +1,148 @@
+"""SASRec: a causal transformer over a user's movie sequence that scores the next movie.
+
+Reference: Wang-Cheng Kang and Julian McAuley, "Self-Attentive Sequential Recommendation",
+ICDM 2018 (arXiv:1808.09781). Trained here with full-softmax cross-entropy at every position,
+following Klenitskiy & Vasilev, "Turning Dross Into Gold Loss: is BERT4Rec really better than
+SASRec?", RecSys 2023 (arXiv:2309.07602). The module layout follows RecBole's
+``recbole/model/sequential_recommender/sasrec.py``: config read once, ``forward``,
+``calculate_loss``, ``predict``, ``full_sort_predict``.
+
+Item index 0 is padding. Sequences are left-padded, so the most recent movie is always at the
+last position and always gets the same position embedding, whatever the user's history length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PADDING_INDEX = 0
+
+
+@dataclass(frozen=True)
+class SASRecConfig:
+    """Architecture hyper-parameters (stored as config.json next to the weights)."""
+
+    n_items: int  # real items; the embedding table has n_items + 1 rows (row 0 = padding)
+    max_seq_length: int = 200
+    hidden_size: int = 64
+    n_layers: int = 2
+    n_heads: int = 2
+    inner_size: int = 256
+    hidden_dropout: float = 0.3
+    attn_dropout: float = 0.3
+    layer_norm_eps: float = 1e-8
+    initializer_range: float = 0.02
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SASRecConfig:
+        """A config from its dict; unknown keys are an error, not silently ignored."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown SASRec config keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+class _Block(nn.Module):
+    """One pre-norm transformer block: masked self-attention then a GELU feed-forward."""
+
+    def __init__(self, c: SASRecConfig) -> None:
+        super().__init__()
+        self.n_heads = c.n_heads
+        self.attn_dropout = c.attn_dropout
+        self.norm1 = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.qkv = nn.Linear(c.hidden_size, 3 * c.hidden_size)
+        self.out = nn.Linear(c.hidden_size, c.hidden_size)
+        self.norm2 = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.ff = nn.Sequential(
+            nn.Linear(c.hidden_size, c.inner_size),
+            nn.GELU(),
+            nn.Dropout(c.hidden_dropout),
+            nn.Linear(c.inner_size, c.hidden_size),
+        )
+        self.drop = nn.Dropout(c.hidden_dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, length, h = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, length, 3, self.n_heads, h // self.n_heads).unbind(2)
+        a = F.scaled_dot_product_attention(
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            attn_mask=mask,
+            dropout_p=self.attn_dropout if self.training else 0.0,
+        )
+        x = x + self.drop(self.out(a.transpose(1, 2).reshape(b, length, h)))
+        return x + self.drop(self.ff(self.norm2(x)))
+
+
+class SASRec(nn.Module):
+    """Self-attentive sequential recommender with tied input/output item embeddings."""
+
+    def __init__(self, config: SASRecConfig) -> None:
+        super().__init__()
+        if config.hidden_size % config.n_heads:
+            raise ValueError("hidden_size must be a multiple of n_heads")
+        self.config = config
+        self.n_items = config.n_items
+        self.max_seq_length = config.max_seq_length
+        self.item_embedding = nn.Embedding(config.n_items + 1, config.hidden_size, padding_idx=PADDING_INDEX)
+        self.position_embedding = nn.Embedding(config.max_seq_length, config.hidden_size)
+        self.emb_dropout = nn.Dropout(config.hidden_dropout)
+        self.blocks = nn.ModuleList(_Block(config) for _ in range(config.n_layers))
+        self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Small normal init as in RecBole; the padding row stays zero.
+        if isinstance(module, nn.Linear | nn.Embedding):
+            module.weight.data.normal_(0.0, self.config.initializer_range)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+            module.weight.data[module.padding_idx].zero_()
+
+    def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
+        """Hidden states (batch, length, hidden) for left-padded item sequences (batch, length)."""
+        length = item_seq.shape[1]
+        if length > self.max_seq_length:
+            raise ValueError(f"sequence length {length} exceeds max_seq_length {self.max_seq_length}")
+        positions = torch.arange(self.max_seq_length - length, self.max_seq_length, device=item_seq.device)
+        x = self.item_embedding(item_seq) + self.position_embedding(positions)
+        x = self.emb_dropout(x)
+        real = item_seq != PADDING_INDEX
+        causal = torch.ones(length, length, dtype=torch.bool, device=item_seq.device).tril()
+        # Attend to earlier real items; every position may see itself, so no row is fully masked.
+        eye = torch.eye(length, dtype=torch.bool, device=item_seq.device)
+        mask = ((causal & real[:, None, :]) | eye)[:, None, :, :]
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.final_norm(x)
+
+    def calculate_loss(self, item_seq: torch.Tensor, pos_items: torch.Tensor) -> torch.Tensor:
+        """Full-softmax cross-entropy of the next item at every position where pos_items is not 0."""
+        hidden = self.forward(item_seq)
+        keep = pos_items != PADDING_INDEX
+        logits = hidden[keep] @ self.item_embedding.weight.T
+        logits[:, PADDING_INDEX] = float("-inf")
+        return F.cross_entropy(logits, pos_items[keep])
+
+    def predict(self, item_seq: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Score of one candidate item per sequence (batch,), from the last position."""
+        last = self.forward(item_seq)[:, -1]
+        return (last * self.item_embedding(items)).sum(-1)
+
+    def full_sort_predict(self, item_seq: torch.Tensor) -> torch.Tensor:
+        """Scores (batch, n_items + 1) of every item after the last position; padding is -inf."""
+        scores = self.forward(item_seq)[:, -1] @ self.item_embedding.weight.T
+        scores[:, PADDING_INDEX] = float("-inf")
+        return scores

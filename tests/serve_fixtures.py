@@ -1,0 +1,168 @@
+"""Test helpers for serving: publish real rating models (and a stand-in recommender) to a real S3.
+
+The rating model is what the training pipeline publishes: an XGBoost booster trained on featurize()
+of the bundled snapshot, its encoders, and the catalog, in their native formats.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.core.catalog import Catalog
+from services.core.features import Encoders, feature_names, featurize, fit_encoders
+from services.core.movie import normalize_movie
+from services.core.rating_model import save_rating_model
+from services.core.registry import Manifest, Registry
+from services.train.snapshot import load_movies
+
+SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "snapshot"
+N_TRAIN = 1500
+
+
+@lru_cache(maxsize=1)
+def snapshot_movies() -> tuple[dict[str, Any], ...]:
+    """Every snapshot movie, normalised (read once per test session)."""
+    return tuple(normalize_movie(m) for m in load_movies(SNAPSHOT))
+
+
+@lru_cache(maxsize=1)
+def training_data() -> tuple[Encoders, np.ndarray, np.ndarray]:
+    """Encoders, features and vote_average labels of the first well-voted snapshot movies."""
+    rows = [m for m in snapshot_movies() if m["vote_average"] is not None and (m["vote_count"] or 0) >= 10]
+    rows = rows[:N_TRAIN]
+    enc = fit_encoders(rows)
+    return enc, featurize(rows, enc), np.array([m["vote_average"] for m in rows])
+
+
+@lru_cache(maxsize=1)
+def catalog_json() -> bytes:
+    """The catalog of the whole snapshot, as the pipeline publishes it."""
+    movies = [m for m in snapshot_movies() if m["id"] is not None]
+    return json.dumps(Catalog.from_movies(movies).to_json()).encode()
+
+
+def train_booster(rounds: int = 30, seed: int = 0) -> Any:
+    """A small XGBoost regressor on the snapshot (different rounds/seed: a different model)."""
+    import xgboost as xgb
+
+    enc, x, y = training_data()
+    params = {"max_depth": 4, "eta": 0.1, "subsample": 0.8, "seed": seed, "nthread": 1}
+    return xgb.train(params, xgb.DMatrix(x, label=y, feature_names=None), num_boost_round=rounds)
+
+
+def rating_files(rounds: int = 30, seed: int = 0) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The files and manifest fields of one rating model version."""
+    enc, _, _ = training_data()
+    files = {
+        **save_rating_model(train_booster(rounds, seed), "xgboost"),
+        "encoders.json": json.dumps(enc.to_json()).encode(),
+        "catalog.json": catalog_json(),
+    }
+    meta = {
+        "algorithm": "xgboost",
+        "features": feature_names(enc),
+        "metrics": {"rmse": 0.9, "mae": 0.7},
+        "wandb_run": "test-run-" + str(seed),
+        "notes": {"rounds": rounds},
+    }
+    return files, meta
+
+
+def publish_rating(registry: Registry, *, rounds: int = 30, seed: int = 0, promote: bool = True) -> Manifest:
+    """Publish (and by default promote) a rating model version."""
+    files, meta = rating_files(rounds, seed)
+    return registry.publish("rating", files, meta, promote=promote, reason="test")
+
+
+# ---- a stand-in recommender, honouring load_recommender's interface --------------------------------
+class FakeRecommender:
+    """Item neighbours from a JSON file: knows(), recommend() (liked masked), popular()."""
+
+    def __init__(self, neighbours: dict[int, list[tuple[int, float]]], popular: list[tuple[int, float]]):
+        self.neighbours = neighbours
+        self._popular = popular
+
+    def knows(self, tmdb_id: int) -> bool:
+        return tmdb_id in self.neighbours
+
+    def recommend(self, liked: list[int], k: int) -> list[tuple[int, float]]:
+        scores: dict[int, float] = {}
+        for rank, item in enumerate(liked, start=1):  # later likes weigh more
+            for other, score in self.neighbours.get(item, []):
+                scores[other] = scores.get(other, 0.0) + score * rank
+        for item in liked:
+            scores.pop(item, None)
+        return sorted(scores.items(), key=lambda p: (-p[1], p[0]))[:k]
+
+    def popular(self, k: int, exclude: list[int] | tuple[int, ...] = ()) -> list[tuple[int, float]]:
+        skip = set(exclude)
+        return [p for p in self._popular if p[0] not in skip][:k]
+
+
+def fake_recommender_loader(files: dict[str, bytes]) -> FakeRecommender:
+    """load_recommender for FakeRecommender files."""
+    data = json.loads(files["model.json"])
+    neighbours = {int(k): [(int(i), float(s)) for i, s in v] for k, v in data["neighbours"].items()}
+    return FakeRecommender(neighbours, [(int(i), float(s)) for i, s in data["popular"]])
+
+
+def recommender_ids() -> list[int]:
+    """The 40 catalog ids the fake recommender knows (the least popular ones, so results differ)."""
+    entries = json.loads(catalog_json())
+    return [e["tmdb_id"] for e in sorted(entries, key=lambda e: (e["popularity"], e["tmdb_id"]))[:40]]
+
+
+def publish_recommender(registry: Registry) -> Manifest:
+    """Publish a recommender version: each known movie's neighbours are the next three known movies."""
+    ids = recommender_ids()
+    neighbours = {str(i): [[ids[(n + j) % len(ids)], 1.0 / j] for j in (1, 2, 3)] for n, i in enumerate(ids)}
+    model = {"neighbours": neighbours, "popular": [[i, float(len(ids) - n)] for n, i in enumerate(ids)]}
+    files = {"model.json": json.dumps(model).encode(), "catalog.json": catalog_json()}
+    return registry.publish("recommender", files, {"algorithm": "fake-neighbours"}, promote=True)
+
+
+# ---- translators ---------------------------------------------------------------------------------
+class FakeTranslator:
+    """A translator that answers from a dict (or fails, or hangs), recording what it was asked."""
+
+    def __init__(self, answers: dict[str, str] | None = None, fail: bool = False, delay_s: float = 0.0):
+        self.answers = answers or {}
+        self.fail = fail
+        self.delay_s = delay_s
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def translate(self, text: str) -> str:
+        with self._lock:
+            self.calls.append(text)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.fail:
+            raise ConnectionError("translator unreachable")
+        return self.answers.get(text, text)
+
+
+# ---- movies --------------------------------------------------------------------------------------
+def movie_payload(**overrides: Any) -> dict[str, Any]:
+    """A valid /predict body (TMDB field names)."""
+    body = {
+        "title": "The Long Night Shift",
+        "overview": "A tired nurse and a stubborn old patient uncover a conspiracy in the hospital over one "
+        "long night, and learn to trust each other.",
+        "runtime": 104,
+        "genres": ["Drama", "Thriller"],
+        "original_language": "en",
+        "release_date": "2015-03-15",
+        "budget": 12000000,
+        "production_countries": ["US"],
+        "spoken_languages": ["en"],
+    }
+    body.update(overrides)
+    return body

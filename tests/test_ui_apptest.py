@@ -1,0 +1,375 @@
+"""The Streamlit pages, run in process with AppTest against a stand-in API (tests/fakes/ui_stub_api.py).
+
+The stand-in is the real MovieApi client on an httpx.MockTransport, so what the pages send and how
+the client reads the answers are both exercised; only the network hop is skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+from streamlit.testing.v1 import AppTest
+
+from services.ui import components, data
+from services.ui.api_client import ApiError, Movie, MovieApi
+from services.ui.choices import TMDB_GENRES
+from tests.fakes.ui_stub_api import CATALOG, RATING_VERSION, StubApi
+
+UI = Path(__file__).resolve().parents[1] / "services" / "ui"
+KOREAN_OVERVIEW = "한 소년이 잃어버린 강아지를 찾아 먼 바닷가 마을로 떠나고, 그곳에서 평생의 친구를 만난다."
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def stub() -> StubApi:
+    return StubApi()
+
+
+@pytest.fixture
+def down_api() -> MovieApi:
+    """A client pointed at a loopback port where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return MovieApi(f"http://127.0.0.1:{port}", connect_timeout_s=1.0)
+
+
+def open_page(script: str, client: MovieApi) -> AppTest:
+    """Run one page (or the app) with the given API client injected; fail on any exception."""
+    at = AppTest.from_file(str(UI / script), default_timeout=30)
+    at.session_state[data.API_STATE_KEY] = client
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements: Any) -> list[str]:
+    return [e.value for e in elements]
+
+
+def chart_frames(at: AppTest, index: int = 0) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The Vega-Lite spec of the index-th chart and its first layer's data."""
+    chart = at.get("vega_lite_chart")[index]
+    spec = json.loads(chart.proto.spec)
+    frame = convert_arrow_bytes_to_pandas_df(chart.proto.datasets[0].data.data)
+    return spec, frame
+
+
+def card_ids(at: AppTest) -> list[int]:
+    """tmdb ids of the movie cards on the page, in order."""
+    ids = []
+    for element in at.get("html"):
+        body = element.proto.body
+        if 'class="movie-card"' in body:
+            ids.append(int(body.split('data-tmdb-id="')[1].split('"')[0]))
+    return ids
+
+
+# --- rating page ------------------------------------------------------------------------------------
+def fill_rating_form(at: AppTest, overview: str, language: str = "ko", runtime: int = 128) -> None:
+    at.number_input(key="runtime").set_value(runtime)
+    at.selectbox(key="language").select(language)
+    at.selectbox(key="main_genre").select("Thriller")
+    at.text_area(key="overview").input(overview)
+
+
+def submit(at: AppTest) -> AppTest:
+    at.button[0].click()  # the form's only button: "Estimate rating"
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_rating_form_shows_rating_mood_translation_and_effects_chart(stub: StubApi) -> None:
+    at = open_page("pages/rating.py", stub.client())
+    fill_rating_form(at, KOREAN_OVERVIEW)
+    at.multiselect(key="more_genres").select("Drama")
+    submit(at)
+
+    [sent] = stub.calls("POST", "/predict")
+    assert sent == {
+        "overview": KOREAN_OVERVIEW,
+        "runtime": 128,
+        "genres": ["Thriller", "Drama"],
+        "original_language": "ko",
+    }
+    expected = StubApi().handle("POST", "/predict", {}, sent)[1]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Predicted rating"] == f"{expected['predicted_rating']:.1f} / 10"
+    assert metrics["Overview mood"] == "Positive"
+    assert metrics["Overview text"] == "Translated"
+    assert any(RATING_VERSION in c for c in texts(at.caption))
+    assert any("translated from Korean" in i for i in texts(at.info))
+
+    spec, frame = chart_frames(at)
+    contributions = {k: v for k, v in expected["contributions"].items() if k != "bias" and v}
+    largest = sorted(contributions, key=lambda k: -abs(contributions[k]))[:12]
+    assert list(frame["feature"]) == [components.feature_label(k) for k in largest]
+    assert spec["layer"][0]["encoding"]["y"]["sort"] == list(frame["feature"])
+    for effect, direction in zip(frame["effect"], frame["direction"], strict=True):
+        assert direction == ("Pushes up" if effect > 0 else "Pushes down")
+    colours = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert dict(zip(colours["domain"], colours["range"], strict=True)) == {
+        "Pushes up": components.UP_COLOUR,
+        "Pushes down": components.DOWN_COLOUR,
+    }
+
+
+def test_rating_form_sends_optional_details_in_tmdb_format(stub: StubApi) -> None:
+    at = open_page("pages/rating.py", stub.client())
+    fill_rating_form(at, "A retired boxer trains his granddaughter for one last fight.", language="en")
+    at.text_input(key="title").input("One Last Round")
+    at.date_input(key="release_date").set_value(dt.date(2026, 5, 1))
+    at.number_input(key="budget").set_value(12_000_000)
+    at.multiselect(key="countries").select("KR").select("US")
+    at.text_input(key="companies").input("CJ Entertainment,  A24 , ")
+    at.text_input(key="collection").input("Rounds")
+    submit(at)
+
+    [sent] = stub.calls("POST", "/predict")
+    assert sent["title"] == "One Last Round"
+    assert sent["release_date"] == "2026-05-01"
+    assert sent["budget"] == 12_000_000
+    assert sent["production_countries"] == ["KR", "US"]
+    assert sent["production_companies"] == ["CJ Entertainment", "A24"]
+    assert sent["belongs_to_collection"] == "Rounds"
+    assert {m.label: m.value for m in at.metric}["Overview text"] == "As written"
+
+
+def test_rating_form_without_overview_asks_for_one_and_calls_nothing(stub: StubApi) -> None:
+    at = open_page("pages/rating.py", stub.client())
+    submit(at)
+    assert any("write an overview" in w for w in texts(at.warning))
+    assert stub.calls("POST", "/predict") == []
+    assert not at.metric
+
+
+def test_rating_form_lists_the_apis_field_problems_on_422(stub: StubApi, monkeypatch) -> None:
+    problem = {"loc": ["body", "runtime"], "msg": "Input should be less than or equal to 1000", "type": "x"}
+    monkeypatch.setattr(stub, "_predict", lambda body: (422, {"detail": [problem]}))
+    at = open_page("pages/rating.py", stub.client())
+    fill_rating_form(at, "Two rival chefs share a kitchen.")
+    submit(at)
+    [error] = texts(at.error)
+    assert "runtime: Input should be less than or equal to 1000" in error
+    assert not at.metric
+
+
+def test_rating_genres_come_from_the_api_when_it_publishes_them(stub: StubApi, monkeypatch) -> None:
+    original = stub.handle
+
+    def with_vocabulary(method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        if path == "/model/vocabulary":
+            return 200, {"genres": ["<unknown>", "Drama", "Noir"], "languages": ["<unknown>", "en", "ko"]}
+        return original(method, path, query, body)
+
+    monkeypatch.setattr(stub, "handle", with_vocabulary)
+    at = open_page("pages/rating.py", stub.client())
+    assert at.selectbox(key="main_genre").options == ["Drama", "Noir"]
+    assert at.selectbox(key="main_genre").value == "Drama"
+
+
+def test_rating_page_with_the_api_down_explains_and_keeps_working(down_api: MovieApi) -> None:
+    at = open_page("pages/rating.py", down_api)
+    [banner] = texts(at.error)
+    assert "not reachable" in banner and "./scripts/serve.sh" in banner
+    # The form still works from the built-in choices.
+    assert at.selectbox(key="main_genre").options == list(TMDB_GENRES)
+    fill_rating_form(at, KOREAN_OVERVIEW)
+    submit(at)
+    assert len(at.error) == 2 and all("not reachable" in e for e in texts(at.error))
+    assert not at.metric
+
+
+def test_rating_page_without_a_model_says_what_to_run() -> None:
+    stub = StubApi(ready=False)
+    at = open_page("pages/rating.py", stub.client())
+    [warning] = texts(at.warning)
+    assert "not ready" in warning and "no production model" in warning and "train" in warning
+    fill_rating_form(at, "A heist at a chess tournament.")
+    submit(at)
+    assert len(at.warning) == 2
+    assert not at.metric
+
+
+# --- recommend page ---------------------------------------------------------------------------------
+def pick(at: AppTest, query: str, tmdb_id: int) -> None:
+    at.text_input(key="search").input(query).run()
+    at.button(key=f"add-{tmdb_id}").click().run()
+    assert not at.exception, at.exception
+
+
+def test_search_shows_matching_titles_to_add(stub: StubApi) -> None:
+    at = open_page("pages/recommend.py", stub.client())
+    at.text_input(key="search").input("toy").run()
+    labels = [b.label for b in at.button if b.key and b.key.startswith("add-")]
+    assert labels == ["Toy Story (1995)", "Toy Story 2 (1999)"]
+    at.text_input(key="search").input("zzzz").run()
+    assert any("No movie in the catalog matches" in c for c in texts(at.caption))
+
+
+def test_three_liked_movies_give_ten_recommendation_cards(stub: StubApi) -> None:
+    at = open_page("pages/recommend.py", stub.client())
+    for query, tmdb_id in [("toy", 862), ("matrix", 603), ("oldboy", 670)]:
+        pick(at, query, tmdb_id)
+    assert at.multiselect(key="liked").value == [862, 603, 670]
+    assert at.button(key="add-670").disabled  # already picked
+
+    at.button[-1].click().run()
+    assert not at.exception, at.exception
+    assert stub.calls("POST", "/recommend") == [{"liked": [862, 603, 670], "k": 10}]
+    expected = StubApi().handle("POST", "/recommend", {}, {"liked": [862, 603, 670], "k": 10})[1]
+    assert card_ids(at) == [item["tmdb_id"] for item in expected["items"]]
+    assert len(card_ids(at)) == 10
+    first_card = next(h.proto.body for h in at.get("html") if "movie-card" in h.proto.body)
+    first = CATALOG[expected["items"][0]["tmdb_id"]]
+    assert first["title"] in first_card and str(first["release_year"]) in first_card
+    assert any("Because you liked Toy Story, The Matrix, Oldboy" in c for c in texts(at.caption))
+
+
+def test_removing_a_chip_drops_that_movie_from_the_request(stub: StubApi) -> None:
+    at = open_page("pages/recommend.py", stub.client())
+    pick(at, "toy", 862)
+    pick(at, "heat", 949)
+    at.multiselect(key="liked").unselect(862).run()
+    at.button[-1].click().run()
+    assert stub.calls("POST", "/recommend") == [{"liked": [949], "k": 10}]
+
+
+def test_no_picks_gives_popular_movies_and_says_so(stub: StubApi) -> None:
+    at = open_page("pages/recommend.py", stub.client())
+    at.button[-1].click().run()
+    assert any("popular movies" in i for i in texts(at.info))
+    popular = sorted(CATALOG.values(), key=lambda m: -m["popularity"])[:10]
+    assert card_ids(at) == [m["tmdb_id"] for m in popular]
+
+
+def test_cards_show_a_placeholder_instead_of_an_unreachable_poster(stub: StubApi, monkeypatch) -> None:
+    monkeypatch.setattr(data, "posters_reachable", lambda url: False)
+    at = open_page("pages/recommend.py", stub.client())
+    at.button[-1].click().run()
+    cards = [h.proto.body for h in at.get("html") if "movie-card" in h.proto.body]
+    assert len(cards) == 10
+    assert all("data:image/svg+xml;base64," in c and "<img" not in c for c in cards)
+
+    monkeypatch.setattr(data, "posters_reachable", lambda url: True)
+    at.button[-1].click().run()
+    cards = [h.proto.body for h in at.get("html") if "movie-card" in h.proto.body]
+    assert all("<img" in c and "image.tmdb.org" in c and "data:image/svg+xml" in c for c in cards)
+
+
+def test_recommend_page_with_the_api_down_explains_without_crashing(down_api: MovieApi) -> None:
+    at = open_page("pages/recommend.py", down_api)
+    assert "not reachable" in at.error[0].value
+    at.text_input(key="search").input("toy").run()
+    assert not at.exception
+    assert len(at.error) == 1  # the banner, not a second copy for the search
+    at.button[-1].click().run()
+    assert not at.exception
+    assert len(at.error) == 2 and card_ids(at) == []
+
+
+# --- model page -------------------------------------------------------------------------------------
+def test_model_page_shows_versions_metrics_runs_and_history(stub: StubApi) -> None:
+    at = open_page("pages/model.py", stub.client())
+    assert texts(at.header) == ["⭐ Rating model", "🍿 Recommender"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"RMSE": "0.860", "MAE": "0.660", "NDCG@10": "0.102", "Hit rate@10": "0.210"}
+    rating_details = at.markdown[0].value
+    assert RATING_VERSION in rating_details
+    assert "2025-02-26 12:00 UTC" in rating_details
+    assert "offline-run-20250226_120000-rati" in rating_details and "xgboost" in rating_details
+
+    assert len(at.get("vega_lite_chart")) == 2
+    _, rating_history = chart_frames(at, 0)
+    assert list(rating_history["value"]) == [0.94, 0.91, 0.93, 0.88, 0.86]
+    assert list(rating_history["status"]).count("production") == 1
+    at.selectbox(key="metric-rating").select("mae").run()
+    _, rating_history = chart_frames(at, 0)
+    assert list(rating_history["value"]) == [0.72, 0.70, 0.71, 0.68, 0.66]
+
+
+def test_model_page_without_a_history_endpoint_charts_the_production_version(stub: StubApi) -> None:
+    stub.with_history = False
+    at = open_page("pages/model.py", stub.client())
+    assert any("does not publish the registry's history" in c for c in texts(at.caption))
+    _, rating_history = chart_frames(at, 0)
+    assert list(rating_history["version"]) == [RATING_VERSION]
+
+
+def test_model_page_without_a_model_says_what_to_run() -> None:
+    at = open_page("pages/model.py", StubApi(ready=False).client())
+    [warning] = texts(at.warning)
+    assert "no production model in the registry yet" in warning
+    assert not at.get("vega_lite_chart")
+
+
+def test_model_page_with_the_api_down_explains(down_api: MovieApi) -> None:
+    at = open_page("pages/model.py", down_api)
+    [error] = texts(at.error)
+    assert "not reachable" in error
+
+
+# --- the app shell ----------------------------------------------------------------------------------
+def test_app_navigates_between_the_three_pages_and_shows_api_status(stub: StubApi) -> None:
+    at = open_page("app.py", stub.client())
+    assert texts(at.title) == ["⭐ Predict a movie's rating"]
+    assert ":green-badge[API ready]" in texts(at.sidebar.markdown)
+    at.switch_page("pages/recommend.py").run()
+    assert texts(at.title) == ["🍿 What to watch next"]
+    at.switch_page("pages/model.py").run()
+    assert texts(at.title) == ["📈 Models in production"]
+    assert not at.exception
+
+
+def test_app_sidebar_says_when_the_api_is_offline(down_api: MovieApi) -> None:
+    at = open_page("app.py", down_api)
+    assert ":red-badge[API offline]" in texts(at.sidebar.markdown)
+
+
+# --- the client's reading of odd answers ------------------------------------------------------------
+def test_client_reads_a_bare_search_list_and_builds_poster_urls() -> None:
+    import httpx
+
+    rows = [{"tmdb_id": 5, "title": "Four Rooms", "release_date": "1995-12-09", "poster_path": "/x.jpg"}]
+    client = MovieApi(
+        "http://stub.invalid", transport=httpx.MockTransport(lambda r: httpx.Response(200, json=rows))
+    )
+    assert client.search("four") == [
+        Movie(
+            tmdb_id=5,
+            title="Four Rooms",
+            release_year=1995,
+            poster_url="https://image.tmdb.org/t/p/w342/x.jpg",
+        )
+    ]
+
+
+def test_client_turns_garbage_into_an_error_value() -> None:
+    import httpx
+
+    client = MovieApi(
+        "http://stub.invalid", transport=httpx.MockTransport(lambda r: httpx.Response(200, text="<html>"))
+    )
+    for result in (
+        client.predict({"overview": "x"}),
+        client.recommend([1]),
+        client.search("x"),
+        client.models(),
+    ):
+        assert isinstance(result, ApiError)

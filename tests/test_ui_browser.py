@@ -1,0 +1,214 @@
+"""The UI in a real headless Chromium: the real Streamlit server on loopback, talking HTTP to an API.
+
+The API comes from the ``ui_api_url`` fixture: today a stand-in HTTP server with the serving API's
+contract (tests/fakes/ui_stub_api.py); swap that fixture for the real API on a published registry and
+the flows below stay the same. Screenshots of every page go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes.ui_stub_api import StubApi
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+KOREAN_OVERVIEW = "한 소년이 잃어버린 강아지를 찾아 먼 바닷가 마을로 떠나고, 그곳에서 평생의 친구를 만난다."
+TIMEOUT_MS = 20_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ui_api_url() -> Iterator[str]:
+    """Base URL of the API the UI calls: a stand-in over real HTTP (replace with the real API's URL)."""
+    with StubApi().serve() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def ui_url(ui_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real Streamlit server (same flags as scripts/ui.sh) on a free loopback port."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    env = os.environ | {"API_URL": ui_api_url, "PYTHONPATH": str(ROOT)}
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "services/ui/app.py",
+        "--server.headless=true",
+        "--browser.gatherUsageStats=false",
+        "--server.address=127.0.0.1",
+        f"--server.port={port}",
+        "--server.fileWatcherType=none",
+    ]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not come up in 60 s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "/usr/bin/chromium is missing: apt-get install -y chromium (Playwright's own is not used)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, ui_url: str) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=ui_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def shoot(page, name: str) -> None:
+    """Screenshot the whole page: Streamlit scrolls inside its main area, so grow the window to fit it."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    height = page.evaluate(
+        "() => document.querySelector('[data-testid=\"stMainBlockContainer\"]').scrollHeight"
+    )
+    page.set_viewport_size({"width": 1400, "height": max(1000, min(int(height) + 160, 5000))})
+    page.wait_for_timeout(500)  # let charts re-layout and paint
+    page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"))
+
+
+def wait_idle(page) -> None:
+    """Wait until Streamlit has finished the current run."""
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=TIMEOUT_MS)
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of the selectbox with this label by typing it."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
+    box.click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option).first.click()
+
+
+def test_rating_form_with_a_korean_overview_shows_a_rating(page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Predict a movie's rating")).to_be_visible()
+    page.get_by_label("Runtime (minutes)").fill("128")
+    choose(page, "Original language", "Korean (ko)")
+    choose(page, "Main genre", "Thriller")
+    page.get_by_label("Overview").fill(KOREAN_OVERVIEW)
+    page.get_by_role("button", name="Estimate rating").click()
+
+    rating = page.locator('[data-testid="stMetric"]').filter(has_text="Predicted rating")
+    expect(rating).to_contain_text("/ 10")
+    value = rating.locator('[data-testid="stMetricValue"]').inner_text()
+    assert 0 <= float(value.split("/")[0]) <= 10
+    expect(page.locator('[data-testid="stMetric"]').filter(has_text="Overview text")).to_contain_text(
+        "Translated"
+    )
+    chart = page.locator('[data-testid="stVegaLiteChart"]')
+    expect(chart).to_be_visible()
+    expect(chart.locator("svg, canvas").first).to_be_visible()
+    wait_idle(page)
+    shoot(page, "rating")
+
+
+def test_three_liked_movies_give_ten_cards_with_posters_or_placeholders(page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/recommend")
+    expect(page.get_by_role("heading", name="What to watch next")).to_be_visible()
+    search = page.get_by_label("Search the catalog")
+    for query, label in [
+        ("toy", "Toy Story (1995)"),
+        ("matri", "The Matrix (1999)"),
+        ("heat", "Heat (1995)"),
+    ]:
+        search.fill(query)  # live search: no Enter needed
+        page.get_by_role("button", name=label, exact=True).click()
+        expect(page.locator('[data-testid="stMultiSelect"]')).to_contain_text(label)
+    page.get_by_role("button", name="Recommend 10 movies").click()
+
+    cards = page.locator(".movie-card")
+    expect(cards).to_have_count(10)
+    expect(page.get_by_text("Because you liked Toy Story, The Matrix, Heat")).to_be_visible()
+    wait_idle(page)
+    # Every poster area shows something: a loaded poster, or the placeholder (never a broken image).
+    broken = page.evaluate(
+        """() => [...document.querySelectorAll('.movie-poster')].filter(p => {
+               const img = p.querySelector('img');
+               const bg = getComputedStyle(p).backgroundImage;
+               if (img && img.complete && img.naturalWidth > 0) return false;
+               return !bg.includes('data:image/svg+xml');
+           }).length"""
+    )
+    assert broken == 0
+    shoot(page, "recommend")
+
+
+def test_model_page_shows_versions_and_history_charts(page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/model")
+    expect(page.get_by_role("heading", name="Models in production")).to_be_visible()
+    expect(page.get_by_role("heading", name="Rating model")).to_be_visible()
+    expect(page.get_by_role("heading", name="Recommender")).to_be_visible()
+    expect(page.locator('[data-testid="stMetric"]').first).to_be_visible()
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2)
+    wait_idle(page)
+    shoot(page, "model")
