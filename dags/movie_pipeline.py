@@ -80,7 +80,10 @@ def movie_pipeline() -> None:
         from services.train.recommender.task import run_recommender_task
 
         ctx = _ctx()
-        return run_recommender_task(ctx.settings, ctx.registry, ctx.tracker, logical_date=_logical_date())
+        return run_recommender_task(
+            ctx.settings, ctx.registry, ctx.tracker,
+            logical_date=_logical_date(), max_epochs=ctx.settings.recommender_max_epochs,
+        )  # fmt: skip
 
     @task
     def select_and_publish(features: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any]:

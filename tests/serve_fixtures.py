@@ -128,6 +128,17 @@ def publish_recommender(registry: Registry) -> Manifest:
     return registry.publish("recommender", files, {"algorithm": "fake-neighbours"}, promote=True)
 
 
+def publish_runtime_recommender(registry: Registry) -> Manifest:
+    """Publish a recommender in the real runtime's format (popularity algorithm over recommender_ids())."""
+    from services.core.recommender_runtime import SequentialRecommender
+
+    ids = recommender_ids()
+    popularity = np.array([0.0, *(float(len(ids) - n) for n in range(len(ids)))])
+    rec = SequentialRecommender("popularity", ids, popularity, max_seq_length=50)
+    files = {**rec.save(), "catalog.json": catalog_json()}
+    return registry.publish("recommender", files, {"algorithm": "popularity"}, promote=True)
+
+
 # ---- translators ---------------------------------------------------------------------------------
 class FakeTranslator:
     """A translator that answers from a dict (or fails, or hangs), recording what it was asked."""

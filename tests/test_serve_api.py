@@ -30,6 +30,7 @@ from tests.serve_fixtures import (
     movie_payload,
     publish_rating,
     publish_recommender,
+    publish_runtime_recommender,
     recommender_ids,
 )
 
@@ -306,6 +307,15 @@ def test_recommend_with_the_sequential_recommender(s3_settings, registry, publis
         assert c.get("/model").json()["recommender"]["version"] == rec.version
 
 
+def test_recommend_with_the_real_recommender_runtime(s3_settings, registry, published) -> None:
+    rec = publish_runtime_recommender(registry)
+    ids = recommender_ids()
+    with _client(_settings(s3_settings)) as c:  # no loader injected: services.core.recommender_runtime
+        out = c.post("/recommend", json={"liked": [ids[1], ids[0]], "k": 4}).json()
+    assert out["model_version"] == rec.version and out["strategy"] == "sequential"
+    assert [i["tmdb_id"] for i in out["items"]] == ids[2:6]  # most popular first, liked masked
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -358,6 +368,10 @@ def test_health_ready_and_model(ro, shared) -> None:
     assert model["rating"]["wandb_run"] == "test-run-0"
     assert model["recommender"] is None
     assert model["catalog_size"] > 4000
+    vocabulary = ro.get("/model/vocabulary").json()
+    assert "Drama" in vocabulary["genres"] and "<unknown>" not in vocabulary["genres"]
+    assert "en" in vocabulary["languages"]
+    assert f"genre={vocabulary['genres'][0]}" in model["rating"]["features"]
 
 
 def test_metrics_count_requests_per_route_and_predictions(client, published) -> None:

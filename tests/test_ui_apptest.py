@@ -200,7 +200,7 @@ def test_rating_page_without_a_model_says_what_to_run() -> None:
     stub = StubApi(ready=False)
     at = open_page("pages/rating.py", stub.client())
     [warning] = texts(at.warning)
-    assert "not ready" in warning and "no production model" in warning and "train" in warning
+    assert "not ready" in warning and "no production model" in warning and "./scripts/pipeline.sh" in warning
     fill_rating_form(at, "A heist at a chess tournament.")
     submit(at)
     assert len(at.warning) == 2
@@ -254,9 +254,28 @@ def test_removing_a_chip_drops_that_movie_from_the_request(stub: StubApi) -> Non
 def test_no_picks_gives_popular_movies_and_says_so(stub: StubApi) -> None:
     at = open_page("pages/recommend.py", stub.client())
     at.button[-1].click().run()
-    assert any("popular movies" in i for i in texts(at.info))
+    assert any("here are the most popular" in i for i in texts(at.info))
     popular = sorted(CATALOG.values(), key=lambda m: -m["popularity"])[:10]
     assert card_ids(at) == [m["tmdb_id"] for m in popular]
+
+
+def test_without_a_recommender_model_the_page_says_these_are_popular_movies(stub: StubApi) -> None:
+    stub.with_recommender = False
+    at = open_page("pages/recommend.py", stub.client())
+    pick(at, "toy", 862)
+    at.button[-1].click().run()
+    assert any("No recommender model is published yet" in i for i in texts(at.info))
+    assert not any("Because you liked" in c for c in texts(at.caption))
+    assert len(card_ids(at)) == 10
+
+
+def test_recommend_page_without_a_model_warns_once_and_does_not_search() -> None:
+    stub = StubApi(ready=False)
+    at = open_page("pages/recommend.py", stub.client())
+    at.text_input(key="search").input("toy").run()
+    [warning] = texts(at.warning)
+    assert "not ready" in warning and "./scripts/pipeline.sh" in warning
+    assert stub.calls("GET", "/movies/search") == []
 
 
 def test_cards_show_a_placeholder_instead_of_an_unreachable_poster(stub: StubApi, monkeypatch) -> None:

@@ -186,7 +186,6 @@ def test_three_liked_movies_give_ten_cards_with_posters_or_placeholders(page) ->
 
     cards = page.locator(".movie-card")
     expect(cards).to_have_count(10)
-    expect(page.get_by_text("Because you liked Toy Story, The Matrix, Heat")).to_be_visible()
     wait_idle(page)
     # Every poster area shows something: a loaded poster, or the placeholder (never a broken image).
     broken = page.evaluate(

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     min_vote_count: int = 10  # a vote_average from fewer votes is noise, not a label
     max_bad_row_fraction: float = 0.2
     max_generalization_gap: float = 0.6  # hold-out RMSE minus train RMSE allowed for a challenger
+    recommender_max_epochs: int | None = None  # cap for quick runs (tests); None trains to early stop
     wandb_mode: str = "offline"
     wandb_api_key: SecretStr | None = None
     wandb_project: str = "movie-intel"

@@ -190,6 +190,7 @@ class VersionInfo(BaseModel):
     wandb_run: str | None
     git_commit: str | None
     n_features: int
+    features: list[str]
     source: Literal["s3", "cache"]
 
 
@@ -204,6 +205,16 @@ class ModelOut(BaseModel):
     rating: VersionInfo | None
     recommender: VersionInfo | None
     catalog_size: int
+
+
+class VocabularyOut(BaseModel):
+    """Values the rating model has its own code for; anything else goes to the unknown bucket."""
+
+    model_version: str
+    genres: list[str]
+    languages: list[str]
+    countries: list[str]
+    companies: list[str]
 
 
 class ReloadOut(BaseModel):

@@ -15,7 +15,7 @@ import streamlit as st
 from services.ui.api_client import ApiError, HistoryPoint, Movie, Prediction, Readiness
 
 API_START_HINT = "./scripts/serve.sh"
-TRAIN_HINT = "./scripts/train.sh"
+TRAIN_HINT = "./scripts/pipeline.sh"
 UP_COLOUR = "#2e9e5b"
 DOWN_COLOUR = "#d64545"
 
@@ -43,7 +43,7 @@ PREFIX_LABELS = {"genre": "Genre", "country": "Country", "company": "Company", "
 
 
 # --- errors -----------------------------------------------------------------------------------------
-def show_error(error: ApiError, api_url: str | None = None) -> None:
+def show_error(error: ApiError) -> None:
     """Explain an API failure and what to run about it; never raises."""
     if error.kind == "down":
         st.error(
@@ -52,12 +52,13 @@ def show_error(error: ApiError, api_url: str | None = None) -> None:
             icon="🔌",
         )
     elif error.kind == "not_ready":
-        st.warning(
-            f"**The API is up but not ready yet:** {error.message}\n\n"
-            f"It needs a published model: run the training pipeline (`{TRAIN_HINT}`), "
-            "then wait for the API to load it.",
-            icon="⏳",
+        hint = (
+            ""
+            if TRAIN_HINT in error.message
+            else f"\n\nIt needs a published model: run the training pipeline (`{TRAIN_HINT}`), "
+            "then reload the API (`POST /admin/reload`) or restart it."
         )
+        st.warning(f"**The API is up but not ready yet:** {error.message}{hint}", icon="⏳")
     elif error.kind == "invalid":
         lines = "\n".join(f"- {p}" for p in error.problems) or "- (no details given)"
         st.error(f"**Please check these fields:**\n\n{lines}", icon="✏️")

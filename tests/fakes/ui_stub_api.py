@@ -3,7 +3,8 @@
 One ``StubApi`` answers both ways the UI tests need: in process through ``httpx.MockTransport``
 (``stub.client()`` gives a real ``MovieApi`` on it, for AppTest) and over real HTTP on 127.0.0.1
 (``stub.serve()``, for the browser test). Switches: ``ready`` (False answers 503 like an API
-without a model), ``with_history`` (serve ``GET /model/history``). Every request is recorded.
+without a model), ``with_history`` (serve ``GET /model/history``, which the real API lacks so far),
+``with_recommender`` (False: popularity only). Every request is recorded.
 
 Run it by hand for UI work: ``python -m tests.fakes.ui_stub_api --port 8000``.
 """
@@ -128,6 +129,7 @@ class StubApi:
 
     ready: bool = True
     with_history: bool = True
+    with_recommender: bool = True  # False: popularity for everyone, like an API without that model
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
 
     # --- routing ---------------------------------------------------------------------------------
@@ -261,7 +263,8 @@ class StubApi:
             return round(overlap + movie["popularity"] / 100, 4)
 
         pool = [m for m in CATALOG.values() if m["tmdb_id"] not in liked]
-        pool.sort(key=lambda m: (-score(m), m["tmdb_id"]) if known else (-m["popularity"], m["tmdb_id"]))
+        personal = bool(known) and self.with_recommender
+        pool.sort(key=lambda m: (-score(m), m["tmdb_id"]) if personal else (-m["popularity"], m["tmdb_id"]))
         items = [
             {key: m[key] for key in ("tmdb_id", "title", "release_year", "overview", "poster_url")}
             | {"score": score(m)}
@@ -270,9 +273,9 @@ class StubApi:
         return 200, {
             "items": items,
             "unknown": unknown,
-            "strategy": "sequential" if known else "popularity",
+            "strategy": "sequential" if personal else "popularity",
             "cold_start": not known,
-            "model_version": RECOMMENDER_VERSION,
+            "model_version": RECOMMENDER_VERSION if self.with_recommender else None,
         }
 
     # --- transports ------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.serve.deps import MetricsDep, ModelsDep
-from services.serve.schemas import HealthOut, ModelOut, ReadyOut, VersionInfo
+from services.serve.deps import MetricsDep, ModelsDep, RatingServiceDep
+from services.serve.schemas import ErrorOut, HealthOut, ModelOut, ReadyOut, VersionInfo, VocabularyOut
 from services.serve.state import NOT_LOADED
 
 router = APIRouter(tags=["ops"])
@@ -56,6 +56,21 @@ async def model(models: ModelsDep) -> ModelOut:
     )
 
 
+@router.get(
+    "/model/vocabulary", responses={503: {"model": ErrorOut, "description": "No rating model loaded"}}
+)
+async def vocabulary(service: RatingServiceDep) -> VocabularyOut:
+    """Genres, languages, countries and companies the served rating model knows (the UI's choices)."""
+    enc = service.bundle.encoders
+    return VocabularyOut(
+        model_version=service.bundle.manifest.version,
+        genres=enc.genres[1:],  # index 0 is the unknown bucket
+        languages=enc.languages[1:],
+        countries=enc.countries[1:],
+        companies=enc.companies[1:],
+    )
+
+
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def metrics(collectors: MetricsDep) -> Response:
     """Prometheus text format: request counts, latency per route, model versions, rating distribution."""
@@ -74,5 +89,6 @@ def _info(bundle) -> VersionInfo | None:  # noqa: ANN001 - a RatingBundle or Rec
         wandb_run=m.wandb_run,
         git_commit=m.git_commit,
         n_features=len(m.features),
+        features=list(m.features),
         source=bundle.source,
     )

@@ -9,9 +9,8 @@ from services.ui.picks import KNOWN_KEY, LIKED_KEY, RESULT_KEY, add_liked, liked
 st.title("🍿 What to watch next")
 st.caption("Pick a few movies you liked, most recent last, and get ten to watch next.")
 
-status = data.readiness()
-api_up = not isinstance(status, ApiError)  # searching needs the API, not necessarily a model
-components.api_status_banner(status)
+# Without a model the API has no catalog to search either; the banner says why and what to run.
+api_ready = components.api_status_banner(data.readiness())
 st.session_state.setdefault(KNOWN_KEY, {})
 st.session_state.setdefault(LIKED_KEY, [])
 
@@ -22,7 +21,7 @@ query = st.text_input(
     type="search",
     placeholder="Start typing a title, e.g. Toy Story",
 )
-if query and query.strip() and api_up:
+if query and query.strip() and api_ready:
     hits = data.search_movies(query, limit=8)
     if isinstance(hits, ApiError):
         components.show_error(hits)
@@ -63,14 +62,18 @@ if RESULT_KEY in st.session_state:
     if isinstance(result, ApiError):
         components.show_error(result)
     else:
-        if result.cold_start:
-            st.info(
-                "The recommender knows too little about these picks, so here are popular movies instead.",
-                icon="🌱",
-            )
-        else:
+        if result.strategy == "sequential":
             names = ", ".join(m.title for m in liked_movies(liked))
             st.caption(f"Because you liked {names} · model version `{result.model_version or 'unknown'}`")
+        elif not liked:
+            st.info(
+                "Add movies you liked for picks of your own; until then, here are the most popular.",
+                icon="🌱",
+            )
+        elif result.cold_start:
+            st.info("The recommender knows none of these movies yet, so here are popular ones.", icon="🌱")
+        else:
+            st.info("No recommender model is published yet, so here are the most popular movies.", icon="🌱")
         if result.unknown:
             skipped = ", ".join(m.title for m in liked_movies(list(result.unknown)))
             st.warning(f"The recommender does not know {skipped} yet, so they were left out.", icon="🤷")

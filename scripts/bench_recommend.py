@@ -1,0 +1,98 @@
+"""Every recommender on the leave-one-out protocol, side by side, as a markdown table.
+
+Run from the repo root: ``PYTHONPATH=. .venv/bin/python scripts/bench_recommend.py``.
+Times are wall-clock and CPU seconds on this machine; other processes on the same cores slow
+the wall clock, so both are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from services.core.recommender_runtime import SequentialRecommender
+from services.core.sasrec import SASRecConfig
+from services.train.recommender.baselines import fit_item_knn, fit_popularity
+from services.train.recommender.data import load_snapshot_data
+from services.train.recommender.metrics import evaluate_recommender
+from services.train.recommender.train_sasrec import TrainConfig, train_sasrec
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ("hr", "ndcg", "mrr", "coverage")
+
+
+def _timed(fit: Callable[[], SequentialRecommender]) -> tuple[SequentialRecommender, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    rec = fit()
+    return rec, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    """Parse options, fit and evaluate every model, print the table."""
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--snapshot", type=Path, default=ROOT / "data" / "snapshot", help="snapshot folder")
+    parser.add_argument("--epochs", type=int, default=defaults.max_epochs, help="SASRec max epochs")
+    parser.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="SASRec seed")
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="torch threads for training")
+    parser.add_argument(
+        "--time-budget", type=float, default=defaults.time_budget_s, help="stop SASRec after this many seconds"
+    )
+    parser.add_argument("--skip-sasrec", action="store_true", help="only the baselines")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every SASRec epoch")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+
+    splits = load_snapshot_data(args.snapshot).splits
+    stats = splits.stats()
+    print(f"data: {stats} fingerprint {splits.fingerprint[:16]}")
+    fits: list[tuple[str, Callable[[], SequentialRecommender]]] = [
+        ("popularity", lambda: fit_popularity(splits)),
+        ("item-kNN (cosine, 10)", lambda: fit_item_knn(splits)),
+    ]
+    notes = {}
+    if not args.skip_sasrec:
+        train_config = replace(
+            defaults,
+            max_epochs=args.epochs,
+            patience=args.patience,
+            seed=args.seed,
+            threads=args.threads,
+            time_budget_s=args.time_budget,
+        )
+        model_config = SASRecConfig(n_items=splits.n_items)
+
+        def fit_sasrec() -> SequentialRecommender:
+            result = train_sasrec(splits, model_config, train_config)
+            notes["sasrec"] = f"best epoch {result.best_epoch} of {len(result.history)}"
+            return result.recommender
+
+        fits.append(("SASRec (ours, all-position CE)", fit_sasrec))
+        print(f"sasrec: {model_config.to_dict()} {train_config.to_dict()}")
+
+    header = ["model"] + [f"{s} {m}@10" for s in ("valid", "test") for m in COLUMNS] + ["train s (wall / cpu)"]
+    rows = []
+    for name, fit in fits:
+        rec, wall, cpu = _timed(fit)
+        cells = [name]
+        for split in ("valid", "test"):
+            metrics = evaluate_recommender(rec, splits, split)
+            cells += [f"{metrics[m]:.4f}" for m in COLUMNS]
+        cells.append(f"{wall:.1f} / {cpu:.1f}")
+        rows.append(cells)
+    print()
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for cells in rows:
+        print("| " + " | ".join(cells) + " |")
+    for name, note in notes.items():
+        print(f"\n{name}: {note}")
+
+
+if __name__ == "__main__":
+    main()
