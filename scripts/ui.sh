@@ -14,4 +14,5 @@ exec "$PY" -m streamlit run services/ui/app.py \
   --browser.gatherUsageStats false \
   --server.address 127.0.0.1 \
   --server.port "$UI_PORT" \
+  --client.toolbarMode minimal \
   "$@"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -60,3 +64,64 @@ def store(s3_settings: Settings) -> ObjectStore:
 def registry(store: ObjectStore) -> Registry:
     """A Registry on a fresh bucket of the real S3 server."""
     return Registry(store)
+
+
+@dataclass
+class PipelineRun:
+    """A registry published by the real DAG (`airflow dags test`) on the session's S3 server."""
+
+    settings: Settings
+    env: dict[str, str]
+    dates: list[str]
+    logs: dict[str, str]
+
+
+def _airflow_env(server: EmbeddedS3, home: Path, bucket: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TMDB_API_KEY", "WANDB_API_KEY", "SERVE_URL")}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__UNIT_TEST_MODE="False",
+        S3_ENDPOINT_URL=server.endpoint,
+        S3_BUCKET=bucket,
+        AWS_ACCESS_KEY_ID=server.access_key,
+        AWS_SECRET_ACCESS_KEY=server.secret_key,
+        WANDB_MODE="offline",
+        WANDB_DIR=str(home / "wandb"),
+        WANDB_SILENT="true",
+        RECOMMENDER_MAX_EPOCHS="3",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
+    """Run the real DAG for two consecutive dates; a failed run fails every test that uses it."""
+    home = tmp_path_factory.mktemp("airflow")
+    env = _airflow_env(s3_server, home, "pipeline-" + secrets.token_hex(4))
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    logs = {}
+    dates = ["2026-11-20", "2026-11-21"]
+    for date in dates:
+        proc = subprocess.run(
+            [airflow, "dags", "test", "movie_pipeline", date],
+            env=env, capture_output=True, text=True, timeout=1200, cwd=ROOT,
+        )  # fmt: skip
+        logs[date] = proc.stdout + proc.stderr
+        (home / f"dags-test-{date}.log").write_text(logs[date])
+        if proc.returncode != 0:
+            pytest.fail(f"airflow dags test {date} failed (rc {proc.returncode}):\n{logs[date][-6000:]}")
+    settings = Settings(
+        _env_file=None,
+        s3_endpoint_url=s3_server.endpoint,
+        s3_bucket=env["S3_BUCKET"],
+        aws_access_key_id=s3_server.access_key,
+        aws_secret_access_key=s3_server.secret_key,
+        wandb_mode="disabled",
+        model_cache_dir=home / "model-cache",
+        tmdb_api_key=None,
+    )
+    return PipelineRun(settings=settings, env=env, dates=dates, logs=logs)

@@ -25,6 +25,7 @@ from services.core.storage import ObjectStore
 from services.serve.app import create_app
 from services.serve.deps import get_rating_service
 from tests.serve_fixtures import (
+    FakeRecommender,
     FakeTranslator,
     fake_recommender_loader,
     movie_payload,
@@ -307,6 +308,24 @@ def test_recommend_with_the_sequential_recommender(s3_settings, registry, publis
         assert c.get("/model").json()["recommender"]["version"] == rec.version
 
 
+def test_liked_movies_are_never_recommended_even_if_the_model_returns_them(
+    s3_settings, registry, published
+) -> None:
+    publish_recommender(registry)
+    ids = recommender_ids()
+
+    def leaky_loader(files: dict[str, bytes]) -> FakeRecommender:
+        model = fake_recommender_loader(files)
+        model.recommend = lambda liked, k: [(i, 9.0) for i in liked] + [(ids[20], 1.0)]  # type: ignore[method-assign]
+        return model
+
+    with _client(_settings(s3_settings), recommender_loader=leaky_loader) as c:
+        out = c.post("/recommend", json={"liked": [ids[0], ids[1]], "k": 3}).json()
+    got = [i["tmdb_id"] for i in out["items"]]
+    assert got[0] == ids[20] and len(got) == 3
+    assert ids[0] not in got and ids[1] not in got
+
+
 def test_recommend_with_the_real_recommender_runtime(s3_settings, registry, published) -> None:
     rec = publish_runtime_recommender(registry)
     ids = recommender_ids()
@@ -456,6 +475,7 @@ def test_nothing_published_is_alive_but_not_ready(s3_settings) -> None:
             c.post("/recommend", json={"liked": []}),
             c.get("/movies/search", params={"q": "toy"}),
             c.get("/movies/862"),
+            c.get("/model/vocabulary"),
         ):
             assert r.status_code == 503
             assert "./scripts/pipeline.sh" in r.json()["detail"]

@@ -96,7 +96,7 @@ def submit(at: AppTest) -> AppTest:
 
 
 def test_rating_form_shows_rating_mood_translation_and_effects_chart(stub: StubApi) -> None:
-    at = open_page("pages/rating.py", stub.client())
+    at = open_page("views/rating.py", stub.client())
     fill_rating_form(at, KOREAN_OVERVIEW)
     at.multiselect(key="more_genres").select("Drama")
     submit(at)
@@ -131,7 +131,7 @@ def test_rating_form_shows_rating_mood_translation_and_effects_chart(stub: StubA
 
 
 def test_rating_form_sends_optional_details_in_tmdb_format(stub: StubApi) -> None:
-    at = open_page("pages/rating.py", stub.client())
+    at = open_page("views/rating.py", stub.client())
     fill_rating_form(at, "A retired boxer trains his granddaughter for one last fight.", language="en")
     at.text_input(key="title").input("One Last Round")
     at.date_input(key="release_date").set_value(dt.date(2026, 5, 1))
@@ -152,7 +152,7 @@ def test_rating_form_sends_optional_details_in_tmdb_format(stub: StubApi) -> Non
 
 
 def test_rating_form_without_overview_asks_for_one_and_calls_nothing(stub: StubApi) -> None:
-    at = open_page("pages/rating.py", stub.client())
+    at = open_page("views/rating.py", stub.client())
     submit(at)
     assert any("write an overview" in w for w in texts(at.warning))
     assert stub.calls("POST", "/predict") == []
@@ -162,7 +162,7 @@ def test_rating_form_without_overview_asks_for_one_and_calls_nothing(stub: StubA
 def test_rating_form_lists_the_apis_field_problems_on_422(stub: StubApi, monkeypatch) -> None:
     problem = {"loc": ["body", "runtime"], "msg": "Input should be less than or equal to 1000", "type": "x"}
     monkeypatch.setattr(stub, "_predict", lambda body: (422, {"detail": [problem]}))
-    at = open_page("pages/rating.py", stub.client())
+    at = open_page("views/rating.py", stub.client())
     fill_rating_form(at, "Two rival chefs share a kitchen.")
     submit(at)
     [error] = texts(at.error)
@@ -179,13 +179,13 @@ def test_rating_genres_come_from_the_api_when_it_publishes_them(stub: StubApi, m
         return original(method, path, query, body)
 
     monkeypatch.setattr(stub, "handle", with_vocabulary)
-    at = open_page("pages/rating.py", stub.client())
+    at = open_page("views/rating.py", stub.client())
     assert at.selectbox(key="main_genre").options == ["Drama", "Noir"]
     assert at.selectbox(key="main_genre").value == "Drama"
 
 
 def test_rating_page_with_the_api_down_explains_and_keeps_working(down_api: MovieApi) -> None:
-    at = open_page("pages/rating.py", down_api)
+    at = open_page("views/rating.py", down_api)
     [banner] = texts(at.error)
     assert "not reachable" in banner and "./scripts/serve.sh" in banner
     # The form still works from the built-in choices.
@@ -198,7 +198,7 @@ def test_rating_page_with_the_api_down_explains_and_keeps_working(down_api: Movi
 
 def test_rating_page_without_a_model_says_what_to_run() -> None:
     stub = StubApi(ready=False)
-    at = open_page("pages/rating.py", stub.client())
+    at = open_page("views/rating.py", stub.client())
     [warning] = texts(at.warning)
     assert "not ready" in warning and "no production model" in warning and "./scripts/pipeline.sh" in warning
     fill_rating_form(at, "A heist at a chess tournament.")
@@ -215,7 +215,7 @@ def pick(at: AppTest, query: str, tmdb_id: int) -> None:
 
 
 def test_search_shows_matching_titles_to_add(stub: StubApi) -> None:
-    at = open_page("pages/recommend.py", stub.client())
+    at = open_page("views/recommend.py", stub.client())
     at.text_input(key="search").input("toy").run()
     labels = [b.label for b in at.button if b.key and b.key.startswith("add-")]
     assert labels == ["Toy Story (1995)", "Toy Story 2 (1999)"]
@@ -224,7 +224,7 @@ def test_search_shows_matching_titles_to_add(stub: StubApi) -> None:
 
 
 def test_three_liked_movies_give_ten_recommendation_cards(stub: StubApi) -> None:
-    at = open_page("pages/recommend.py", stub.client())
+    at = open_page("views/recommend.py", stub.client())
     for query, tmdb_id in [("toy", 862), ("matrix", 603), ("oldboy", 670)]:
         pick(at, query, tmdb_id)
     assert at.multiselect(key="liked").value == [862, 603, 670]
@@ -243,7 +243,7 @@ def test_three_liked_movies_give_ten_recommendation_cards(stub: StubApi) -> None
 
 
 def test_removing_a_chip_drops_that_movie_from_the_request(stub: StubApi) -> None:
-    at = open_page("pages/recommend.py", stub.client())
+    at = open_page("views/recommend.py", stub.client())
     pick(at, "toy", 862)
     pick(at, "heat", 949)
     at.multiselect(key="liked").unselect(862).run()
@@ -252,7 +252,7 @@ def test_removing_a_chip_drops_that_movie_from_the_request(stub: StubApi) -> Non
 
 
 def test_no_picks_gives_popular_movies_and_says_so(stub: StubApi) -> None:
-    at = open_page("pages/recommend.py", stub.client())
+    at = open_page("views/recommend.py", stub.client())
     at.button[-1].click().run()
     assert any("here are the most popular" in i for i in texts(at.info))
     popular = sorted(CATALOG.values(), key=lambda m: -m["popularity"])[:10]
@@ -261,7 +261,7 @@ def test_no_picks_gives_popular_movies_and_says_so(stub: StubApi) -> None:
 
 def test_without_a_recommender_model_the_page_says_these_are_popular_movies(stub: StubApi) -> None:
     stub.with_recommender = False
-    at = open_page("pages/recommend.py", stub.client())
+    at = open_page("views/recommend.py", stub.client())
     pick(at, "toy", 862)
     at.button[-1].click().run()
     assert any("No recommender model is published yet" in i for i in texts(at.info))
@@ -271,29 +271,35 @@ def test_without_a_recommender_model_the_page_says_these_are_popular_movies(stub
 
 def test_recommend_page_without_a_model_warns_once_and_does_not_search() -> None:
     stub = StubApi(ready=False)
-    at = open_page("pages/recommend.py", stub.client())
+    at = open_page("views/recommend.py", stub.client())
     at.text_input(key="search").input("toy").run()
     [warning] = texts(at.warning)
     assert "not ready" in warning and "./scripts/pipeline.sh" in warning
     assert stub.calls("GET", "/movies/search") == []
 
 
-def test_cards_show_a_placeholder_instead_of_an_unreachable_poster(stub: StubApi, monkeypatch) -> None:
-    monkeypatch.setattr(data, "posters_reachable", lambda url: False)
-    at = open_page("pages/recommend.py", stub.client())
+def test_every_card_has_its_poster_over_an_initials_placeholder(stub: StubApi) -> None:
+    at = open_page("views/recommend.py", stub.client())
     at.button[-1].click().run()
     cards = [h.proto.body for h in at.get("html") if "movie-card" in h.proto.body]
     assert len(cards) == 10
-    assert all("data:image/svg+xml;base64," in c and "<img" not in c for c in cards)
+    for body in cards:
+        tmdb_id = int(body.split('data-tmdb-id="')[1].split('"')[0])
+        poster_layer = f"url('{CATALOG[tmdb_id]['poster_url']}'),url('data:image/svg+xml;base64,"
+        assert poster_layer in body  # the poster first; if it cannot load, the placeholder shows
+        assert "<img" not in body  # so a broken-image icon can never appear
 
-    monkeypatch.setattr(data, "posters_reachable", lambda url: True)
-    at.button[-1].click().run()
-    cards = [h.proto.body for h in at.get("html") if "movie-card" in h.proto.body]
-    assert all("<img" in c and "image.tmdb.org" in c and "data:image/svg+xml" in c for c in cards)
+
+def test_card_keeps_hostile_titles_and_urls_inert() -> None:
+    movie = Movie(tmdb_id=1, title="<script>x</script>", poster_url="https://x.test/a'),url(evil.jpg")
+    body = components.movie_card_html(movie)
+    assert "<script>" not in body and "&lt;script&gt;" in body
+    assert "url('https://x.test/a%27%29,url%28evil.jpg')" in body
+    assert "javascript:" not in components.movie_card_html(Movie(2, "t", poster_url="javascript:alert(1)"))
 
 
 def test_recommend_page_with_the_api_down_explains_without_crashing(down_api: MovieApi) -> None:
-    at = open_page("pages/recommend.py", down_api)
+    at = open_page("views/recommend.py", down_api)
     assert "not reachable" in at.error[0].value
     at.text_input(key="search").input("toy").run()
     assert not at.exception
@@ -305,7 +311,7 @@ def test_recommend_page_with_the_api_down_explains_without_crashing(down_api: Mo
 
 # --- model page -------------------------------------------------------------------------------------
 def test_model_page_shows_versions_metrics_runs_and_history(stub: StubApi) -> None:
-    at = open_page("pages/model.py", stub.client())
+    at = open_page("views/model.py", stub.client())
     assert texts(at.header) == ["⭐ Rating model", "🍿 Recommender"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"RMSE": "0.860", "MAE": "0.660", "NDCG@10": "0.102", "Hit rate@10": "0.210"}
@@ -325,21 +331,21 @@ def test_model_page_shows_versions_metrics_runs_and_history(stub: StubApi) -> No
 
 def test_model_page_without_a_history_endpoint_charts_the_production_version(stub: StubApi) -> None:
     stub.with_history = False
-    at = open_page("pages/model.py", stub.client())
+    at = open_page("views/model.py", stub.client())
     assert any("does not publish the registry's history" in c for c in texts(at.caption))
     _, rating_history = chart_frames(at, 0)
     assert list(rating_history["version"]) == [RATING_VERSION]
 
 
 def test_model_page_without_a_model_says_what_to_run() -> None:
-    at = open_page("pages/model.py", StubApi(ready=False).client())
+    at = open_page("views/model.py", StubApi(ready=False).client())
     [warning] = texts(at.warning)
     assert "no production model in the registry yet" in warning
     assert not at.get("vega_lite_chart")
 
 
 def test_model_page_with_the_api_down_explains(down_api: MovieApi) -> None:
-    at = open_page("pages/model.py", down_api)
+    at = open_page("views/model.py", down_api)
     [error] = texts(at.error)
     assert "not reachable" in error
 
@@ -349,9 +355,9 @@ def test_app_navigates_between_the_three_pages_and_shows_api_status(stub: StubAp
     at = open_page("app.py", stub.client())
     assert texts(at.title) == ["⭐ Predict a movie's rating"]
     assert ":green-badge[API ready]" in texts(at.sidebar.markdown)
-    at.switch_page("pages/recommend.py").run()
+    at.switch_page("views/recommend.py").run()
     assert texts(at.title) == ["🍿 What to watch next"]
-    at.switch_page("pages/model.py").run()
+    at.switch_page("views/model.py").run()
     assert texts(at.title) == ["📈 Models in production"]
     assert not at.exception
 

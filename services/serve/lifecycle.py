@@ -15,7 +15,11 @@ log = logging.getLogger(__name__)
 
 def initial_load(state: ModelState, loader: ModelLoader, metrics: ServeMetrics) -> None:
     """Load at startup: S3 first, the local cache when S3 cannot be read, nothing as a last resort."""
-    outcome = loader.load(None, allow_cache=True)
+    try:
+        outcome = loader.load(None, allow_cache=True)
+    except Exception as exc:  # noqa: BLE001 - a loader bug must leave a live, not-ready server, not a crash
+        log.exception("loading models at startup failed")
+        outcome = LoadOutcome(None, f"loading models at startup failed ({type(exc).__name__}: {exc})")
     _apply(state, outcome, metrics)
     current = state.current
     if current is None or not current.ready:

@@ -35,6 +35,10 @@ class RatingService:
         self._polarity = bundle.feature_names.index("overview_polarity")
         self._subjectivity = bundle.feature_names.index("overview_subjectivity")
 
+    def must_wait(self, movies: Sequence[MovieIn]) -> bool:
+        """Whether predicting these movies waits on the translator (so must not run on the event loop)."""
+        return self.translator.must_wait([(m.overview, m.original_language) for m in movies])
+
     def predict(self, movies: Sequence[MovieIn], explain: bool = False) -> list[PredictionOut]:
         """One prediction per movie, in order; one model call for the whole list."""
         translations = self.translator.translate_many([(m.overview, m.original_language) for m in movies])

@@ -233,3 +233,7 @@ class ErrorOut(BaseModel):
     """An error with a human-readable explanation."""
 
     detail: str
+
+
+UNREADABLE_BODY = {400: {"model": ErrorOut, "description": "The body is not UTF-8 JSON"}}
+NO_MODEL = {503: {"model": ErrorOut, "description": "No model loaded (the message says what to run)"}}

@@ -61,11 +61,12 @@ def _chunks(text: str, size: int = _GOOGLE_MAX_CHARS) -> list[str]:
 
 def looks_english(text: str) -> bool | None:
     """True/False when the text clearly is/is not English, None when it is too short to tell."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return True
-    if sum(not c.isascii() for c in letters) / len(letters) > 0.2:
-        return False
+    if not text.isascii():  # only then count letters: most overviews are plain ASCII
+        letters = [c for c in text if c.isalpha()]
+        if not letters:
+            return True
+        if sum(not c.isascii() for c in letters) / len(letters) > 0.2:
+            return False
     words = _WORD.findall(text.lower())
     if len(words) < 6:
         return None
@@ -74,6 +75,8 @@ def looks_english(text: str) -> bool | None:
 
 def needs_translation(text: str, original_language: str) -> bool:
     """Whether an overview should be translated: judged on the text, the film's language breaks ties."""
+    if original_language == "en" and text.isascii():
+        return False
     verdict = looks_english(text)
     return original_language != "en" if verdict is None else not verdict
 
@@ -116,6 +119,10 @@ class OverviewTranslator:
             text = items[i][0]
             results[i] = self._collect(text, future, max(0.0, deadline - monotonic()))
         return [r for r in results if r is not None]
+
+    def must_wait(self, items: Sequence[tuple[str, str]]) -> bool:
+        """Whether translate_many would call the translator (and so may wait on the network)."""
+        return any(needs_translation(t, lang) and self._cached(t) is None for t, lang in items)
 
     def _collect(self, text: str, future: Future[str], timeout: float) -> TranslationResult:
         try:

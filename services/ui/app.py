@@ -13,9 +13,9 @@ st.set_page_config(page_title="Movie Intelligence", page_icon="🎬", layout="wi
 
 page = st.navigation(
     [
-        st.Page("pages/rating.py", title="Predict a rating", icon="⭐", default=True),
-        st.Page("pages/recommend.py", title="What to watch next", icon="🍿"),
-        st.Page("pages/model.py", title="Models", icon="📈"),
+        st.Page("views/rating.py", title="Predict a rating", icon="⭐", default=True),
+        st.Page("views/recommend.py", title="What to watch next", icon="🍿"),
+        st.Page("views/model.py", title="Models", icon="📈"),
     ]
 )
 

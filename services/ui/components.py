@@ -225,39 +225,48 @@ def placeholder_svg(title: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
-def movie_card_html(movie: Movie, show_poster: bool = True) -> str:
-    """A self-contained card: poster (placeholder behind it, shown when absent or broken), title, year."""
+def _css_url(url: str) -> str | None:
+    """An http(s) URL made safe inside CSS url('...') in an HTML attribute; None for anything else."""
+    if not url.startswith(("https://", "http://")):
+        return None
+    for char, code in (("'", "%27"), ('"', "%22"), ("(", "%28"), (")", "%29"), ("\\", "%5C"), (" ", "%20")):
+        url = url.replace(char, code)
+    return html.escape(url, quote=True)
+
+
+def movie_card_html(movie: Movie) -> str:
+    """A self-contained card: poster over an initials placeholder, title, year, overview."""
     title = html.escape(movie.title)
-    poster = ""
-    if show_poster and movie.poster_url:
-        # alt="" makes a broken image render as nothing, so the placeholder behind it shows through.
-        poster = (
-            f'<img src="{html.escape(movie.poster_url, quote=True)}" alt="" loading="lazy" '
-            'referrerpolicy="no-referrer" style="width:100%;height:100%;object-fit:cover;display:block">'
-        )
+    # Two background layers: the poster on top, the placeholder under it. A poster that fails to load
+    # (CDN unreachable, 404) is simply not painted, so the placeholder shows and never a broken image.
+    layers = [f"url('{placeholder_svg(movie.title)}')"]
+    poster = _css_url(movie.poster_url or "")
+    if poster:
+        layers.insert(0, f"url('{poster}')")
     meta = " · ".join(x for x in [str(movie.release_year or ""), ", ".join(movie.genres[:2])] if x)
     overview = html.escape(movie.overview or "No overview available.")
     return (
         f'<div class="movie-card" data-tmdb-id="{movie.tmdb_id}" style="border:1px solid rgba(128,128,128,.25);'
         'border-radius:10px;overflow:hidden;height:100%;background:rgba(128,128,128,.04)">'
-        '<div class="movie-poster" style="aspect-ratio:2/3;width:100%;background-size:cover;'
-        f"background-position:center;background-image:url('{placeholder_svg(movie.title)}')\">{poster}</div>"
+        f'<div class="movie-poster" role="img" aria-label="Poster of {title}" style="aspect-ratio:2/3;'
+        f'width:100%;background-size:cover;background-position:center;background-image:{",".join(layers)}">'
+        "</div>"
         '<div style="padding:8px 10px 10px">'
         f'<div class="movie-title" title="{title}" style="font-weight:600;line-height:1.25;'
         f'white-space:nowrap;overflow:hidden;text-overflow:ellipsis">{title}</div>'
         f'<div style="font-size:.8rem;opacity:.7;margin:2px 0 6px">{html.escape(meta) or "&nbsp;"}</div>'
         '<div style="font-size:.8rem;line-height:1.35;display:-webkit-box;-webkit-line-clamp:4;'
-        f'-webkit-box-orient:vertical;overflow:hidden">{overview}</div></div></div>'
+        f'-webkit-box-orient:vertical;overflow:hidden;min-height:5.4em">{overview}</div></div></div>'
     )
 
 
-def movie_grid(movies: Sequence[Movie], show_posters: bool, per_row: int = 5) -> None:
+def movie_grid(movies: Sequence[Movie], per_row: int = 5) -> None:
     """Cards in rows of per_row columns."""
     for start in range(0, len(movies), per_row):
         columns = st.columns(per_row)
         for column, movie in zip(columns, movies[start : start + per_row], strict=False):
             with column:
-                st.html(movie_card_html(movie, show_posters))
+                st.html(movie_card_html(movie))
 
 
 # --- prediction -------------------------------------------------------------------------------------

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-from urllib.parse import urlsplit
-
-import httpx
 import streamlit as st
 
 from services.core.settings import get_settings
 from services.ui.api_client import FALLBACK_VOCABULARY, ApiError, Movie, MovieApi, Readiness, Vocabulary
-
-log = logging.getLogger(__name__)
 
 # Tests put a stand-in MovieApi here (AppTest.session_state) before the first run.
 API_STATE_KEY = "api_client"
@@ -90,21 +84,3 @@ def readiness() -> Readiness | ApiError:
         if exc.error.kind == "not_ready":
             return Readiness(False, exc.error.message)
         return exc.error
-
-
-@st.cache_data(ttl=600, show_spinner=False)
-def _origin_reachable(origin: str) -> bool:
-    try:
-        httpx.head(f"{origin}/", timeout=1.5)
-    except httpx.HTTPError as exc:
-        log.info("poster host %s unreachable (%s); showing placeholders", origin, exc)
-        return False
-    return True
-
-
-def posters_reachable(poster_url: str | None) -> bool:
-    """Whether the poster's host answers at all (checked once per host, short timeout, cached)."""
-    parts = urlsplit(poster_url or "")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return False
-    return _origin_reachable(f"{parts.scheme}://{parts.netloc}")

@@ -8,14 +8,12 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from services.serve.deps import CatalogDep, SettingsDep
 from services.serve.recommend_service import movie_out
-from services.serve.schemas import ErrorOut, MovieOut, SearchOut
+from services.serve.schemas import NO_MODEL, ErrorOut, MovieOut, SearchOut
 
 router = APIRouter(prefix="/movies", tags=["movies"])
 
-UNAVAILABLE = {503: {"model": ErrorOut, "description": "No model (so no catalog) loaded"}}
 
-
-@router.get("/search", responses=UNAVAILABLE)
+@router.get("/search", responses=NO_MODEL)
 def search(
     catalog: CatalogDep,
     settings: SettingsDep,
@@ -28,7 +26,7 @@ def search(
 
 
 @router.get(
-    "/{tmdb_id}", responses={404: {"model": ErrorOut, "description": "Not in the catalog"}, **UNAVAILABLE}
+    "/{tmdb_id}", responses={404: {"model": ErrorOut, "description": "Not in the catalog"}, **NO_MODEL}
 )
 async def get_movie(
     catalog: CatalogDep, settings: SettingsDep, tmdb_id: Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.serve.deps import MetricsDep, ModelsDep, RatingServiceDep
-from services.serve.schemas import ErrorOut, HealthOut, ModelOut, ReadyOut, VersionInfo, VocabularyOut
-from services.serve.state import NOT_LOADED
+from services.serve.schemas import NO_MODEL, HealthOut, ModelOut, ReadyOut, VersionInfo, VocabularyOut
+from services.serve.state import NOT_LOADED, RatingBundle, RecommenderBundle
 
 router = APIRouter(tags=["ops"])
 
@@ -20,12 +19,12 @@ async def health() -> HealthOut:
 
 
 @router.get("/ready", responses={503: {"model": ReadyOut, "description": "No rating model loaded"}})
-async def ready(models: ModelsDep) -> ReadyOut:
+async def ready(models: ModelsDep, response: Response) -> ReadyOut:
     """Readiness: 200 once a rating model is loaded (send traffic), 503 before (do not)."""
     current = models.current
     if current is None or not current.ready:
-        body = ReadyOut(ready=False, detail=models.detail or NOT_LOADED)
-        return JSONResponse(body.model_dump(), status_code=503)  # type: ignore[return-value]
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return ReadyOut(ready=False, detail=models.detail or NOT_LOADED)
     return ReadyOut(
         ready=True,
         detail=models.detail,
@@ -56,9 +55,7 @@ async def model(models: ModelsDep) -> ModelOut:
     )
 
 
-@router.get(
-    "/model/vocabulary", responses={503: {"model": ErrorOut, "description": "No rating model loaded"}}
-)
+@router.get("/model/vocabulary", responses=NO_MODEL)
 async def vocabulary(service: RatingServiceDep) -> VocabularyOut:
     """Genres, languages, countries and companies the served rating model knows (the UI's choices)."""
     enc = service.bundle.encoders
@@ -77,7 +74,7 @@ async def metrics(collectors: MetricsDep) -> Response:
     return Response(generate_latest(collectors.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _info(bundle) -> VersionInfo | None:  # noqa: ANN001 - a RatingBundle or RecommenderBundle
+def _info(bundle: RatingBundle | RecommenderBundle | None) -> VersionInfo | None:
     if bundle is None:
         return None
     m = bundle.manifest

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.serve.deps import RecommendServiceDep
-from services.serve.schemas import ErrorOut, RecommendIn, RecommendOut
+from services.serve.schemas import NO_MODEL, UNREADABLE_BODY, RecommendIn, RecommendOut
 
 router = APIRouter(tags=["recommend"])
 
 
-@router.post("/recommend", responses={503: {"model": ErrorOut, "description": "No model loaded"}})
+@router.post("/recommend", responses={**NO_MODEL, **UNREADABLE_BODY})
 def recommend(body: RecommendIn, service: RecommendServiceDep) -> RecommendOut:
     """k movies for someone who liked these (most recent last); popularity when nothing is known."""
     return service.recommend(body.liked, body.k)

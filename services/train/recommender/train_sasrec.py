@@ -50,7 +50,8 @@ class EpochLog:
     epoch: int
     loss: float
     valid: dict[str, float]
-    seconds: float
+    seconds: float  # wall clock
+    cpu_seconds: float  # all threads of this process; unlike wall time, not inflated by other load
 
 
 @dataclass
@@ -110,7 +111,7 @@ def train_sasrec(
     history: list[EpochLog] = []
     started = time.perf_counter()
     for epoch in range(1, train_config.max_epochs + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model.train()
         total, count = 0.0, 0
         for batch in _length_buckets(lengths, train_config.batch_size, rng):
@@ -125,14 +126,15 @@ def train_sasrec(
             total, count = total + float(loss.detach()) * n, count + n
         model.eval()
         valid = evaluate_recommender(rec, splits, "valid")
-        entry = EpochLog(epoch, total / count, valid, time.perf_counter() - t0)
+        entry = EpochLog(epoch, total / count, valid, time.perf_counter() - t0, time.process_time() - c0)
         history.append(entry)
         improved = valid["ndcg"] > best_valid["ndcg"]
         if improved:
             best_state, best_epoch, best_valid = copy.deepcopy(model.state_dict()), epoch, valid
         log.info(
-            "sasrec epoch %d loss %.4f valid ndcg@10 %.4f hr@10 %.4f (%.1fs)%s",
-            epoch, entry.loss, valid["ndcg"], valid["hr"], entry.seconds, " *" if improved else "",
+            "sasrec epoch %d loss %.4f valid ndcg@10 %.4f hr@10 %.4f (%.1fs, cpu %.1fs)%s",
+            epoch, entry.loss, valid["ndcg"], valid["hr"], entry.seconds, entry.cpu_seconds,
+            " *" if improved else "",
         )  # fmt: skip
         if on_epoch is not None:
             on_epoch(entry)

@@ -79,7 +79,4 @@ if RESULT_KEY in st.session_state:
             st.warning(f"The recommender does not know {skipped} yet, so they were left out.", icon="🤷")
         if not result.items:
             st.info("No recommendations came back. Try other movies.")
-        show_posters = data.posters_reachable(
-            next((m.poster_url for m in result.items if m.poster_url), None)
-        )
-        components.movie_grid(list(result.items), show_posters)
+        components.movie_grid(list(result.items))

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Benchmarks that print figures (never timed tests).
+#
+#   ./scripts/bench.sh rating      rating model vs the reference recipe on a time-respecting hold-out
+#   ./scripts/bench.sh recommend   popularity, item-kNN and the torch recommender on the LOO protocol
+#   ./scripts/bench.sh serve       API throughput and p50/p99 vs the reference serving pattern
+#   ./scripts/bench.sh pipeline    one full pipeline run on a fresh bucket, with per-task times
+#
+# Extra arguments go to the benchmark (each has --help).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+what="${1:-}"; shift || true
+case "$what" in
+  rating)    exec "$PY" scripts/bench_rating.py "$@" ;;
+  recommend) exec "$PY" scripts/bench_recommend.py "$@" ;;
+  serve)     s3_up; exec "$PY" scripts/bench_serve.py "$@" ;;
+  pipeline)
+    export S3_BUCKET="bench-pipeline-$(date +%s)"
+    echo "==> fresh bucket $S3_BUCKET"
+    exec "$ROOT/scripts/pipeline.sh" --date "${1:-2026-11-20}" ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
+esac

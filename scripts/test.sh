@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, then pytest (unit, real SeaweedFS, real Airflow, real uvicorn,
+# real headless Chromium). Installs what it needs on a fresh machine (.venv, Debian's chromium).
+#
+#   ./scripts/test.sh                 everything
+#   ./scripts/test.sh -m "not browser" tests/test_registry.py   (any pytest arguments)
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+if [[ "${1:-}" =~ ^(-h|--help)$ ]]; then sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+
+# Browser tests drive Debian's chromium (Playwright's own browser download cannot work offline);
+# the CJK and emoji fonts make the Korean form and the UI's icons readable in the screenshots.
+MISSING=()
+for pkg in chromium chromium-driver fonts-noto-cjk fonts-noto-color-emoji; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || MISSING+=("$pkg")
+done
+if [[ ${#MISSING[@]} -gt 0 && "${SKIP_BROWSER_INSTALL:-0}" != "1" ]]; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "==> installing ${MISSING[*]} for the browser tests (apt-get, ~1 min)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${MISSING[@]}") \
+      > "$VAR_DIR/apt-browser.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-browser.log): browser tests will skip"
+  else
+    echo "==> missing ${MISSING[*]} and not root: browser tests will skip"
+  fi
+fi
+
+echo "==> ruff"
+ruff check .
+ruff format --check . > /dev/null || { ruff format --check .; exit 1; }
+echo "==> pytest"
+# Tests start their own S3 server, Airflow home and API on free ports: the dev stack is untouched.
+unset S3_ENDPOINT_URL S3_EMBEDDED TMDB_API_KEY WANDB_API_KEY SERVE_URL
+export WANDB_MODE=disabled
+exec pytest "$@"
