@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from services.core.embedded_s3 import EmbeddedS3, free_port_block
@@ -125,3 +129,67 @@ def pipeline_run(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory
         tmdb_api_key=None,
     )
     return PipelineRun(settings=settings, env=env, dates=dates, logs=logs)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def translator_stand_in() -> Iterator[tuple[str, list[str]]]:
+    """A local Google-Translate stand-in: (base URL, texts it was asked to translate)."""
+    from tests.fakes.translate_server import translate_server
+
+    with translate_server() as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def live_api(
+    pipeline_run: PipelineRun,
+    translator_stand_in: tuple[str, list[str]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """The real API (scripts/serve.sh, uvicorn) serving what the real pipeline published.
+
+    Translation goes through the real deep-translator client to a local stand-in of Google's page.
+    """
+    port = free_port()
+    home = tmp_path_factory.mktemp("live-api")
+    env = {
+        **pipeline_run.env,
+        "S3_EMBEDDED": "0",
+        "SERVE_PORT": str(port),
+        "MODEL_CACHE_DIR": str(home / "model-cache"),
+        "ADMIN_TOKEN": "live-api-" + secrets.token_hex(8),
+        "TRANSLATE_TIMEOUT_S": "2.0",
+        "TRANSLATE_BASE_URL": translator_stand_in[0],
+    }
+    log = home / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(ROOT / "scripts" / "serve.sh")], env=env, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"serve.sh exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"API not ready after 120 s:\n{log.read_text()[-4000:]}")
+        time.sleep(0.5)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -1,8 +1,8 @@
 """The UI in a real headless Chromium: the real Streamlit server on loopback, talking HTTP to an API.
 
-The API comes from the ``ui_api_url`` fixture: today a stand-in HTTP server with the serving API's
-contract (tests/fakes/ui_stub_api.py); swap that fixture for the real API on a published registry and
-the flows below stay the same. Screenshots of every page go to test-artifacts/.
+The API is the real one (scripts/serve.sh under uvicorn) serving the models that the real DAG
+(`airflow dags test`, on a real SeaweedFS server) published: the `live_api` session fixture.
+Screenshots of every page go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from tests.fakes.ui_stub_api import StubApi
 
 pytestmark = pytest.mark.browser
 
@@ -45,10 +43,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def ui_api_url() -> Iterator[str]:
-    """Base URL of the API the UI calls: a stand-in over real HTTP (replace with the real API's URL)."""
-    with StubApi().serve() as url:
-        yield url
+def ui_api_url(live_api: str) -> str:
+    """The real API (uvicorn) serving the models the real pipeline (airflow dags test) published."""
+    return live_api
 
 
 @pytest.fixture(scope="module")

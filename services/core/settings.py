@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     model_cache_dir: Path = PROJECT_ROOT / "var" / "model-cache"
     translate_timeout_s: float = 2.0
+    translate_base_url: str | None = None  # a Google-Translate-compatible endpoint; None: Google's own
     poster_base_url: str = "https://image.tmdb.org/t/p/w342"
 
     # --- UI --------------------------------------------------------------------------------------

@@ -45,7 +45,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.translator = OverviewTranslator(translator or GoogleBackend(), settings.translate_timeout_s)
+        app.state.translator = OverviewTranslator(
+            translator or GoogleBackend(settings.translate_base_url), settings.translate_timeout_s
+        )
         app.state.loader = ModelLoader(
             Registry(store or ObjectStore.from_settings(_serving_s3_settings(settings))),
             ModelCache(settings.model_cache_dir),

@@ -37,15 +37,28 @@ class Translator(Protocol):
 
 
 class GoogleBackend:
-    """Google Translate through deep-translator (source auto, target en)."""
+    """Google Translate through deep-translator (source auto, target en).
+
+    base_url points the same client at another Google-compatible endpoint (a proxy, or a local
+    stand-in in tests); None keeps the library's own.
+    """
+
+    def __init__(self, base_url: str | None = None) -> None:
+        self.base_url = base_url
 
     def translate(self, text: str) -> str:
         """The English text, translated chunk by chunk (the library caps one call at 5000 characters)."""
+        out = [self._client().translate(c) for c in _chunks(text)]
+        return " ".join(part for part in out if part)
+
+    def _client(self):  # noqa: ANN202 - deep_translator is imported lazily
         from deep_translator import GoogleTranslator
 
         # A new instance per call: the library keeps request parameters on the instance (not thread-safe).
-        out = [GoogleTranslator(source="auto", target="en").translate(c) for c in _chunks(text)]
-        return " ".join(part for part in out if part)
+        client = GoogleTranslator(source="auto", target="en")
+        if self.base_url:
+            client._base_url = self.base_url  # the library has no public knob for its endpoint
+        return client
 
 
 def _chunks(text: str, size: int = _GOOGLE_MAX_CHARS) -> list[str]:
