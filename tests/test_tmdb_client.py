@@ -210,6 +210,7 @@ def test_api_key_never_appears_in_logs_or_errors(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # httpx and httpcore included
+    caplog.set_level(logging.DEBUG, logger="httpx")  # other libraries (Airflow) may have quietened it
     tmdb_server.fail_next(POPULAR, status=429, retry_after="1")
     tmdb_server.missing.add(tmdb_server.popular_order[0])
     client = make_client(max_retries=2)

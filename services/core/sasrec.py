@@ -37,6 +37,9 @@ class SASRecConfig:
     attn_dropout: float = 0.3
     layer_norm_eps: float = 1e-8
     initializer_range: float = 0.02
+    # Separate output embeddings can express "j follows i" without "i follows j" (tied ones are
+    # symmetric at the first layer); the paper ties them.
+    tie_embeddings: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-ready dict."""
@@ -86,7 +89,7 @@ class _Block(nn.Module):
 
 
 class SASRec(nn.Module):
-    """Self-attentive sequential recommender with tied input/output item embeddings."""
+    """Self-attentive sequential recommender scoring items by dot product with output item embeddings."""
 
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__()
@@ -100,6 +103,11 @@ class SASRec(nn.Module):
         self.emb_dropout = nn.Dropout(config.hidden_dropout)
         self.blocks = nn.ModuleList(_Block(config) for _ in range(config.n_layers))
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.output_embedding = (
+            None
+            if config.tie_embeddings
+            else nn.Embedding(config.n_items + 1, config.hidden_size, padding_idx=PADDING_INDEX)
+        )
         self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -110,6 +118,10 @@ class SASRec(nn.Module):
             module.bias.data.zero_()
         if isinstance(module, nn.Embedding) and module.padding_idx is not None:
             module.weight.data[module.padding_idx].zero_()
+
+    def _output_weight(self) -> torch.Tensor:
+        out = self.output_embedding if self.output_embedding is not None else self.item_embedding
+        return out.weight
 
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
         """Hidden states (batch, length, hidden) for left-padded item sequences (batch, length)."""
@@ -132,17 +144,17 @@ class SASRec(nn.Module):
         """Full-softmax cross-entropy of the next item at every position where pos_items is not 0."""
         hidden = self.forward(item_seq)
         keep = pos_items != PADDING_INDEX
-        logits = hidden[keep] @ self.item_embedding.weight.T
+        logits = hidden[keep] @ self._output_weight().T
         logits[:, PADDING_INDEX] = float("-inf")
         return F.cross_entropy(logits, pos_items[keep])
 
     def predict(self, item_seq: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Score of one candidate item per sequence (batch,), from the last position."""
         last = self.forward(item_seq)[:, -1]
-        return (last * self.item_embedding(items)).sum(-1)
+        return (last * self._output_weight()[items]).sum(-1)
 
     def full_sort_predict(self, item_seq: torch.Tensor) -> torch.Tensor:
         """Scores (batch, n_items + 1) of every item after the last position; padding is -inf."""
-        scores = self.forward(item_seq)[:, -1] @ self.item_embedding.weight.T
+        scores = self.forward(item_seq)[:, -1] @ self._output_weight().T
         scores[:, PADDING_INDEX] = float("-inf")
         return scores

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     aws_access_key_id: SecretStr | None = None
     aws_secret_access_key: SecretStr | None = None
     s3_connect_timeout_s: float = 3.0
+    s3_read_timeout_s: float = 30.0
     s3_max_attempts: int = 4
 
     # --- Data sources --------------------------------------------------------------------------

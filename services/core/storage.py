@@ -34,7 +34,7 @@ def make_s3_client(settings: Settings) -> Any:
     """A boto3 S3 client with bounded timeouts and standard retries (S3 down is reported, not hung)."""
     config = Config(
         connect_timeout=settings.s3_connect_timeout_s,
-        read_timeout=30,
+        read_timeout=settings.s3_read_timeout_s,
         retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
         s3={"addressing_style": "path"},
         signature_version="s3v4",

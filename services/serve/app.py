@@ -18,9 +18,10 @@ from services.core.settings import Settings, get_settings
 from services.core.storage import ObjectStore
 from services.serve import lifecycle
 from services.serve.cache import ModelCache
+from services.serve.history import RegistryHistory
 from services.serve.loader import ModelLoader, RecommenderLoader
 from services.serve.metrics import MetricsMiddleware, ServeMetrics
-from services.serve.routes import admin, movies, ops, predict, recommend
+from services.serve.routes import admin, history, movies, ops, predict, recommend
 from services.serve.state import ModelState
 from services.serve.translate import GoogleBackend, OverviewTranslator, Translator
 
@@ -53,6 +54,7 @@ def create_app(
             ModelCache(settings.model_cache_dir),
             recommender_loader,
         )
+        app.state.history = RegistryHistory(app.state.loader.registry)
         # Blocking S3 and disk I/O: in a worker thread, so the loop stays free.
         await anyio.to_thread.run_sync(
             lifecycle.initial_load, app.state.models, app.state.loader, app.state.metrics
@@ -75,7 +77,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unhandled_error)
-    for module in (predict, recommend, movies, ops, admin):
+    for module in (predict, recommend, movies, ops, history, admin):
         app.include_router(module.router)
     return app
 

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.core.catalog import Catalog
 from services.core.settings import Settings
+from services.serve.history import RegistryHistory
 from services.serve.loader import ModelLoader
 from services.serve.metrics import ServeMetrics
 from services.serve.rating_service import RatingService
@@ -45,11 +46,17 @@ async def get_loader(request: Request) -> ModelLoader:
     return request.app.state.loader
 
 
+async def get_history(request: Request) -> RegistryHistory:
+    """The registry history reader (built by the lifespan)."""
+    return request.app.state.history
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ModelsDep = Annotated[ModelState, Depends(get_models)]
 MetricsDep = Annotated[ServeMetrics, Depends(get_metrics)]
 TranslatorDep = Annotated[OverviewTranslator, Depends(get_translator)]
 LoaderDep = Annotated[ModelLoader, Depends(get_loader)]
+HistoryDep = Annotated[RegistryHistory, Depends(get_history)]
 
 
 async def get_loaded(models: ModelsDep) -> LoadedModels:

@@ -207,6 +207,16 @@ class ModelOut(BaseModel):
     catalog_size: int
 
 
+class HistoryVersion(BaseModel):
+    """One complete registry version of a model."""
+
+    version: str
+    created_at: str
+    algorithm: str | None
+    metrics: dict[str, float]
+    production: bool = Field(description="Whether the production pointer names this version now")
+
+
 class VocabularyOut(BaseModel):
     """Values the rating model has its own code for; anything else goes to the unknown bucket."""
 
