@@ -31,7 +31,13 @@ START=$(date +%s)
 # group so Ctrl-C here stops it at once.
 setsid airflow dags test movie_pipeline "$DATE" > >(tee "$LOG" | "$PY" scripts/pipeline_progress.py) 2>&1 &
 AF_PID=$!
-trap 'echo; echo "==> interrupted: stopping the run"; kill -TERM -- -$AF_PID 2>/dev/null; sleep 3; kill -KILL -- -$AF_PID 2>/dev/null; exit 130' INT TERM
+interrupted() {
+  echo; echo "==> interrupted: stopping the run"
+  kill -TERM -- "-$AF_PID" 2>/dev/null; sleep 3; kill -KILL -- "-$AF_PID" 2>/dev/null
+  "$PY" scripts/airflow_fail_run.py "$LOG" 2>/dev/null || true
+  exit 130
+}
+trap interrupted INT TERM
 set +e
 wait $AF_PID
 STATUS=$?
