@@ -87,3 +87,98 @@ def test_leak_guard_catches_a_feature_that_reads_vote_count(monkeypatch: pytest.
 def test_leak_guard_catches_a_leaky_name() -> None:
     with pytest.raises(F.LeakageError):
         F.assert_no_leakage(["runtime", "log_revenue"])
+
+
+# --- feature set 2: what the encoders learn from training labels ------------------------------------------
+def _labelled(i: int, overview: str, rating: float, **kw: object) -> dict:
+    base = {**MOVIE, "id": i, "title": f"Film {i}", "overview": overview, "vote_average": rating}
+    return {**base, **kw}
+
+
+def _training_set() -> list[dict]:
+    """Acclaimed dramas from one studio and poorly rated slashers from another, 40 of each."""
+    good = [
+        _labelled(i, f"An acclaimed, moving masterpiece about family number {i}.", 8.0 + (i % 3) / 10,
+                  production_companies=["Prestige Pictures"], genres=["Drama"])
+        for i in range(40)
+    ]  # fmt: skip
+    bad = [
+        _labelled(100 + i, f"A masked killer stalks teenagers at camp number {i}.", 4.0 + (i % 3) / 10,
+                  production_companies=["Cheap Thrills"], genres=["Horror"])
+        for i in range(40)
+    ]  # fmt: skip
+    return good + bad
+
+
+def _row(movie: dict, enc: F.Encoders) -> dict[str, float]:
+    return dict(zip(F.feature_names(enc), F.featurize_one(movie, enc), strict=True))
+
+
+def test_text_signal_rates_the_words_of_good_films_higher() -> None:
+    enc = F.fit_encoders(_training_set())
+    praised = _row({**MOVIE, "overview": "A moving masterpiece.", "title": "", "tagline": ""}, enc)
+    slasher = _row({**MOVIE, "overview": "A killer stalks teenagers.", "title": "", "tagline": ""}, enc)
+    unknown = _row({**MOVIE, "overview": "Zyxx qwv.", "title": "", "tagline": ""}, enc)
+    assert praised["text_signal"] > 1.0 > -1.0 > slasher["text_signal"]
+    assert abs(unknown["text_signal"]) < 0.05  # no known word: the training mean, not a guess
+
+
+def test_track_records_are_shrunk_means_and_nan_when_unseen() -> None:
+    movies = _training_set()
+    enc = F.fit_encoders(movies)
+    prior = np.mean([m["vote_average"] for m in movies])
+    prestige = np.mean([m["vote_average"] for m in movies[:40]])
+    expected = (40 * prestige + F.TRACK_SMOOTHING * prior) / (40 + F.TRACK_SMOOTHING) - prior
+    row = _row({**MOVIE, "production_companies": ["Prestige Pictures", "Nobody Films"]}, enc)
+    assert row["company_track_record"] == pytest.approx(expected, abs=1e-5)  # the unseen company is ignored
+    assert row["genre_track_record"] > 1.0  # Drama only: the good films' genre
+    none = _row({**MOVIE, "production_companies": ["Nobody Films"], "belongs_to_collection": None}, enc)
+    assert math.isnan(none["company_track_record"]) and math.isnan(none["collection_track_record"])
+
+
+def test_a_request_with_only_an_overview_is_featurised() -> None:
+    enc = F.fit_encoders(_training_set())
+    bare = normalize_movie({"overview": "A moving masterpiece about a family."})
+    row = _row(bare, enc)
+    assert len(row) == len(F.feature_names(enc))
+    assert math.isnan(row["runtime"]) and math.isnan(row["log_budget"]) and math.isnan(row["release_year"])
+    assert math.isnan(row["genre_track_record"]) and row["text_signal"] > 0.5
+
+
+def test_learned_parts_survive_the_json_round_trip_exactly() -> None:
+    movies = _training_set()
+    enc = F.fit_encoders(movies)
+    served = F.Encoders.from_json(json.loads(json.dumps(enc.to_json())))
+    assert enc.label_rows == 80 and served.text_model["weights"]
+    assert np.array_equal(F.featurize(movies, enc), F.featurize(movies, served), equal_nan=True)
+
+
+def test_rows_without_a_label_teach_the_encoders_nothing() -> None:
+    movies = _training_set()
+    unlabelled = [{**m, "id": m["id"] + 1000, "vote_average": None, "production_companies": ["Ghost Co"]}
+                  for m in movies[:10]]  # fmt: skip
+    enc = F.fit_encoders(movies + unlabelled)
+    assert enc.label_rows == 80
+    assert "Ghost Co" not in enc.track_records["production_companies"]
+
+
+def test_training_rows_get_features_that_ignore_their_own_label() -> None:
+    movies = _training_set()
+    changed = [*movies]
+    changed[5] = {**movies[5], "vote_average": 0.0}
+    learned = slice(-len(F.LEARNED_FEATURES), None)
+    oof = F.featurize_training(movies, F.fit_encoders(movies))
+    oof_changed = F.featurize_training(changed, F.fit_encoders(changed))
+    # Its own features do not move, the other folds' do: out-of-fold.
+    assert np.array_equal(oof[5, learned], oof_changed[5, learned], equal_nan=True)
+    assert not np.array_equal(oof[:, learned], oof_changed[:, learned], equal_nan=True)
+    # Whereas plain featurize with encoders fitted on the same rows lets the label in.
+    genre = F.feature_names(F.fit_encoders(movies)).index("genre_track_record")
+    in_fold = F.featurize(changed, F.fit_encoders(changed))
+    assert in_fold[5, genre] < F.featurize(movies, F.fit_encoders(movies))[5, genre]
+
+
+def test_the_leak_guard_holds_with_learned_features() -> None:
+    movies = _training_set()
+    F.check_leakage(movies, F.fit_encoders(movies))
+    assert not any("vote" in n or "revenue" in n for n in F.feature_names(F.fit_encoders(movies)))

@@ -6,11 +6,17 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from services.core.features import Encoders, feature_names, featurize
+from services.core.features import Encoders, feature_names, featurize, featurize_training
+from services.core.movie import normalize_movie
+from services.train.snapshot import load_movies
+from services.train.snapshot_feed import next_batch
+from services.train.validate import validate
 
 SPLITS = ("train", "val", "test")
 
@@ -39,6 +45,17 @@ def labelled(movies: Sequence[dict[str, Any]], min_vote_count: int) -> list[dict
         for m in movies
         if m.get("vote_average") is not None and (m.get("vote_count") or 0) >= min_vote_count
     ]
+
+
+def first_run_rows(snapshot_dir: Path, holdback: int, min_vote_count: int) -> list[dict[str, Any]]:
+    """The labelled rows the pipeline's first run trains on, straight from the snapshot (bench, tests).
+
+    Same path as collect -> validate -> build_features: the feed's backfill (all but the `holdback`
+    most recent releases; 0 for the whole snapshot), normalize_movie, validate, labelled.
+    """
+    batch = next_batch(load_movies(snapshot_dir), set(), holdback=holdback, daily=0)
+    report = validate([normalize_movie(m) for m in batch], today=date.today())
+    return labelled(report.good, min_vote_count)
 
 
 def time_split(movies: Sequence[dict[str, Any]], val_frac: float = 0.1, test_frac: float = 0.1) -> Split:
@@ -75,12 +92,22 @@ class Matrices:
     y: dict[str, np.ndarray]
 
 
+def split_matrix(split: Split, name: str, encoders: Encoders) -> np.ndarray:
+    """One split's feature matrix: out-of-fold learned features for train, plain featurize otherwise.
+
+    `encoders` must be fitted on split.train; its label-derived features would otherwise carry each
+    training row's own label into the trees.
+    """
+    rows = getattr(split, name)
+    return featurize_training(rows, encoders) if name == "train" else featurize(rows, encoders)
+
+
 def build_matrices(split: Split, encoders: Encoders) -> Matrices:
     """Featurize every split with encoders fitted on the training split only."""
     return Matrices(
         encoders=encoders,
         names=feature_names(encoders),
-        x={s: featurize(getattr(split, s), encoders) for s in SPLITS},
+        x={s: split_matrix(split, s, encoders) for s in SPLITS},
         y={s: targets(getattr(split, s)) for s in SPLITS},
     )
 

@@ -26,7 +26,16 @@ from services.train.collect import collect as collect_movies
 from services.train.context import Context
 from services.train.plots import importance_figure
 from services.train.provenance import git_commit, library_versions
-from services.train.rating_data import SPLITS, Matrices, Split, fingerprint, labelled, targets, time_split
+from services.train.rating_data import (
+    SPLITS,
+    Matrices,
+    Split,
+    fingerprint,
+    labelled,
+    split_matrix,
+    targets,
+    time_split,
+)
 from services.train.rating_models import ALGORITHMS, rmse, train_candidate
 from services.train.select import choose_challenger, decide
 from services.train.validate import enforce, validate
@@ -105,7 +114,9 @@ def build_features(
     for s in SPLITS:
         part = getattr(split, s)
         keys[s] = _k("features", logical_date, f"{s}.parquet")
-        _put_frame(ctx, keys[s], featurize(part, encoders), targets(part), m.names, [p["id"] for p in part])
+        _put_frame(
+            ctx, keys[s], split_matrix(split, s, encoders), targets(part), m.names, [p["id"] for p in part]
+        )
     ctx.store.put_json(_k("features", logical_date, "encoders.json"), encoders.to_json())
     meta = {
         "date": logical_date,
