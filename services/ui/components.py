@@ -38,6 +38,12 @@ FEATURE_LABELS = {
     "n_companies": "Number of companies",
     "n_countries": "Number of countries",
     "n_spoken_languages": "Spoken languages",
+    "text_signal": "Wording of title, tagline and overview",
+    "genre_track_record": "Genres' track record",
+    "language_track_record": "Language's track record",
+    "country_track_record": "Countries' track record",
+    "company_track_record": "Studios' track record",
+    "collection_track_record": "Collection's track record",
 }
 PREFIX_LABELS = {"genre": "Genre", "country": "Country", "company": "Company", "language": "Language"}
 
