@@ -139,6 +139,23 @@ def publish_runtime_recommender(registry: Registry) -> Manifest:
     return registry.publish("recommender", files, {"algorithm": "popularity"}, promote=True)
 
 
+def publish_sasrec_recommender(registry: Registry, seed: int = 0) -> Manifest:
+    """Publish an untrained SASRec (default architecture) over the whole catalog: what a pipeline run
+    serves, minus the training, so /recommend can be timed without one."""
+    import torch
+
+    from services.core.recommender_runtime import SequentialRecommender
+    from services.core.sasrec import SASRec, SASRecConfig
+
+    ids = [e["tmdb_id"] for e in json.loads(catalog_json())]
+    torch.manual_seed(seed)
+    model = SASRec(SASRecConfig(n_items=len(ids)))
+    popularity = np.array([0.0, *(float(len(ids) - n) for n in range(len(ids)))])
+    rec = SequentialRecommender("sasrec", ids, popularity, model=model)
+    files = {**rec.save(), "catalog.json": catalog_json()}
+    return registry.publish("recommender", files, {"algorithm": "sasrec"}, promote=True)
+
+
 # ---- translators ---------------------------------------------------------------------------------
 class FakeTranslator:
     """A translator that answers from a dict (or fails, or hangs), recording what it was asked."""

@@ -70,18 +70,32 @@ async def get_loaded(models: ModelsDep) -> LoadedModels:
 LoadedDep = Annotated[LoadedModels, Depends(get_loaded)]
 
 
-async def get_rating_service(
-    loaded: LoadedDep, translator: TranslatorDep, metrics: MetricsDep
-) -> RatingService:
-    """A rating service on the current rating model; 503 when none is loaded."""
-    if loaded.rating is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=NOT_LOADED)
-    return RatingService(loaded.rating, translator, metrics)
+async def get_rating_service(request: Request) -> RatingService:
+    """A rating service on the current rating model; 503 when none is loaded.
+
+    One flat dependency (not a chain of small ones): /predict is the hot path, and each dependency FastAPI
+    resolves costs microseconds. The service is built once per loaded version, not per request.
+    """
+    state = request.app.state
+    current = state.models.current
+    bundle = current.rating if current is not None else None
+    if bundle is None:
+        detail = (state.models.detail or NOT_LOADED) if current is None else NOT_LOADED
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=detail)
+    service = getattr(state, "rating_service", None)
+    if service is None or service.bundle is not bundle:
+        service = RatingService(bundle, state.translator, state.metrics)
+        state.rating_service = service  # a reload swapped the bundle: the next request builds a new one
+    return service
 
 
-async def get_recommend_service(loaded: LoadedDep, settings: SettingsDep) -> RecommendService:
-    """A recommendation service on the current models."""
-    return RecommendService(loaded, settings.poster_base_url)
+async def get_recommend_service(request: Request) -> RecommendService:
+    """A recommendation service on the current models (one flat dependency: /recommend is a hot path)."""
+    state = request.app.state
+    current = state.models.current
+    if current is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=state.models.detail or NOT_LOADED)
+    return RecommendService(current, state.settings.poster_base_url)
 
 
 async def get_catalog(loaded: LoadedDep) -> Catalog:

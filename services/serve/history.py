@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from time import monotonic
 from typing import Any
 
+import anyio
 from botocore.exceptions import BotoCoreError, ClientError
 
 from services.core.registry import MODEL_NAMES, Manifest, Registry, RegistryError
@@ -54,6 +55,9 @@ class RegistryHistory:
         self._answer: _Answer | None = None
         self._manifests: dict[tuple[str, str], Manifest] = {}
         self._lock = threading.Lock()  # one S3 read at a time; requests arriving meanwhile get its answer
+        # Requests waiting for that read wait without a worker thread: a hung S3 must not use up the
+        # threadpool that batch predictions and translations need.
+        self.limiter = anyio.CapacityLimiter(1)
 
     def get(self) -> History:
         """The history, oldest version first per model; HistoryUnavailable when S3 cannot be read."""

@@ -18,6 +18,7 @@ from services.core.features import Encoders, feature_names
 from services.core.rating_model import MODEL_FILE, load_rating_model
 from services.core.registry import Manifest, Registry, RegistryError
 from services.serve.cache import ModelCache
+from services.serve.fast_xgboost import build_fast
 from services.serve.state import NOT_LOADED, LoadedModels, RatingBundle, RecommenderBundle, Source
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def build_rating(manifest: Manifest, files: dict[str, bytes], source: Source) ->
     names = feature_names(encoders)
     if manifest.features and list(manifest.features) != names:
         raise RegistryError(f"rating {manifest.version}: manifest features differ from the encoders'")
-    model = load_rating_model(algorithm, files)
+    model = build_fast(load_rating_model(algorithm, files), len(names))
     # One prediction now: checks the model takes this many features and warms it up before traffic.
     model.predict(np.zeros((1, len(names))))
     catalog = Catalog(json.loads(files["catalog.json"]))

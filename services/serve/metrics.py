@@ -54,6 +54,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: ServeMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # labels() takes a lock and hashes its arguments on every call: keep each series' child instead.
+        self._latency: dict[tuple[str, str], Any] = {}
+        self._requests: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,8 +76,15 @@ class MetricsMiddleware:
         finally:
             route = _route_template(scope)
             method = scope["method"]
-            self.metrics.latency.labels(method, route).observe(perf_counter() - start)
-            self.metrics.requests.labels(method, route, str(status)).inc()
+            latency = self._latency.get((method, route))
+            if latency is None:
+                latency = self._latency[(method, route)] = self.metrics.latency.labels(method, route)
+            latency.observe(perf_counter() - start)
+            requests = self._requests.get((method, route, status))
+            if requests is None:
+                requests = self.metrics.requests.labels(method, route, str(status))
+                self._requests[(method, route, status)] = requests
+            requests.inc()
 
 
 def _route_template(scope: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ async def model_history(history: HistoryDep) -> dict[str, list[HistoryVersion]]:
     """
     try:
         # S3 calls block: in a worker thread, so the event loop keeps serving predictions meanwhile.
-        return await anyio.to_thread.run_sync(history.get)
+        return await anyio.to_thread.run_sync(history.get, limiter=history.limiter)
     except HistoryUnavailable as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
