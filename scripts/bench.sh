@@ -13,7 +13,12 @@ what="${1:-}"; shift || true
 case "$what" in
   rating)    exec "$PY" scripts/bench_rating.py "$@" ;;
   recommend) exec "$PY" scripts/bench_recommend.py "$@" ;;
-  serve)     s3_up; exec "$PY" scripts/bench_serve.py "$@" ;;
+  serve)
+    # wrk (C, low overhead) keeps the load generator from eating the server's CPU; Python fallback otherwise.
+    if ! command -v wrk >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+      echo "==> installing wrk (apt-get)"; (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || true
+    fi
+    s3_up; exec "$PY" scripts/bench_serve.py "$@" ;;
   pipeline)
     export S3_BUCKET="bench-pipeline-$(date +%s)"
     echo "==> fresh bucket $S3_BUCKET"
