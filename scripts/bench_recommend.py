@@ -34,14 +34,19 @@ def _timed(fit: Callable[[], SequentialRecommender]) -> tuple[SequentialRecommen
 def main() -> None:
     """Parse options, fit and evaluate every model, print the table."""
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--snapshot", type=Path, default=ROOT / "data" / "snapshot", help="snapshot folder")
     parser.add_argument("--epochs", type=int, default=defaults.max_epochs, help="SASRec max epochs")
     parser.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="SASRec seed")
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch threads for training")
     parser.add_argument(
-        "--time-budget", type=float, default=defaults.time_budget_s, help="stop SASRec after this many seconds"
+        "--time-budget",
+        type=float,
+        default=defaults.time_budget_s,
+        help="stop SASRec after this many seconds",
     )
     parser.add_argument("--skip-sasrec", action="store_true", help="only the baselines")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every SASRec epoch")
@@ -75,7 +80,9 @@ def main() -> None:
         fits.append(("SASRec (ours, all-position CE)", fit_sasrec))
         print(f"sasrec: {model_config.to_dict()} {train_config.to_dict()}")
 
-    header = ["model"] + [f"{s} {m}@10" for s in ("valid", "test") for m in COLUMNS] + ["train s (wall / cpu)"]
+    header = (
+        ["model"] + [f"{s} {m}@10" for s in ("valid", "test") for m in COLUMNS] + ["train s (wall / cpu)"]
+    )
     rows = []
     for name, fit in fits:
         rec, wall, cpu = _timed(fit)

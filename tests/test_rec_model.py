@@ -50,7 +50,9 @@ def trained(chain_splits: SequenceSplits) -> SequentialRecommender:
     return train_sasrec(chain_splits, config, train).recommender
 
 
-def test_sasrec_learns_next_movie_chains(chain_splits: SequenceSplits, trained: SequentialRecommender) -> None:
+def test_sasrec_learns_next_movie_chains(
+    chain_splits: SequenceSplits, trained: SequentialRecommender
+) -> None:
     test = evaluate_recommender(trained, chain_splits, "test")
     assert test["hr"] >= 0.95
     assert test["mrr"] >= 0.8  # mostly at rank 1, not just somewhere in the top 10
@@ -69,7 +71,9 @@ def test_recommend_masks_liked_ignores_unknown_and_truncates(trained: Sequential
     assert trained.recommend(long, k=5) == trained.recommend(long[-16:], k=5)
 
 
-def test_recommend_is_one_forward_pass(trained: SequentialRecommender, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recommend_is_one_forward_pass(
+    trained: SequentialRecommender, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
     original = trained.model.forward  # type: ignore[union-attr]
     monkeypatch.setattr(trained.model, "forward", lambda seq: calls.append(seq.shape) or original(seq))
@@ -129,7 +133,9 @@ def test_task_publishes_then_keeps_production_when_not_better(
 ) -> None:
     _write_snapshot(tmp_path / "snap")
     settings = s3_settings.model_copy(update={"snapshot_dir": tmp_path / "snap"})
-    first = run_recommender_task(settings, registry, Tracker(settings), logical_date="2024-01-01", max_epochs=3)
+    first = run_recommender_task(
+        settings, registry, Tracker(settings), logical_date="2024-01-01", max_epochs=3
+    )
     assert first["promoted"] and first["reason"] == "no production recommender yet"
     assert set(first["metrics"]) == {"popularity", "item_knn", "sasrec"}
     manifest = registry.manifest("recommender")
@@ -137,6 +143,8 @@ def test_task_publishes_then_keeps_production_when_not_better(
     titles = {e["tmdb_id"]: e["title"] for e in json.loads(registry.read_file(manifest, "catalog.json"))}
     assert len(titles) == N_ITEMS and titles[FIRST_TMDB + 7] == "Movie 7"
     # Same data, same seeds: the challenger only ties production, so production stays.
-    second = run_recommender_task(settings, registry, Tracker(settings), logical_date="2024-01-02", max_epochs=3)
+    second = run_recommender_task(
+        settings, registry, Tracker(settings), logical_date="2024-01-02", max_epochs=3
+    )
     assert not second["promoted"] and "production" in second["reason"]
     assert registry.production_version("recommender") == first["version"]

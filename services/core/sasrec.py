@@ -98,6 +98,7 @@ class SASRec(nn.Module):
         self.config = config
         self.n_items = config.n_items
         self.max_seq_length = config.max_seq_length
+        self.embedding_scale = config.hidden_size**0.5
         self.item_embedding = nn.Embedding(config.n_items + 1, config.hidden_size, padding_idx=PADDING_INDEX)
         self.position_embedding = nn.Embedding(config.max_seq_length, config.hidden_size)
         self.emb_dropout = nn.Dropout(config.hidden_dropout)
@@ -129,7 +130,9 @@ class SASRec(nn.Module):
         if length > self.max_seq_length:
             raise ValueError(f"sequence length {length} exceeds max_seq_length {self.max_seq_length}")
         positions = torch.arange(self.max_seq_length - length, self.max_seq_length, device=item_seq.device)
-        x = self.item_embedding(item_seq) + self.position_embedding(positions)
+        # Scaling by sqrt(hidden) as in the paper's code: the item itself dominates the residual
+        # stream at the start, so training begins where a bigram model would (much faster).
+        x = self.item_embedding(item_seq) * self.embedding_scale + self.position_embedding(positions)
         x = self.emb_dropout(x)
         real = item_seq != PADDING_INDEX
         causal = torch.ones(length, length, dtype=torch.bool, device=item_seq.device).tril()
@@ -140,11 +143,21 @@ class SASRec(nn.Module):
             x = block(x, mask)
         return self.final_norm(x)
 
-    def calculate_loss(self, item_seq: torch.Tensor, pos_items: torch.Tensor) -> torch.Tensor:
-        """Full-softmax cross-entropy of the next item at every position where pos_items is not 0."""
+    def calculate_loss(
+        self, item_seq: torch.Tensor, pos_items: torch.Tensor, seen: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Full-softmax cross-entropy of the next item at every position where pos_items is not 0.
+
+        ``seen`` (batch, length, n_items + 1), when given, marks the items to leave out of each
+        position's softmax: the user's earlier movies, which evaluation masks out as well.
+        """
         hidden = self.forward(item_seq)
         keep = pos_items != PADDING_INDEX
         logits = hidden[keep] @ self._output_weight().T
+        if seen is not None:
+            excluded = seen[keep]
+            excluded[torch.arange(len(excluded)), pos_items[keep]] = False  # never hide the target
+            logits = logits.masked_fill(excluded, float("-inf"))
         logits[:, PADDING_INDEX] = float("-inf")
         return F.cross_entropy(logits, pos_items[keep])
 

@@ -43,9 +43,7 @@ def fit_item_knn(splits: SequenceSplits, k: int = KNN_NEIGHBOURS) -> SequentialR
     train = splits.train_sequences()
     rows = np.repeat(np.arange(len(train)), [len(s) for s in train])
     data = np.ones(len(rows))
-    matrix = sp.csr_matrix(
-        (data, (rows, np.concatenate(train))), shape=(len(train), splits.n_items + 1)
-    )
+    matrix = sp.csr_matrix((data, (rows, np.concatenate(train))), shape=(len(train), splits.n_items + 1))
     cols, weights = cosine_neighbours(matrix, k)
     neighbours = {
         "neighbours": torch.from_numpy(cols),

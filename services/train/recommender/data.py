@@ -139,5 +139,7 @@ class SnapshotData:
 def load_snapshot_data(snapshot_dir: Path) -> SnapshotData:
     """Read the snapshot and build the protocol's splits."""
     movies = load_movies(snapshot_dir)
-    table = build_interactions(load_ratings(snapshot_dir), load_links(snapshot_dir), (m["id"] for m in movies))
+    table = build_interactions(
+        load_ratings(snapshot_dir), load_links(snapshot_dir), (m["id"] for m in movies)
+    )
     return SnapshotData(splits=build_splits(table), movies=movies)

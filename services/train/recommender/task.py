@@ -124,14 +124,17 @@ def run_recommender_task(
         if run.run is not None:
             run.log_figure("curves", _curve_figure(result.history))
         params = {**params, "best_epoch": result.best_epoch, "epochs_run": len(result.history)}
-        candidates["sasrec"] = {"rec": result.recommender, "metrics": metrics, "params": params, "run": run.ref}
+        candidates["sasrec"] = {
+            "rec": result.recommender,
+            "metrics": metrics,
+            "params": params,
+            "run": run.ref,
+        }
     log.info("sasrec: %s", metrics)
 
     winner = max(candidates, key=lambda n: candidates[n]["metrics"][SELECTION_METRIC])
     chosen = candidates[winner]
-    promote, reason, production = _production_check(
-        registry, splits, chosen["metrics"][SELECTION_METRIC]
-    )
+    promote, reason, production = _production_check(registry, splits, chosen["metrics"][SELECTION_METRIC])
     files = chosen["rec"].save()
     known = {int(t) for t in splits.item_ids}
     catalog = Catalog.from_movies([normalize_movie(m) for m in data.movies if int(m["id"]) in known])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,7 +37,14 @@ class TrainConfig:
     patience: int = 10  # epochs without a better validation NDCG@10 before stopping
     seed: int = 0
     threads: int = 2
-    time_budget_s: float | None = None  # stop after the epoch that crosses it
+    # Wall-clock cap: the epoch that crosses it is the last; the cosine schedule shrinks to fit it.
+    time_budget_s: float | None = None
+    window_stride: int | None = None  # None: max_seq_length (no overlap)
+    cosine_decay: bool = False  # learning rate follows a half cosine to 0 over max_epochs
+    # Heavy raters hold most targets but every user counts once in the metric: cap their windows.
+    max_windows_per_user: int | None = None
+    # Leave each target's earlier movies out of its softmax, as evaluation masks them out.
+    mask_seen: bool = False
 
     def to_dict(self) -> dict:
         """The config as a JSON-ready dict."""
@@ -65,19 +73,73 @@ class TrainResult:
     history: list[EpochLog] = field(default_factory=list)
 
 
-def training_windows(sequences: Sequence[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Left-padded (inputs, next-item targets) windows of up to max_len steps, covering each sequence."""
-    inputs, targets = [], []
-    for seq in sequences:
-        steps = len(seq) - 1
-        for end in range(steps, 0, -max_len):
+def training_windows(
+    sequences: Sequence[np.ndarray], max_len: int, stride: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Left-padded (inputs, next-item targets) windows; every next-item target appears exactly once.
+
+    Targets are cut into chunks of ``stride`` steps from the end; each chunk is predicted from a
+    window of up to ``max_len`` items ending at it, so with stride < max_len every target sees at
+    least max_len - stride items of context (as at evaluation time) instead of restarting at
+    each window boundary. Earlier targets in a window are zeroed (no loss), not repeated.
+    Also returns each window's user (row of sequences; a user's windows come newest first) and
+    where in that sequence the window starts.
+    """
+    stride = stride or max_len
+    if not 0 < stride <= max_len:
+        raise ValueError("stride must be in 1..max_len")
+    inputs, targets, owners, starts = [], [], [], []
+    for user, seq in enumerate(sequences):
+        for end in range(len(seq) - 1, 0, -stride):
             start = max(0, end - max_len)
             x, y = np.zeros(max_len, np.int64), np.zeros(max_len, np.int64)
             x[max_len - (end - start) :] = seq[start:end]
             y[max_len - (end - start) :] = seq[start + 1 : end + 1]
             inputs.append(x)
             targets.append(y)
-    return np.stack(inputs), np.stack(targets)
+            owners.append(user)
+            starts.append(start)
+            if start == 0:  # this window already holds every earlier target with its full context
+                break
+            y[: max_len - stride] = 0  # earlier targets belong to the next (earlier) window
+    return np.stack(inputs), np.stack(targets), np.array(owners, dtype=np.int64), np.array(starts)
+
+
+def _epoch_windows(owners: np.ndarray, cap: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Window indices for one epoch: all, or per user the newest window plus random older ones."""
+    if cap is None:
+        return np.arange(len(owners))
+    keys = rng.random(len(owners))
+    newest = np.r_[True, owners[1:] != owners[:-1]]
+    keys[newest] = -1.0  # the window ending at the user's latest movie is always trained on
+    order = np.lexsort((keys, owners))
+    starts = np.searchsorted(owners[order], owners[order], side="left")
+    return np.sort(order[np.arange(len(order)) - starts < cap])
+
+
+def _seen_mask(
+    x: torch.Tensor,
+    batch: torch.Tensor,
+    sequences: Sequence[np.ndarray],
+    owners: np.ndarray,
+    starts: np.ndarray,
+    n_items: int,
+) -> torch.Tensor:
+    """(batch, width, n_items + 1) True where an item was watched at or before each input position."""
+    b, width = x.shape
+    # uint8 is enough: an item occurs at most once in a user's sequence (duplicates were dropped).
+    seen = torch.zeros(b, width, n_items + 1, dtype=torch.uint8)
+    seen.scatter_(2, x[:, :, None], 1)
+    seen = seen.cumsum(dim=1, dtype=torch.uint8)
+    for row, w in enumerate(batch.tolist()):  # movies older than the window
+        seen[row, :, torch.from_numpy(sequences[owners[w]][: starts[w]])] = 1
+    return seen > 0
+
+
+def _progress(step: int, total_steps: int, elapsed: float, budget: float | None) -> float:
+    """How far training is, 0..1: by optimizer steps, or by the time budget if that is further."""
+    by_time = elapsed / budget if budget else 0.0
+    return min(1.0, max(step / total_steps, by_time))
 
 
 def _length_buckets(lengths: torch.Tensor, batch_size: int, rng: np.random.Generator) -> list[torch.Tensor]:
@@ -103,10 +165,16 @@ def train_sasrec(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
     )
-    x_all, y_all = training_windows(splits.train_sequences(), model_config.max_seq_length)
-    lengths = torch.from_numpy((y_all > 0).sum(axis=1))
+    train_sequences = splits.train_sequences()
+    x_all, y_all, owners, starts = training_windows(
+        train_sequences, model_config.max_seq_length, train_config.window_stride
+    )
+    lengths = torch.from_numpy((x_all > 0).sum(axis=1))
     x_all, y_all = torch.from_numpy(x_all), torch.from_numpy(y_all)
     log.info("sasrec: %d windows, %d next-item targets", len(x_all), int((y_all > 0).sum()))
+    per_epoch = len(_epoch_windows(owners, train_config.max_windows_per_user, np.random.default_rng(0)))
+    total_steps = -(-per_epoch // train_config.batch_size) * train_config.max_epochs
+    step = 0
     best_state, best_epoch, best_valid = copy.deepcopy(model.state_dict()), 0, {"ndcg": -1.0}
     history: list[EpochLog] = []
     started = time.perf_counter()
@@ -114,15 +182,28 @@ def train_sasrec(
         t0, c0 = time.perf_counter(), time.process_time()
         model.train()
         total, count = 0.0, 0
-        for batch in _length_buckets(lengths, train_config.batch_size, rng):
+        chosen = torch.from_numpy(_epoch_windows(owners, train_config.max_windows_per_user, rng))
+        for part in _length_buckets(lengths[chosen], train_config.batch_size, rng):
+            batch = chosen[part]
             # Windows are left-padded and batched by length, so the shared padding is cut off.
             width = int(lengths[batch].max())
             x, y = x_all[batch, -width:], y_all[batch, -width:]
-            loss = model.calculate_loss(x, y)
+            seen = (
+                _seen_mask(x, batch, train_sequences, owners, starts, splits.n_items)
+                if train_config.mask_seen
+                else None
+            )
+            loss = model.calculate_loss(x, y, seen)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            n = int(lengths[batch].sum())
+            step += 1
+            if train_config.cosine_decay:
+                # Half cosine over the run; under a binding time budget it still ends annealed.
+                done = _progress(step, total_steps, time.perf_counter() - started, train_config.time_budget_s)
+                for group in optimizer.param_groups:
+                    group["lr"] = train_config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * done))
+            n = int((y > 0).sum())
             total, count = total + float(loss.detach()) * n, count + n
         model.eval()
         valid = evaluate_recommender(rec, splits, "valid")
