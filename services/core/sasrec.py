@@ -28,13 +28,13 @@ class SASRecConfig:
     """Architecture hyper-parameters (stored as config.json next to the weights)."""
 
     n_items: int  # real items; the embedding table has n_items + 1 rows (row 0 = padding)
-    max_seq_length: int = 200
+    max_seq_length: int = 50
     hidden_size: int = 64
     n_layers: int = 2
     n_heads: int = 2
     inner_size: int = 256
-    hidden_dropout: float = 0.3
-    attn_dropout: float = 0.3
+    hidden_dropout: float = 0.5
+    attn_dropout: float = 0.5
     layer_norm_eps: float = 1e-8
     initializer_range: float = 0.02
     # Separate output embeddings can express "j follows i" without "i follows j" (tied ones are
