@@ -80,7 +80,11 @@ def main() -> None:
 
         def fit_sasrec() -> SequentialRecommender:
             result = train_sasrec(splits, model_config, train_config)
-            notes["sasrec"] = f"best epoch {result.best_epoch} of {len(result.history)}"
+            cpu = sum(e.cpu_seconds for e in result.history)
+            notes["sasrec"] = (
+                f"best epoch {result.best_epoch} of {len(result.history)} run, stopped by {result.stopped_by}; "
+                f"{cpu:.0f} s CPU in epochs ({cpu / len(result.history):.1f} s per epoch)"
+            )
             return result.recommender
 
         fits.append(("SASRec (ours, all-position CE)", fit_sasrec))

@@ -19,7 +19,7 @@ from services.core.storage import ObjectStore
 from services.train.recommender.data import SequenceSplits, build_splits
 from services.train.recommender.metrics import evaluate_recommender
 from services.train.recommender.task import run_recommender_task
-from services.train.recommender.train_sasrec import TrainConfig, train_sasrec
+from services.train.recommender.train_sasrec import TrainConfig, train_sasrec, training_windows
 from services.train.tracking import Tracker
 
 N_ITEMS, CHAIN, FIRST_TMDB = 40, 12, 1000
@@ -58,6 +58,32 @@ def test_sasrec_learns_next_movie_chains(
     assert test["mrr"] >= 0.8  # mostly at rank 1, not just somewhere in the top 10
     first, second = FIRST_TMDB + 5, FIRST_TMDB + 6
     assert trained.recommend([first, second], k=1)[0][0] == FIRST_TMDB + 7
+
+
+def test_training_is_reproducible_for_a_seed(chain_splits: SequenceSplits) -> None:
+    config = SASRecConfig(n_items=chain_splits.n_items, max_seq_length=16, hidden_size=16, n_layers=1)
+    inputs = chain_splits.inputs("valid")
+
+    def scores(seed: int) -> np.ndarray:
+        train = TrainConfig(max_epochs=2, seed=seed, time_budget_s=None)
+        return train_sasrec(chain_splits, config, train).recommender.score_indices(inputs)
+
+    first = scores(0)
+    np.testing.assert_array_equal(first, scores(0))
+    assert not np.array_equal(first, scores(1))
+
+
+def test_training_windows_use_every_target_once_with_long_context() -> None:
+    seq = np.arange(1, 121)
+    x, y, owners, _ = training_windows([seq], max_len=50, stride=25)
+    targets = y[y > 0]
+    assert sorted(targets.tolist()) == list(range(2, 121))
+    assert (owners == 0).all()
+    for row_x, row_y in zip(x, y, strict=True):
+        for pos in np.flatnonzero(row_y):
+            assert row_y[pos] == row_x[pos] + 1  # the target is the movie after the input
+            context = np.count_nonzero(row_x[: pos + 1])
+            assert context >= min(25, row_x[pos])  # at least max_len - stride movies, when they exist
 
 
 def test_recommend_masks_liked_ignores_unknown_and_truncates(trained: SequentialRecommender) -> None:

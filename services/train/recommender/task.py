@@ -126,7 +126,12 @@ def run_recommender_task(
         run.summary({**metrics, "best_epoch": result.best_epoch})
         if run.run is not None:
             run.log_figure("curves", _curve_figure(result.history))
-        params = {**params, "best_epoch": result.best_epoch, "epochs_run": len(result.history)}
+        params = {
+            **params,
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "stopped_by": result.stopped_by,
+        }
         candidates["sasrec"] = {
             "rec": result.recommender,
             "metrics": metrics,
