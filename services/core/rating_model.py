@@ -64,7 +64,6 @@ class XGBoostModel:
         self.booster.set_param({"nthread": 1})
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-
         return np.clip(self.booster.inplace_predict(x), RATING_MIN, RATING_MAX)
 
     def contributions(self, x: np.ndarray) -> np.ndarray:

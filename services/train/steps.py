@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from services.core.catalog import Catalog
-from services.core.features import Encoders, check_leakage, featurize, fit_encoders
+from services.core.features import Encoders, check_leakage, feature_names, featurize, fit_encoders
 from services.core.movie import normalize_movie
 from services.core.rating_model import load_rating_model
 from services.core.registry import ChecksumError, RegistryError
@@ -29,7 +29,6 @@ from services.train.provenance import git_commit, library_versions
 from services.train.rating_data import (
     SPLITS,
     Matrices,
-    Split,
     fingerprint,
     labelled,
     split_matrix,
@@ -106,16 +105,13 @@ def build_features(
     split = time_split(rows)
     encoders = fit_encoders(split.train)
     check_leakage(split.train, encoders)
-    m = Matrices(encoders, [], {}, {})
-    from services.core.features import feature_names
-
-    m.names = feature_names(encoders)
+    names = feature_names(encoders)
     keys = {}
     for s in SPLITS:
         part = getattr(split, s)
         keys[s] = _k("features", logical_date, f"{s}.parquet")
         _put_frame(
-            ctx, keys[s], split_matrix(split, s, encoders), targets(part), m.names, [p["id"] for p in part]
+            ctx, keys[s], split_matrix(split, s, encoders), targets(part), names, [p["id"] for p in part]
         )
     ctx.store.put_json(_k("features", logical_date, "encoders.json"), encoders.to_json())
     meta = {
@@ -129,10 +125,10 @@ def build_features(
         "val_window": [split.val[0]["release_date"], split.val[-1]["release_date"]],
         "test_window": [split.test[0]["release_date"], split.test[-1]["release_date"]],
         "ids": split.ids(),
-        "features": m.names,
+        "features": names,
     }
     ctx.store.put_json(_k("features", logical_date, "meta.json"), meta)
-    log.info("features: %d columns; split sizes %s; test window %s", len(m.names), split.sizes(),
+    log.info("features: %d columns; split sizes %s; test window %s", len(names), split.sizes(),
              meta["test_window"])  # fmt: skip
     return {k: meta[k] for k in ("date", "keys", "encoders", "curated", "partitions", "sizes", "fingerprint")}
 
@@ -179,7 +175,7 @@ def train_rating(ctx: Context, logical_date: str, features: dict[str, Any], algo
     return {k: info[k] for k in ("algorithm", "metrics", "prefix", "wandb_run")}
 
 
-def _production_val_rmse(ctx: Context, features: dict[str, Any]) -> tuple[float | None, str]:
+def _production_val_rmse(ctx: Context, val: list[dict[str, Any]]) -> tuple[float | None, str]:
     """Production's RMSE on this run's validation rows, featurised with production's own encoders."""
     try:
         manifest = ctx.registry.manifest("rating")
@@ -192,9 +188,6 @@ def _production_val_rmse(ctx: Context, features: dict[str, Any]) -> tuple[float 
     except (ChecksumError, ValueError, KeyError) as exc:
         log.warning("production rating %s unusable (%s): treating as absent", manifest.version, exc)
         return None, f"{manifest.version} (unusable: {exc})"
-    movies = {m["id"]: m for m in raw_store.read_jsonl(ctx.store, features["curated"])}
-    meta = ctx.store.get_json(_k("features", features["date"], "meta.json"))
-    val = [movies[i] for i in meta["ids"]["val"]]
     return rmse(targets(val), model.predict(featurize(val, encoders))), manifest.version
 
 
@@ -202,14 +195,16 @@ def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any]
                        candidates: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
     """Pick the challenger, compare it with production on the same rows, publish, maybe promote."""
     challenger = choose_challenger(candidates, ctx.settings.max_generalization_gap)
-    prod_rmse, prod_version = _production_val_rmse(ctx, features)
+    curated = raw_store.read_jsonl(ctx.store, features["curated"])
+    meta = ctx.store.get_json(_k("features", logical_date, "meta.json"))
+    by_id = {m["id"]: m for m in curated}
+    prod_rmse, prod_version = _production_val_rmse(ctx, [by_id[i] for i in meta["ids"]["val"]])
     decision = decide(challenger["metrics"]["val_rmse"], prod_rmse)
     reason = f"{challenger['algorithm']} ({challenger['why']}); {decision.reason}"
     log.info("rating decision: %s -> %s", "PROMOTE" if decision.promote else "KEEP", reason)
     info = ctx.store.get_json(challenger["prefix"] + "candidate.json")
     files = {name: ctx.store.get_bytes(challenger["prefix"] + name) for name in info["files"]}
     files["encoders.json"] = ctx.store.get_bytes(features["encoders"])
-    curated = raw_store.read_jsonl(ctx.store, features["curated"])
     files["catalog.json"] = json.dumps(Catalog.from_movies(curated).to_json()).encode()
     manifest = {
         "algorithm": challenger["algorithm"],
@@ -218,7 +213,7 @@ def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any]
         "data_partitions": features["partitions"],
         "data_fingerprint": features["fingerprint"],
         "metrics": challenger["metrics"],
-        "features": ctx.store.get_json(_k("features", logical_date, "meta.json"))["features"],
+        "features": meta["features"],
         "params": info["params"],
         "library_versions": library_versions(),
         "notes": {
@@ -267,7 +262,3 @@ def notify_serving(ctx: Context, results: list[dict[str, Any]]) -> dict[str, Any
     resp.raise_for_status()
     log.info("serving reloaded: %s", resp.json())
     return {"notified": True, "response": resp.json()}
-
-
-__all__ = ["Split", "collect", "validate_step", "build_features", "train_rating", "select_and_publish",
-           "notify_serving"]  # fmt: skip

@@ -176,7 +176,7 @@ def run_recommender_task(
         reason=reason,
     )
     log.info("recommender %s published (%s), promoted=%s: %s", manifest.version, winner, promote, reason)
-    return {
+    result = {
         "version": manifest.version,
         "algorithm": winner,
         "promoted": promote,
@@ -184,6 +184,9 @@ def run_recommender_task(
         "data_fingerprint": splits.fingerprint,
         "metrics": table,
     }
+    # Same record as the rating step's, so `pipeline.sh` reports both decisions.
+    registry.store.put_json(f"runs/dt={logical_date}/recommender_decision.json", result)
+    return result
 
 
 def _epoch_logger(run: TrackedRun) -> Any:
