@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from services.core.embedded_s3 import EmbeddedS3, free_port_block
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
+from tests import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = ROOT / "data" / "snapshot"
@@ -131,13 +128,6 @@ def pipeline_run(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory
     return PipelineRun(settings=settings, env=env, dates=dates, logs=logs)
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def translator_stand_in() -> Iterator[tuple[str, list[str]]]:
     """A local Google-Translate stand-in: (base URL, texts it was asked to translate)."""
@@ -157,7 +147,7 @@ def live_api(
 
     Translation goes through the real deep-translator client to a local stand-in of Google's page.
     """
-    port = free_port()
+    port = processes.free_port()
     home = tmp_path_factory.mktemp("live-api")
     env = {
         **pipeline_run.env,
@@ -169,27 +159,8 @@ def live_api(
         "TRANSLATE_BASE_URL": translator_stand_in[0],
     }
     log = home / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(ROOT / "scripts" / "serve.sh")], env=env, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+    proc = processes.start([str(ROOT / "scripts" / "serve.sh")], env, log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"serve.sh exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"API not ready after 120 s:\n{log.read_text()[-4000:]}")
-        time.sleep(0.5)
+    processes.wait_ok(url + "/ready", proc, log, timeout_s=120)
     yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    processes.stop(proc)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -18,6 +17,7 @@ import pytest
 
 from services.core.registry import Manifest, Registry
 from services.core.settings import Settings
+from tests import processes
 from tests.serve_fixtures import movie_payload, publish_rating
 
 pytestmark = pytest.mark.integration
@@ -37,16 +37,10 @@ class Server:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(s3_settings: Settings, registry: Registry, tmp_path: Path) -> Iterator[Server]:
     published = publish_rating(registry)
-    port = _free_port()
+    port = processes.free_port()
     env = {
         **os.environ,
         "S3_ENDPOINT_URL": s3_settings.s3_endpoint_url or "",
@@ -60,36 +54,13 @@ def server(s3_settings: Settings, registry: Registry, tmp_path: Path) -> Iterato
     }
     log = tmp_path / "serve.log"
     start = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(ROOT / "scripts" / "serve.sh")], env=env, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+    proc = processes.start([str(ROOT / "scripts" / "serve.sh")], env, log)
     url = f"http://127.0.0.1:{port}"
-    ready_after = _wait_ready(url, proc, log, start)
+    ready_after = processes.wait_ok(f"{url}/ready", proc, log, since=start)
     try:
         yield Server(url, proc, ready_after, published, log)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path, start: float, timeout_s: float = 60) -> float:
-    while time.monotonic() - start < timeout_s:
-        if proc.poll() is not None:
-            raise RuntimeError(f"serve.sh exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return time.monotonic() - start
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"not ready after {timeout_s}s:\n{log.read_text()[-3000:]}")
+        processes.stop(proc)
 
 
 def test_serve_sh_help() -> None:

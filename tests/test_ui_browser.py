@@ -8,15 +8,13 @@ Screenshots of every page go to test-artifacts/.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests import processes
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +34,6 @@ KOREAN_OVERVIEW = "한 소년이 잃어버린 강아지를 찾아 먼 바닷가 
 TIMEOUT_MS = 20_000
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ui_api_url(live_api: str) -> str:
     """The real API (uvicorn) serving the models the real pipeline (airflow dags test) published."""
@@ -51,7 +43,7 @@ def ui_api_url(live_api: str) -> str:
 @pytest.fixture(scope="module")
 def ui_url(ui_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real Streamlit server (same flags as scripts/ui.sh) on a free loopback port."""
-    port = _free_port()
+    port = processes.free_port()
     log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     env = os.environ | {"API_URL": ui_api_url, "PYTHONPATH": str(ROOT)}
     command = [
@@ -67,30 +59,13 @@ def ui_url(ui_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "--server.fileWatcherType=none",
         "--client.toolbarMode=minimal",
     ]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = processes.start(command, env, log_path)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not come up in 60 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.25)
+        processes.wait_ok(f"{url}/_stcore/health", proc, log_path)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        processes.stop(proc)
 
 
 @pytest.fixture(scope="module")
