@@ -54,12 +54,19 @@ def main() -> None:
         default=defaults.time_budget_s,
         help="SASRec wall-clock budget in seconds (0: none); the LR schedule shrinks to fit it",
     )
+    parser.add_argument(
+        "--no-item-features", action="store_true", help="SASRec without genre/era/language item features"
+    )
+    parser.add_argument(
+        "--no-transition-prior", action="store_true", help="SASRec without the learned transition-count prior"
+    )
     parser.add_argument("--skip-sasrec", action="store_true", help="only the baselines")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every SASRec epoch")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
 
-    splits = load_snapshot_data(args.snapshot).splits
+    data = load_snapshot_data(args.snapshot)
+    splits = data.splits
     stats = splits.stats()
     print(f"data: {stats} fingerprint {splits.fingerprint[:16]}")
     fits: list[tuple[str, Callable[[], SequentialRecommender]]] = [
@@ -75,11 +82,13 @@ def main() -> None:
             seed=args.seed,
             threads=args.threads,
             time_budget_s=args.time_budget or None,
+            item_features=not args.no_item_features,
+            transition_prior=not args.no_transition_prior,
         )
         model_config = SASRecConfig(n_items=splits.n_items)
 
         def fit_sasrec() -> SequentialRecommender:
-            result = train_sasrec(splits, model_config, train_config)
+            result = train_sasrec(splits, model_config, train_config, movies=data.movies)
             cpu = sum(e.cpu_seconds for e in result.history)
             notes["sasrec"] = (
                 f"best epoch {result.best_epoch} of {len(result.history)} run, stopped by {result.stopped_by}; "

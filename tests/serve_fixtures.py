@@ -141,15 +141,24 @@ def publish_runtime_recommender(registry: Registry) -> Manifest:
 
 def publish_sasrec_recommender(registry: Registry, seed: int = 0) -> Manifest:
     """Publish an untrained SASRec (default architecture) over the whole catalog: what a pipeline run
-    serves, minus the training, so /recommend can be timed without one."""
+    serves, minus the training, so /recommend can be timed without one.
+
+    Side data of the production size: 40 item features and ~70,000 transition pairs (random).
+    """
     import torch
 
     from services.core.recommender_runtime import SequentialRecommender
     from services.core.sasrec import SASRec, SASRecConfig
+    from services.train.recommender.side_data import transition_csr
 
     ids = [e["tmdb_id"] for e in json.loads(catalog_json())]
     torch.manual_seed(seed)
-    model = SASRec(SASRecConfig(n_items=len(ids)))
+    rng = np.random.default_rng(seed)
+    sequences = [rng.integers(1, len(ids) + 1, 108) for _ in range(670)]
+    crow, col, count = transition_csr(sequences, len(ids))
+    model = SASRec(SASRecConfig(n_items=len(ids), n_item_features=40, transition_nnz=len(col)))
+    model.set_item_features(torch.from_numpy((rng.random((len(ids) + 1, 40)) < 0.1).astype(np.float32)))
+    model.set_transitions(torch.from_numpy(crow), torch.from_numpy(col), torch.from_numpy(count))
     popularity = np.array([0.0, *(float(len(ids) - n) for n in range(len(ids)))])
     rec = SequentialRecommender("sasrec", ids, popularity, model=model)
     files = {**rec.save(), "catalog.json": catalog_json()}

@@ -46,7 +46,11 @@ def trained(chain_splits: SequenceSplits) -> SequentialRecommender:
         n_items=chain_splits.n_items, max_seq_length=16, hidden_size=32, n_layers=1, n_heads=2,
         inner_size=64, hidden_dropout=0.1, attn_dropout=0.1,
     )  # fmt: skip
-    train = TrainConfig(max_epochs=40, batch_size=16, learning_rate=5e-3, patience=40, seed=0)
+    # The transformer alone (no side data): the transition prior would solve chains by itself.
+    train = TrainConfig(
+        max_epochs=40, batch_size=16, learning_rate=5e-3, patience=40, seed=0,
+        item_features=False, transition_prior=False,
+    )  # fmt: skip
     return train_sasrec(chain_splits, config, train).recommender
 
 
@@ -65,7 +69,7 @@ def test_training_is_reproducible_for_a_seed(chain_splits: SequenceSplits) -> No
     inputs = chain_splits.inputs("valid")
 
     def scores(seed: int) -> np.ndarray:
-        train = TrainConfig(max_epochs=2, seed=seed, time_budget_s=None)
+        train = TrainConfig(max_epochs=2, seed=seed, time_budget_s=None, item_features=False)
         return train_sasrec(chain_splits, config, train).recommender.score_indices(inputs)
 
     first = scores(0)

@@ -40,6 +40,12 @@ class SASRecConfig:
     # Separate output embeddings can express "j follows i" without "i follows j" (tied ones are
     # symmetric at the first layer); the paper ties them.
     tie_embeddings: bool = True
+    # Side features per item (genres, release era, language) projected and added to the item
+    # embedding: rare movies then share what their features say (0: no features).
+    n_item_features: int = 0
+    # A first-order Markov prior: a learned weight times log(1 + count of "last movie -> movie")
+    # in the training sequences, added to every score (0: none). Stored sparse (CSR).
+    transition_nnz: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-ready dict."""
@@ -110,6 +116,65 @@ class SASRec(nn.Module):
             else nn.Embedding(config.n_items + 1, config.hidden_size, padding_idx=PADDING_INDEX)
         )
         self.apply(self._init_weights)
+        self._table_cache: torch.Tensor | None = None
+        if config.n_item_features:
+            self.register_buffer("item_features", torch.zeros(config.n_items + 1, config.n_item_features))
+            self.feature_projection = nn.Linear(config.n_item_features, config.hidden_size, bias=False)
+            self.feature_projection.weight.data.normal_(0.0, config.initializer_range)
+        if config.transition_nnz:
+            self.register_buffer("transition_crow", torch.zeros(config.n_items + 2, dtype=torch.long))
+            self.register_buffer("transition_col", torch.zeros(config.transition_nnz, dtype=torch.long))
+            self.register_buffer("transition_count", torch.zeros(config.transition_nnz))
+            self.transition_weight = nn.Parameter(torch.tensor(0.5))
+
+    def set_item_features(self, features: torch.Tensor) -> None:
+        """Fill the item-feature table (n_items + 1, n_item_features); row 0 (padding) stays zero."""
+        self.item_features.copy_(features)
+        self.item_features[PADDING_INDEX] = 0.0
+        self._table_cache = None
+
+    def train(self, mode: bool = True) -> SASRec:
+        """Switch mode; drops the cached item table (weights change in training)."""
+        self._table_cache = None
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """Load weights; drops the cached item table."""
+        self._table_cache = None
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def set_transitions(self, crow: torch.Tensor, col: torch.Tensor, count: torch.Tensor) -> None:
+        """Fill the CSR transition counts (row: previous item, column: next item)."""
+        self.transition_crow.copy_(crow)
+        self.transition_col.copy_(col)
+        self.transition_count.copy_(count)
+
+    def transition_counts(self, items: torch.Tensor) -> torch.Tensor:
+        """Dense rows (len(items), n_items + 1) of transition counts out of each item."""
+        crow, n = self.transition_crow, len(items)
+        begin, width = crow[items], crow[items + 1] - crow[items]
+        rows = torch.repeat_interleave(torch.arange(n, device=items.device), width)
+        offsets = torch.arange(int(width.sum()), device=items.device) - torch.repeat_interleave(
+            width.cumsum(0) - width, width
+        )
+        at = torch.repeat_interleave(begin, width) + offsets
+        out = torch.zeros(n, self.n_items + 1, device=items.device)
+        out[rows, self.transition_col[at]] = self.transition_count[at]
+        return out
+
+    def _prior(
+        self, last_items: torch.Tensor, own_targets: torch.Tensor | None = None
+    ) -> torch.Tensor | float:
+        """The Markov prior's scores after each last item; own_targets' own transition is not counted."""
+        if not self.config.transition_nnz:
+            return 0.0
+        counts = self.transition_counts(last_items)
+        if own_targets is not None:
+            # In training the counted pair includes the very transition being predicted; drop it
+            # so the weight learns what counts from other users are worth, as at evaluation.
+            idx = torch.arange(len(counts), device=counts.device)
+            counts[idx, own_targets] = (counts[idx, own_targets] - 1.0).clamp_min(0.0)
+        return self.transition_weight * torch.log1p(counts)
 
     def _init_weights(self, module: nn.Module) -> None:
         # Small normal init as in RecBole; the padding row stays zero.
@@ -120,9 +185,22 @@ class SASRec(nn.Module):
         if isinstance(module, nn.Embedding) and module.padding_idx is not None:
             module.weight.data[module.padding_idx].zero_()
 
+    def _item_table(self) -> torch.Tensor:
+        """Input item embeddings: the id embedding plus, when configured, the projected features."""
+        if self._table_cache is not None:
+            return self._table_cache
+        table = self.item_embedding.weight
+        if self.config.n_item_features:
+            table = table + self.feature_projection(self.item_features)
+            if not self.training and not torch.is_grad_enabled():
+                # Serving: the table only changes with the weights, so build it once, not per request.
+                self._table_cache = table
+        return table
+
     def _output_weight(self) -> torch.Tensor:
-        out = self.output_embedding if self.output_embedding is not None else self.item_embedding
-        return out.weight
+        if self.output_embedding is not None:
+            return self.output_embedding.weight
+        return self._item_table()
 
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
         """Hidden states (batch, length, hidden) for left-padded item sequences (batch, length)."""
@@ -132,7 +210,9 @@ class SASRec(nn.Module):
         positions = torch.arange(self.max_seq_length - length, self.max_seq_length, device=item_seq.device)
         # Scaling by sqrt(hidden) as in the paper's code: the item itself dominates the residual
         # stream at the start, so training begins where a bigram model would (much faster).
-        x = self.item_embedding(item_seq) * self.embedding_scale + self.position_embedding(positions)
+        x = F.embedding(
+            item_seq, self._item_table(), padding_idx=PADDING_INDEX
+        ) * self.embedding_scale + self.position_embedding(positions)
         x = self.emb_dropout(x)
         real = item_seq != PADDING_INDEX
         causal = torch.ones(length, length, dtype=torch.bool, device=item_seq.device).tril()
@@ -153,7 +233,7 @@ class SASRec(nn.Module):
         """
         hidden = self.forward(item_seq)
         keep = pos_items != PADDING_INDEX
-        logits = hidden[keep] @ self._output_weight().T
+        logits = hidden[keep] @ self._output_weight().T + self._prior(item_seq[keep], pos_items[keep])
         if seen is not None:
             excluded = seen[keep]
             excluded[torch.arange(len(excluded)), pos_items[keep]] = False  # never hide the target
@@ -163,11 +243,11 @@ class SASRec(nn.Module):
 
     def predict(self, item_seq: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Score of one candidate item per sequence (batch,), from the last position."""
-        last = self.forward(item_seq)[:, -1]
-        return (last * self._output_weight()[items]).sum(-1)
+        scores = self.full_sort_predict(item_seq)
+        return scores[torch.arange(len(items)), items]
 
     def full_sort_predict(self, item_seq: torch.Tensor) -> torch.Tensor:
         """Scores (batch, n_items + 1) of every item after the last position; padding is -inf."""
-        scores = self.forward(item_seq)[:, -1] @ self._output_weight().T
+        scores = self.forward(item_seq)[:, -1] @ self._output_weight().T + self._prior(item_seq[:, -1])
         scores[:, PADDING_INDEX] = float("-inf")
         return scores

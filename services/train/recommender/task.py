@@ -121,13 +121,16 @@ def run_recommender_task(
     train_config = TrainConfig() if max_epochs is None else replace(TrainConfig(), max_epochs=max_epochs)
     params = {**model_config.to_dict(), **train_config.to_dict()}
     with tracker.run("sasrec", {**common, **params}, group=group) as run:
-        result = train_sasrec(splits, model_config, train_config, on_epoch=_epoch_logger(run))
+        result = train_sasrec(
+            splits, model_config, train_config, on_epoch=_epoch_logger(run), movies=data.movies
+        )
         metrics = {**_metrics(result.recommender, splits), "train_seconds": result.train_seconds}
         run.summary({**metrics, "best_epoch": result.best_epoch})
         if run.run is not None:
             run.log_figure("curves", _curve_figure(result.history))
         params = {
             **params,
+            **result.recommender.model.config.to_dict(),  # with the side data's sizes filled in
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
             "stopped_by": result.stopped_by,

@@ -14,7 +14,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from services.core.recommender_runtime import SequentialRecommender
 from services.core.sasrec import SASRec, SASRecConfig
 from services.train.recommender.data import SequenceSplits
 from services.train.recommender.metrics import evaluate_recommender
+from services.train.recommender.side_data import item_feature_matrix, transition_csr
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,10 @@ class TrainConfig:
     max_windows_per_user: int | None = 4
     # Leave each target's earlier movies out of its softmax, as evaluation masks them out.
     mask_seen: bool = True
+    # Add genre/era/language features to the item embeddings (needs the catalog's movies).
+    item_features: bool = True
+    # Add a learned first-order Markov prior from the training sequences' transition counts.
+    transition_prior: bool = True
 
     def to_dict(self) -> dict:
         """The config as a JSON-ready dict."""
@@ -160,21 +166,51 @@ def _length_buckets(lengths: torch.Tensor, batch_size: int, rng: np.random.Gener
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def build_model(
+    splits: SequenceSplits,
+    model_config: SASRecConfig,
+    train_config: TrainConfig,
+    movies: Sequence[dict[str, Any]] | None = None,
+) -> SASRec:
+    """A fresh SASRec with the side data the train config asks for (features, transition counts)."""
+    features = crow = None
+    if train_config.item_features:
+        if movies is None:
+            raise ValueError("item_features needs the catalog's movies")
+        features, _ = item_feature_matrix(splits.item_ids, movies)
+        model_config = replace(model_config, n_item_features=features.shape[1])
+    if train_config.transition_prior:
+        crow, col, count = transition_csr(splits.train_sequences(), splits.n_items)
+        model_config = replace(model_config, transition_nnz=len(col))
+    model = SASRec(model_config)
+    if features is not None:
+        model.set_item_features(torch.from_numpy(features))
+    if crow is not None:
+        model.set_transitions(torch.from_numpy(crow), torch.from_numpy(col), torch.from_numpy(count))
+    return model
+
+
 def train_sasrec(
     splits: SequenceSplits,
     model_config: SASRecConfig,
     train_config: TrainConfig = TrainConfig(),
     on_epoch: Callable[[EpochLog], None] | None = None,
+    movies: Sequence[dict[str, Any]] | None = None,
 ) -> TrainResult:
     """Train on the training sequences, keep the epoch with the best validation NDCG@10."""
     torch.set_num_threads(train_config.threads)
     torch.manual_seed(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
-    model = SASRec(model_config)
+    model = build_model(splits, model_config, train_config, movies)
     popularity = splits.training_popularity()
     rec = SequentialRecommender("sasrec", splits.item_ids, popularity, model=model)
+    # The prior's weight is one scalar: decaying it toward 0 would only switch the prior off.
+    scalar = [p for n, p in model.named_parameters() if n == "transition_weight"]
+    rest = [p for n, p in model.named_parameters() if n != "transition_weight"]
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
+        [{"params": rest}, {"params": scalar, "weight_decay": 0.0}],
+        lr=train_config.learning_rate,
+        weight_decay=train_config.weight_decay,
     )
     train_sequences = splits.train_sequences()
     x_all, y_all, owners, starts = training_windows(
