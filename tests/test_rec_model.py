@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from services.core.recommender_runtime import SequentialRecommender, load_recommender
 from services.core.registry import ChecksumError, Registry
@@ -178,3 +180,20 @@ def test_task_publishes_then_keeps_production_when_not_better(
     )
     assert not second["promoted"] and "production" in second["reason"]
     assert registry.production_version("recommender") == first["version"]
+
+
+def test_each_serving_thread_scores_with_one_torch_thread(trained: SequentialRecommender) -> None:
+    # The API loads models in a worker thread and serves on another; torch's thread count is per
+    # OS thread, so the serving thread must get its own setting (2 threads were slower per request).
+    rec = load_recommender(trained.save())
+    counts = []
+
+    def serve() -> None:
+        torch.set_num_threads(2)
+        rec.recommend([FIRST_TMDB], k=3)
+        counts.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    thread.join()
+    assert counts == [1]

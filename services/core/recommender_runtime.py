@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ class SequentialRecommender:
         model: SASRec | None = None,
         neighbours: dict[str, torch.Tensor] | None = None,
         max_seq_length: int | None = None,
+        num_threads: int | None = None,
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown recommender algorithm {algorithm!r}")
@@ -57,6 +59,8 @@ class SequentialRecommender:
         self.neighbours = neighbours
         self.max_seq_length = model.max_seq_length if model is not None else max_seq_length
         self._by_popularity = np.argsort(-self.popularity[1:], kind="stable") + 1
+        self.num_threads = num_threads  # torch threads for scoring; None leaves torch alone
+        self._threads_set = threading.local()
 
     @property
     def n_items(self) -> int:
@@ -81,6 +85,7 @@ class SequentialRecommender:
     @torch.inference_mode()
     def score_indices(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
         """Scores (batch, n_items + 1) for sequences of internal indices; nothing is masked here."""
+        self._use_threads()
         batch = len(sequences)
         if self.algorithm == "popularity":
             return np.tile(self.popularity, (batch, 1))
@@ -100,6 +105,13 @@ class SequentialRecommender:
             if tail:
                 padded[row, length - len(tail) :] = tail
         return self.model.full_sort_predict(torch.from_numpy(padded)).double().numpy()
+
+    def _use_threads(self) -> None:
+        # torch's intra-op thread count belongs to each OS thread (OpenMP), so setting it where the
+        # model was loaded (a worker thread) leaves the thread that serves requests at the default.
+        if self.num_threads is not None and not getattr(self._threads_set, "done", False):
+            torch.set_num_threads(self.num_threads)
+            self._threads_set.done = True
 
     def recommend(self, liked: list[int], k: int) -> list[tuple[int, float]]:
         """Top-k (tmdb_id, score) after the liked movies, liked ones excluded; popular when none known."""
@@ -156,11 +168,11 @@ def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
 
 
 def load_recommender(files: dict[str, bytes], *, num_threads: int | None = 1) -> SequentialRecommender:
-    """A recommender from its registry files; sets torch to num_threads (None leaves it alone)."""
-    if num_threads is not None:
-        # One thread per request: a batch of one gains nothing from threads and loses to their
-        # hand-offs when many requests run at once.
-        torch.set_num_threads(num_threads)
+    """A recommender from its registry files that scores with num_threads torch threads (None: as is).
+
+    One thread by default: a batch of one gains nothing from threads and loses to their hand-offs
+    when many requests run at once.
+    """
     config = json.loads(files["config.json"])
     if config.get("format") != FORMAT:
         raise ValueError(f"unsupported recommender format {config.get('format')!r}")
@@ -178,10 +190,15 @@ def load_recommender(files: dict[str, bytes], *, num_threads: int | None = 1) ->
     if algorithm == "sasrec":
         model = SASRec(SASRecConfig.from_dict(params))
         model.load_state_dict(state)
-        rec = SequentialRecommender(algorithm, item_ids, popularity, model=model)
+        rec = SequentialRecommender(algorithm, item_ids, popularity, model=model, num_threads=num_threads)
     else:
         rec = SequentialRecommender(
-            algorithm, item_ids, popularity, neighbours=state, max_seq_length=params.get("max_seq_length")
+            algorithm,
+            item_ids,
+            popularity,
+            neighbours=state,
+            max_seq_length=params.get("max_seq_length"),
+            num_threads=num_threads,
         )
     log.info("loaded %s recommender over %d items", algorithm, rec.n_items)
     return rec
