@@ -135,9 +135,8 @@ def test_registry_refuses_a_tampered_model_file(
 ) -> None:
     manifest = registry.publish("recommender", trained.save(), {"algorithm": "sasrec"}, promote=True)
     files = {name: registry.read_file(manifest, name) for name in manifest.files}
-    assert load_recommender(files, num_threads=None).recommend([FIRST_TMDB], 5) == trained.recommend(
-        [FIRST_TMDB], 5
-    )
+    loaded = load_recommender(files, num_threads=None).recommend([FIRST_TMDB], 5)
+    assert [t for t, _ in loaded] == [t for t, _ in trained.recommend([FIRST_TMDB], 5)]
     store.put_bytes(f"registry/recommender/versions/{manifest.version}/model.pt", b"not the weights")
     with pytest.raises(ChecksumError):
         registry.read_file(manifest, "model.pt")
@@ -184,13 +183,13 @@ def test_task_publishes_then_keeps_production_when_not_better(
 
 def test_each_serving_thread_scores_with_one_torch_thread(trained: SequentialRecommender) -> None:
     # The API loads models in a worker thread and serves on another; torch's thread count is per
-    # OS thread, so the serving thread must get its own setting (2 threads were slower per request).
+    # OS thread, so the scoring thread must get its own setting (2 threads were slower per request).
     rec = load_recommender(trained.save())
     counts = []
 
     def serve() -> None:
         torch.set_num_threads(2)
-        rec.recommend([FIRST_TMDB], k=3)
+        rec.score_indices([[1, 2]])
         counts.append(torch.get_num_threads())
 
     thread = threading.Thread(target=serve)

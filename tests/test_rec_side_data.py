@@ -9,6 +9,7 @@ import torch
 
 from services.core.recommender_runtime import load_recommender
 from services.core.sasrec import SASRec, SASRecConfig
+from services.core.sasrec_numpy import NumpySASRec
 from services.train.recommender.data import build_splits
 from services.train.recommender.side_data import item_feature_matrix, transition_csr
 from services.train.recommender.train_sasrec import TrainConfig, build_model, train_sasrec
@@ -96,3 +97,28 @@ def test_cached_item_table_follows_new_weights() -> None:
         expected = second.full_sort_predict(seq)
     assert not torch.equal(before, after)
     assert torch.equal(after, expected)
+
+
+def test_serving_numpy_pass_scores_like_the_torch_module() -> None:
+    # /recommend runs a numpy copy of the weights; it must rank exactly as the trained model does.
+    rng = np.random.default_rng(0)
+    n_items = 300
+    crow, col, count = transition_csr([rng.integers(1, n_items + 1, 40) for _ in range(50)], n_items)
+    config = SASRecConfig(n_items=n_items, max_seq_length=20, n_item_features=5, transition_nnz=len(col))
+    torch.manual_seed(0)
+    model = SASRec(config)
+    with torch.no_grad():  # weights far from their small init, so every layer matters
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    model.set_item_features(torch.from_numpy((rng.random((n_items + 1, 5)) < 0.3).astype(np.float32)))
+    model.set_transitions(torch.from_numpy(crow), torch.from_numpy(col), torch.from_numpy(count))
+    model.eval()
+    fast = NumpySASRec(model)
+    for length in (1, 3, 20, 35):  # 35: longer than max_seq_length, truncated like the torch path
+        seq = [int(i) for i in rng.choice(np.arange(1, n_items + 1), length, replace=False)]
+        with torch.inference_mode():
+            expected = model.full_sort_predict(torch.tensor([seq[-20:]]))[0].numpy()
+        got = fast.scores(seq)
+        np.testing.assert_allclose(got[1:], expected[1:], rtol=1e-4, atol=1e-4)
+        assert got[0] == -np.inf
+        assert list(np.argsort(-got)[:10]) == list(np.argsort(-expected)[:10])

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from services.core.sasrec import PADDING_INDEX, SASRec, SASRecConfig
+from services.core.sasrec_numpy import NumpySASRec
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ class SequentialRecommender:
         self.max_seq_length = model.max_seq_length if model is not None else max_seq_length
         self._by_popularity = np.argsort(-self.popularity[1:], kind="stable") + 1
         self.num_threads = num_threads  # torch threads for scoring; None leaves torch alone
+        # A numpy copy of the weights for single requests (set when loaded for serving, where the
+        # weights no longer change); None: recommend runs the torch module.
+        self.fast: NumpySASRec | None = None
         self._threads_set = threading.local()
 
     @property
@@ -118,7 +122,7 @@ class SequentialRecommender:
         seq = self.encode(liked)
         if not seq:
             return self.popular(k, exclude=liked)
-        scores = self.score_indices([seq])[0]
+        scores = self.fast.scores(seq) if self.fast is not None else self.score_indices([seq])[0]
         scores[PADDING_INDEX] = -np.inf
         scores[seq] = -np.inf
         k = min(k, self.n_items - len(seq))
@@ -191,6 +195,7 @@ def load_recommender(files: dict[str, bytes], *, num_threads: int | None = 1) ->
         model = SASRec(SASRecConfig.from_dict(params))
         model.load_state_dict(state)
         rec = SequentialRecommender(algorithm, item_ids, popularity, model=model, num_threads=num_threads)
+        rec.fast = NumpySASRec(model)
     else:
         rec = SequentialRecommender(
             algorithm,
