@@ -92,12 +92,13 @@ def main() -> None:
             cpu = sum(e.cpu_seconds for e in result.history)
             notes["sasrec"] = (
                 f"best epoch {result.best_epoch} of {len(result.history)} run, stopped by {result.stopped_by}; "
-                f"{cpu:.0f} s CPU in epochs ({cpu / len(result.history):.1f} s per epoch)"
+                f"{cpu:.0f} s CPU in epochs ({cpu / len(result.history):.1f} s per epoch); "
+                f"model {result.recommender.model.config.to_dict()}"
             )
             return result.recommender
 
         fits.append(("SASRec (ours, all-position CE)", fit_sasrec))
-        print(f"sasrec: {model_config.to_dict()} {train_config.to_dict()}")
+        print(f"sasrec training: {train_config.to_dict()}")
 
     header = (
         ["model"] + [f"{s} {m}@10" for s in ("valid", "test") for m in COLUMNS] + ["train s (wall / cpu)"]
