@@ -10,14 +10,20 @@ if [[ ! -x .venv/bin/python ]]; then
   echo "==> creating .venv with $($PY --version)"
   "$PY" -m venv .venv
 fi
+# pip's "Location ... is ignored" warnings come from a host's pip.conf pointing at index folders that
+# lack a package; they are noise, so they are dropped (everything else pip says still shows).
+pip_install() {
+  .venv/bin/python -m pip install --quiet "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
 if [[ -f "$STAMP" ]]; then
   echo "==> .venv is up to date"
 else
   echo "==> installing the project and its extras into .venv (first time: ~3 min)"
-  .venv/bin/python -m pip install --quiet --upgrade pip
+  pip_install --upgrade pip
   # torch is pinned to the CPU wheel; installing it first stops any other package pulling CUDA builds.
-  .venv/bin/python -m pip install --quiet "torch==2.13.0"
-  .venv/bin/python -m pip install --quiet -e ".[train,serve,ui,dev]"
+  pip_install "torch==2.13.0"
+  pip_install -e ".[train,serve,ui,dev]"
   rm -f .venv/.installed-*
   touch "$STAMP"
 fi
