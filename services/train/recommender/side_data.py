@@ -77,3 +77,13 @@ def transition_csr(
     crow = np.zeros(n_items + 2, dtype=np.int64)
     np.add.at(crow, rows + 1, 1)
     return np.cumsum(crow), cols.astype(np.int64), counts.astype(np.float32)
+
+
+def item_years(item_ids: np.ndarray, movies: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Release year per internal index (n_items + 1,), 0 where unknown (and for padding)."""
+    years = {}
+    for raw in movies:
+        movie = normalize_movie(raw)
+        if movie["id"] is not None:
+            years[movie["id"]] = release_year(movie) or 0
+    return np.array([0, *(years.get(int(i), 0) for i in item_ids)], dtype=np.int64)

@@ -1,0 +1,1 @@
+"""Movie-intelligence services: shared core, training host, serving host, UI."""

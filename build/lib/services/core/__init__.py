@@ -1,0 +1,1 @@
+"""Code shared by the training and serving hosts: settings, schemas, features, registry, catalog."""

@@ -1,0 +1,105 @@
+"""The registry CLI behind scripts/registry.sh: list, show, verify, promote and roll back models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from services.core.registry import MODEL_NAMES, ChecksumError, Registry, RegistryError
+from services.core.settings import get_settings
+from services.core.storage import ObjectStore
+
+log = logging.getLogger("registry")
+
+_HEADLINE = {"rating": "val_rmse", "recommender": "val_ndcg_at_10"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="registry.sh",
+        description="Inspect and manage the S3 model registry (models: rating, recommender).",
+        epilog="Examples: registry.sh versions rating | registry.sh verify recommender | "
+        "registry.sh promote rating 20261120T101500Z-1a2b3c | registry.sh rollback rating",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    ls = sub.add_parser("ls", help="list the bucket's objects (optionally under a prefix)")
+    ls.add_argument("prefix", nargs="?", default="")
+    for name, text in (
+        ("versions", "list a model's complete versions; * marks production"),
+        ("show", "print a manifest as JSON (production when no version is given)"),
+        ("verify", "re-check every file's sha256 (exit 1 on a mismatch)"),
+        ("promote", "point production at a version (checked first)"),
+        ("rollback", "point production back at the previous version"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("model", choices=MODEL_NAMES)
+        if name in ("show", "verify"):
+            p.add_argument("version", nargs="?")
+        elif name == "promote":
+            p.add_argument("version")
+    return parser
+
+
+def run(args: argparse.Namespace, registry: Registry, out: list[str]) -> int:
+    """Execute one command, appending output lines; returns the exit code."""
+    if args.command == "ls":
+        for obj in registry.store.list(args.prefix):
+            out.append(f"{obj.modified:%Y-%m-%d %H:%M:%S}  {obj.size:>10}  {obj.key}")
+        return 0
+    if args.command == "versions":
+        prod = registry.production_version(args.model)
+        for v in registry.versions(args.model):
+            m = registry.manifest(args.model, v)
+            metric = _HEADLINE[args.model]
+            value = m.metrics.get(metric)
+            shown = f"{metric}={value:.4f}" if isinstance(value, int | float) else ""
+            out.append(f"{'*' if v == prod else ' '} {v}  {m.created_at}  {m.algorithm or '':<14} {shown}")
+        return 0
+    if args.command == "show":
+        out.append(registry.manifest(args.model, args.version).model_dump_json(indent=2))
+        return 0
+    if args.command == "verify":
+        version = args.version or registry.production_version(args.model)
+        problems = registry.verify(args.model, version)
+        if problems:
+            out.extend(f"MISMATCH {p}" for p in problems)
+            return 1
+        n = len(registry.manifest(args.model, version).files)
+        out.append(f"OK {args.model} {version}: {n} files match their sha256")
+        return 0
+    if args.command == "promote":
+        p = registry.promote(args.model, args.version, reason="promoted by hand (registry.sh)")
+        out.append(json.dumps(p.model_dump(), indent=2))
+        return 0
+    if args.command == "rollback":
+        p = registry.rollback(args.model)
+        out.append(json.dumps(p.model_dump(), indent=2))
+        return 0
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: exit 0 on success, 1 on a failed check, 2 on an error."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    settings = get_settings()
+    registry = Registry(ObjectStore.from_settings(settings))
+    out: list[str] = []
+    try:
+        code = run(args, registry, out)
+    except (RegistryError, ChecksumError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1 if isinstance(exc, ChecksumError) else 2
+    except (BotoCoreError, ClientError) as exc:
+        sys.stderr.write(f"error: S3 at {settings.s3_endpoint_url or 'AWS'} ({settings.s3_bucket}): {exc}\n")
+        return 2
+    sys.stdout.write("\n".join(out) + ("\n" if out else ""))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

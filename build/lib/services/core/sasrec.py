@@ -1,0 +1,283 @@
+"""SASRec: a causal transformer over a user's movie sequence that scores the next movie.
+
+Reference: Wang-Cheng Kang and Julian McAuley, "Self-Attentive Sequential Recommendation",
+ICDM 2018 (arXiv:1808.09781). Trained here with full-softmax cross-entropy at every position,
+following Klenitskiy & Vasilev, "Turning Dross Into Gold Loss: is BERT4Rec really better than
+SASRec?", RecSys 2023 (arXiv:2309.07602). The module layout follows RecBole's
+``recbole/model/sequential_recommender/sasrec.py``: config read once, ``forward``,
+``calculate_loss``, ``predict``, ``full_sort_predict``.
+
+Item index 0 is padding. Sequences are left-padded, so the most recent movie is always at the
+last position and always gets the same position embedding, whatever the user's history length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PADDING_INDEX = 0
+# Year gaps 0..9 one bucket each, then 10-14, 15-19, 20-29, 30+; the last bucket: a year unknown.
+_GAP_EDGES = (10, 15, 20, 30)
+YEAR_GAP_BUCKETS = 10 + len(_GAP_EDGES) + 1
+MAX_YEAR_GAP = 200
+
+
+def year_gap_bucket_table() -> torch.Tensor:
+    """Bucket of every absolute year gap 0..MAX_YEAR_GAP (gaps beyond share the last one)."""
+    gaps = torch.arange(MAX_YEAR_GAP + 1)
+    return torch.where(gaps < 10, gaps, 10 + torch.bucketize(gaps, torch.tensor(_GAP_EDGES), right=True) - 1)
+
+
+@dataclass(frozen=True)
+class SASRecConfig:
+    """Architecture hyper-parameters (stored as config.json next to the weights)."""
+
+    n_items: int  # real items; the embedding table has n_items + 1 rows (row 0 = padding)
+    max_seq_length: int = 50
+    hidden_size: int = 64
+    n_layers: int = 2
+    n_heads: int = 2
+    inner_size: int = 256
+    hidden_dropout: float = 0.5
+    attn_dropout: float = 0.5
+    layer_norm_eps: float = 1e-8
+    initializer_range: float = 0.02
+    # Separate output embeddings can express "j follows i" without "i follows j" (tied ones are
+    # symmetric at the first layer); the paper ties them.
+    tie_embeddings: bool = True
+    # Side features per item (genres, release era, language) projected and added to the item
+    # embedding: rare movies then share what their features say (0: no features).
+    n_item_features: int = 0
+    # A first-order Markov prior: a learned weight times log(1 + count of "last movie -> movie")
+    # in the training sequences, added to every score (0: none). Stored sparse (CSR).
+    transition_nnz: int = 0
+    # A learned bias per gap in release years between the last movie and each candidate (people
+    # often rate movies of one year in a row); item years are stored, 0 = unknown.
+    year_gap_prior: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SASRecConfig:
+        """A config from its dict; unknown keys are an error, not silently ignored."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown SASRec config keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+class _Block(nn.Module):
+    """One pre-norm transformer block: masked self-attention then a GELU feed-forward."""
+
+    def __init__(self, c: SASRecConfig) -> None:
+        super().__init__()
+        self.n_heads = c.n_heads
+        self.attn_dropout = c.attn_dropout
+        self.norm1 = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.qkv = nn.Linear(c.hidden_size, 3 * c.hidden_size)
+        self.out = nn.Linear(c.hidden_size, c.hidden_size)
+        self.norm2 = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.ff = nn.Sequential(
+            nn.Linear(c.hidden_size, c.inner_size),
+            nn.GELU(),
+            nn.Dropout(c.hidden_dropout),
+            nn.Linear(c.inner_size, c.hidden_size),
+        )
+        self.drop = nn.Dropout(c.hidden_dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, length, h = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, length, 3, self.n_heads, h // self.n_heads).unbind(2)
+        a = F.scaled_dot_product_attention(
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            attn_mask=mask,
+            dropout_p=self.attn_dropout if self.training else 0.0,
+        )
+        x = x + self.drop(self.out(a.transpose(1, 2).reshape(b, length, h)))
+        return x + self.drop(self.ff(self.norm2(x)))
+
+
+class SASRec(nn.Module):
+    """Self-attentive sequential recommender scoring items by dot product with output item embeddings."""
+
+    def __init__(self, config: SASRecConfig) -> None:
+        super().__init__()
+        if config.hidden_size % config.n_heads:
+            raise ValueError("hidden_size must be a multiple of n_heads")
+        self.config = config
+        self.n_items = config.n_items
+        self.max_seq_length = config.max_seq_length
+        self.embedding_scale = config.hidden_size**0.5
+        self.item_embedding = nn.Embedding(config.n_items + 1, config.hidden_size, padding_idx=PADDING_INDEX)
+        self.position_embedding = nn.Embedding(config.max_seq_length, config.hidden_size)
+        self.emb_dropout = nn.Dropout(config.hidden_dropout)
+        self.blocks = nn.ModuleList(_Block(config) for _ in range(config.n_layers))
+        self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.output_embedding = (
+            None
+            if config.tie_embeddings
+            else nn.Embedding(config.n_items + 1, config.hidden_size, padding_idx=PADDING_INDEX)
+        )
+        self.apply(self._init_weights)
+        self._table_cache: torch.Tensor | None = None
+        if config.n_item_features:
+            self.register_buffer("item_features", torch.zeros(config.n_items + 1, config.n_item_features))
+            self.feature_projection = nn.Linear(config.n_item_features, config.hidden_size, bias=False)
+            self.feature_projection.weight.data.normal_(0.0, config.initializer_range)
+        if config.transition_nnz:
+            self.register_buffer("transition_crow", torch.zeros(config.n_items + 2, dtype=torch.long))
+            self.register_buffer("transition_col", torch.zeros(config.transition_nnz, dtype=torch.long))
+            self.register_buffer("transition_count", torch.zeros(config.transition_nnz))
+            self.transition_weight = nn.Parameter(torch.tensor(0.5))
+        if config.year_gap_prior:
+            self.register_buffer("item_year", torch.zeros(config.n_items + 1, dtype=torch.long))
+            self.register_buffer("year_gap_buckets", year_gap_bucket_table(), persistent=False)
+            self.year_gap_bias = nn.Parameter(torch.zeros(YEAR_GAP_BUCKETS))
+
+    def set_item_years(self, years: torch.Tensor) -> None:
+        """Fill each item's release year (n_items + 1,); 0 means unknown."""
+        self.item_year.copy_(years)
+
+    def year_gap_scores(self, last_items: torch.Tensor) -> torch.Tensor:
+        """The learned bias (len(last_items), n_items + 1) of each candidate's year gap to the last item."""
+        last = self.item_year[last_items][:, None]
+        gap = (self.item_year[None, :] - last).abs().clamp_max(MAX_YEAR_GAP)
+        bucket = self.year_gap_buckets[gap]
+        bucket = bucket.masked_fill((last == 0) | (self.item_year[None, :] == 0), YEAR_GAP_BUCKETS - 1)
+        return self.year_gap_bias[bucket]
+
+    def set_item_features(self, features: torch.Tensor) -> None:
+        """Fill the item-feature table (n_items + 1, n_item_features); row 0 (padding) stays zero."""
+        self.item_features.copy_(features)
+        self.item_features[PADDING_INDEX] = 0.0
+        self._table_cache = None
+
+    def train(self, mode: bool = True) -> SASRec:
+        """Switch mode; drops the cached item table (weights change in training)."""
+        self._table_cache = None
+        return super().train(mode)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """Load weights; drops the cached item table."""
+        self._table_cache = None
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def set_transitions(self, crow: torch.Tensor, col: torch.Tensor, count: torch.Tensor) -> None:
+        """Fill the CSR transition counts (row: previous item, column: next item)."""
+        self.transition_crow.copy_(crow)
+        self.transition_col.copy_(col)
+        self.transition_count.copy_(count)
+
+    def transition_counts(self, items: torch.Tensor) -> torch.Tensor:
+        """Dense rows (len(items), n_items + 1) of transition counts out of each item."""
+        crow, n = self.transition_crow, len(items)
+        begin, width = crow[items], crow[items + 1] - crow[items]
+        rows = torch.repeat_interleave(torch.arange(n, device=items.device), width)
+        offsets = torch.arange(int(width.sum()), device=items.device) - torch.repeat_interleave(
+            width.cumsum(0) - width, width
+        )
+        at = torch.repeat_interleave(begin, width) + offsets
+        out = torch.zeros(n, self.n_items + 1, device=items.device)
+        out[rows, self.transition_col[at]] = self.transition_count[at]
+        return out
+
+    def _prior(
+        self, last_items: torch.Tensor, own_targets: torch.Tensor | None = None
+    ) -> torch.Tensor | float:
+        """The priors' scores after each last item; own_targets' own transition is not counted."""
+        year = self.year_gap_scores(last_items) if self.config.year_gap_prior else 0.0
+        if not self.config.transition_nnz:
+            return year
+        counts = self.transition_counts(last_items)
+        if own_targets is not None:
+            # In training the counted pair includes the very transition being predicted; drop it
+            # so the weight learns what counts from other users are worth, as at evaluation.
+            idx = torch.arange(len(counts), device=counts.device)
+            counts[idx, own_targets] = (counts[idx, own_targets] - 1.0).clamp_min(0.0)
+        return self.transition_weight * torch.log1p(counts) + year
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Small normal init as in RecBole; the padding row stays zero.
+        if isinstance(module, nn.Linear | nn.Embedding):
+            module.weight.data.normal_(0.0, self.config.initializer_range)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+            module.weight.data[module.padding_idx].zero_()
+
+    def _item_table(self) -> torch.Tensor:
+        """Input item embeddings: the id embedding plus, when configured, the projected features."""
+        if self._table_cache is not None:
+            return self._table_cache
+        table = self.item_embedding.weight
+        if self.config.n_item_features:
+            table = table + self.feature_projection(self.item_features)
+            if not self.training and not torch.is_grad_enabled():
+                # Serving: the table only changes with the weights, so build it once, not per request.
+                self._table_cache = table
+        return table
+
+    def _output_weight(self) -> torch.Tensor:
+        if self.output_embedding is not None:
+            return self.output_embedding.weight
+        return self._item_table()
+
+    def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
+        """Hidden states (batch, length, hidden) for left-padded item sequences (batch, length)."""
+        length = item_seq.shape[1]
+        if length > self.max_seq_length:
+            raise ValueError(f"sequence length {length} exceeds max_seq_length {self.max_seq_length}")
+        positions = torch.arange(self.max_seq_length - length, self.max_seq_length, device=item_seq.device)
+        # Scaling by sqrt(hidden) as in the paper's code: the item itself dominates the residual
+        # stream at the start, so training begins where a bigram model would (much faster).
+        x = F.embedding(
+            item_seq, self._item_table(), padding_idx=PADDING_INDEX
+        ) * self.embedding_scale + self.position_embedding(positions)
+        x = self.emb_dropout(x)
+        real = item_seq != PADDING_INDEX
+        causal = torch.ones(length, length, dtype=torch.bool, device=item_seq.device).tril()
+        # Attend to earlier real items; every position may see itself, so no row is fully masked.
+        eye = torch.eye(length, dtype=torch.bool, device=item_seq.device)
+        mask = ((causal & real[:, None, :]) | eye)[:, None, :, :]
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.final_norm(x)
+
+    def calculate_loss(
+        self, item_seq: torch.Tensor, pos_items: torch.Tensor, seen: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Full-softmax cross-entropy of the next item at every position where pos_items is not 0.
+
+        ``seen`` (batch, length, n_items + 1), when given, marks the items to leave out of each
+        position's softmax: the user's earlier movies, which evaluation masks out as well.
+        """
+        hidden = self.forward(item_seq)
+        keep = pos_items != PADDING_INDEX
+        logits = hidden[keep] @ self._output_weight().T + self._prior(item_seq[keep], pos_items[keep])
+        if seen is not None:
+            excluded = seen[keep]
+            excluded[torch.arange(len(excluded)), pos_items[keep]] = False  # never hide the target
+            logits = logits.masked_fill(excluded, float("-inf"))
+        logits[:, PADDING_INDEX] = float("-inf")
+        return F.cross_entropy(logits, pos_items[keep])
+
+    def predict(self, item_seq: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Score of one candidate item per sequence (batch,), from the last position."""
+        scores = self.full_sort_predict(item_seq)
+        return scores[torch.arange(len(items)), items]
+
+    def full_sort_predict(self, item_seq: torch.Tensor) -> torch.Tensor:
+        """Scores (batch, n_items + 1) of every item after the last position; padding is -inf."""
+        scores = self.forward(item_seq)[:, -1] @ self._output_weight().T + self._prior(item_seq[:, -1])
+        scores[:, PADDING_INDEX] = float("-inf")
+        return scores

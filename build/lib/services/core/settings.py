@@ -1,0 +1,76 @@
+"""One settings object, read from the environment (and an optional .env file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Every knob of the stack. Secrets have no defaults and are never logged (SecretStr)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # --- S3 model registry and data lake -------------------------------------------------------
+    # Empty endpoint means AWS; the embedded SeaweedFS default is set by scripts/env.sh.
+    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint; empty for AWS")
+    s3_bucket: str = "movie-intel"
+    s3_region: str = "us-east-1"
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    s3_connect_timeout_s: float = 3.0
+    s3_read_timeout_s: float = 30.0
+    s3_max_attempts: int = 4
+
+    # --- Data sources --------------------------------------------------------------------------
+    tmdb_api_key: SecretStr | None = None  # v3 key or v4 read token; unset means the snapshot
+    tmdb_base_url: str = "https://api.themoviedb.org/3"
+    tmdb_language: str = "en-US"
+    tmdb_region: str | None = None
+    tmdb_pages: int = 5  # 20 movies a page: ~100 a day
+    tmdb_requests_per_second: float = 20.0
+    snapshot_dir: Path = PROJECT_ROOT / "data" / "snapshot"
+    snapshot_backfill_holdback: int = 500  # most recent releases kept back for later days
+    snapshot_daily_movies: int = 100
+
+    # --- Training --------------------------------------------------------------------------------
+    min_vote_count: int = 10  # a vote_average from fewer votes is noise, not a label
+    max_bad_row_fraction: float = 0.2
+    max_generalization_gap: float = 0.6  # hold-out RMSE minus train RMSE allowed for a challenger
+    recommender_max_epochs: int | None = None  # cap for quick runs (tests); None trains to early stop
+    wandb_mode: str = "offline"
+    wandb_api_key: SecretStr | None = None
+    wandb_project: str = "movie-intel"
+    wandb_dir: Path = PROJECT_ROOT / "var" / "wandb"
+
+    # --- Serving ---------------------------------------------------------------------------------
+    serve_url: str | None = None  # the DAG's last task POSTs /admin/reload here when set
+    admin_token: SecretStr | None = None
+    model_cache_dir: Path = PROJECT_ROOT / "var" / "model-cache"
+    translate_timeout_s: float = 2.0
+    translate_base_url: str | None = None  # a Google-Translate-compatible endpoint; None: Google's own
+    poster_base_url: str = "https://image.tmdb.org/t/p/w342"
+
+    # --- UI --------------------------------------------------------------------------------------
+    api_url: str = "http://127.0.0.1:8000"
+
+    def s3_client_kwargs(self) -> dict:
+        """Keyword arguments for boto3.client('s3', ...), secrets unwrapped only here."""
+        kwargs: dict = {"region_name": self.s3_region}
+        if self.s3_endpoint_url:
+            kwargs["endpoint_url"] = self.s3_endpoint_url
+        if self.aws_access_key_id and self.aws_secret_access_key:
+            kwargs["aws_access_key_id"] = self.aws_access_key_id.get_secret_value()
+            kwargs["aws_secret_access_key"] = self.aws_secret_access_key.get_secret_value()
+        return kwargs
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once on first use (never at import)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The FastAPI serving host: rating predictions, recommendations, catalog search, model ops."""

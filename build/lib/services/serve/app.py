@@ -1,0 +1,114 @@
+"""The FastAPI app factory: `uvicorn services.serve.app:create_app --factory`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from services.core.features import sentiment
+from services.core.registry import Registry
+from services.core.settings import Settings, get_settings
+from services.core.storage import ObjectStore
+from services.serve import lifecycle
+from services.serve.cache import ModelCache
+from services.serve.history import RegistryHistory
+from services.serve.loader import ModelLoader, RecommenderLoader
+from services.serve.metrics import MetricsMiddleware, ServeMetrics
+from services.serve.routes import admin, history, movies, ops, predict, recommend
+from services.serve.state import ModelState
+from services.serve.translate import GoogleBackend, OverviewTranslator, Translator
+
+log = logging.getLogger(__name__)
+
+# Startup talks to S3 with fewer, shorter attempts than batch jobs do: an unreachable S3 should send the
+# server to its cache within seconds, not after a minute of retries.
+STARTUP_MAX_ATTEMPTS = 2
+STARTUP_CONNECT_TIMEOUT_S = 2.0
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    translator: Translator | None = None,
+    store: ObjectStore | None = None,
+    recommender_loader: RecommenderLoader | None = None,
+) -> FastAPI:
+    """Build the app; nothing touches the network until the lifespan starts."""
+    settings = settings or get_settings()
+    _configure_logging()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.translator = OverviewTranslator(
+            translator or GoogleBackend(settings.translate_base_url), settings.translate_timeout_s
+        )
+        app.state.loader = ModelLoader(
+            Registry(store or ObjectStore.from_settings(_serving_s3_settings(settings))),
+            ModelCache(settings.model_cache_dir),
+            recommender_loader,
+        )
+        app.state.history = RegistryHistory(app.state.loader.registry)
+        # Blocking S3 and disk I/O: in a worker thread, so the loop stays free.
+        await anyio.to_thread.run_sync(
+            lifecycle.initial_load, app.state.models, app.state.loader, app.state.metrics
+        )
+        await anyio.to_thread.run_sync(sentiment, "Warm up the sentiment lexicon before the first request.")
+        try:
+            yield
+        finally:
+            app.state.translator.close()
+
+    app = FastAPI(
+        title="Movie Intelligence API",
+        version="1.0.0",
+        description="Rating predictions, recommendations and catalog search from the S3 model registry.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.models = ModelState()
+    app.state.metrics = ServeMetrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unhandled_error)
+    for module in (predict, recommend, movies, ops, history, admin):
+        app.include_router(module.router)
+    return app
+
+
+def _serving_s3_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "s3_max_attempts": min(settings.s3_max_attempts, STARTUP_MAX_ATTEMPTS),
+            "s3_connect_timeout_s": min(settings.s3_connect_timeout_s, STARTUP_CONNECT_TIMEOUT_S),
+        }
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's shape (detail: [{loc, msg, type}]) without echoing the input back (it may be 20,000 chars).
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return JSONResponse(status_code=422, content=jsonable_encoder({"detail": errors}))
+
+
+async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
+    # A bug must still answer JSON, and be logged with its traceback (never the request headers).
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(status_code=500, content={"detail": "internal server error (logged)"})
+
+
+def _configure_logging() -> None:
+    # uvicorn configures only its own loggers; give ours a handler when nobody else has.
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

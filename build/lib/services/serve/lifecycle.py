@@ -1,0 +1,88 @@
+"""Startup load and hot reload: build new models off to the side, then swap one reference."""
+
+from __future__ import annotations
+
+import logging
+from time import perf_counter
+
+from services.serve.loader import LoadOutcome, ModelLoader, ReloadError
+from services.serve.metrics import ServeMetrics
+from services.serve.schemas import ReloadOut
+from services.serve.state import LoadedModels, ModelState
+
+log = logging.getLogger(__name__)
+
+
+def initial_load(state: ModelState, loader: ModelLoader, metrics: ServeMetrics) -> None:
+    """Load at startup: S3 first, the local cache when S3 cannot be read, nothing as a last resort."""
+    try:
+        outcome = loader.load(None, allow_cache=True)
+    except Exception as exc:  # noqa: BLE001 - a loader bug must leave a live, not-ready server, not a crash
+        log.exception("loading models at startup failed")
+        outcome = LoadOutcome(None, f"loading models at startup failed ({type(exc).__name__}: {exc})")
+    _apply(state, outcome, metrics)
+    current = state.current
+    if current is None or not current.ready:
+        log.warning("not ready: %s", state.detail)
+        return
+    log.info(
+        "ready in %.2f s: rating %s, recommender %s, source %s",
+        current.load_seconds, current.version("rating"), current.version("recommender"), current.source,
+    )  # fmt: skip
+    if current.source == "cache":
+        log.warning("%s", state.detail)
+
+
+def reload(state: ModelState, loader: ModelLoader, metrics: ServeMetrics) -> ReloadOut:
+    """Load the production versions from S3 and swap them in; on failure keep serving (ReloadError)."""
+    with state.reload_lock:
+        start = perf_counter()
+        before = state.current
+        try:
+            outcome = loader.load(before, allow_cache=False)
+        except ReloadError:
+            metrics.reloads.labels("failed").inc()
+            raise
+        if outcome.models is None and before is not None:
+            metrics.reloads.labels("failed").inc()
+            raise ReloadError("nothing is published in the registry any more; keeping the served models")
+        _apply(state, outcome, metrics)
+        after = state.current
+        changed = _versions(before) != _versions(after)
+        metrics.reloads.labels("changed" if changed else "unchanged").inc()
+        log.info("reload: %s -> %s", _versions(before), _versions(after))
+        return ReloadOut(
+            changed=changed,
+            rating_version=after.version("rating") if after else None,
+            recommender_version=after.version("recommender") if after else None,
+            previous_rating_version=before.version("rating") if before else None,
+            previous_recommender_version=before.version("recommender") if before else None,
+            source=after.source if after else None,
+            seconds=round(perf_counter() - start, 3),
+        )
+
+
+def _apply(state: ModelState, outcome: LoadOutcome, metrics: ServeMetrics) -> None:
+    # One assignment is the swap: a request that already took state.current keeps its snapshot.
+    state.current = outcome.models
+    state.detail = outcome.detail
+    metrics.set_models(_infos(outcome.models))
+
+
+def _versions(models: LoadedModels | None) -> tuple[str | None, str | None]:
+    return (models.version("rating"), models.version("recommender")) if models else (None, None)
+
+
+def _infos(models: LoadedModels | None) -> list[dict[str, str]]:
+    if models is None:
+        return []
+    return [
+        {
+            "model": b.manifest.model,
+            "version": b.manifest.version,
+            "algorithm": b.manifest.algorithm or "",
+            "source": b.source,
+        }
+        for b in (models.rating, models.recommender)
+        if b is not None
+    ]

@@ -1,0 +1,93 @@
+"""Prometheus metrics of one app: request counts and latency per route, model versions, predictions."""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+RATING_BUCKETS = tuple(x / 2 for x in range(1, 21))  # 0.5 .. 10.0
+
+
+class ServeMetrics:
+    """The collectors, in a registry of their own so every app (and every test) starts from zero."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "movie_intel_http_requests", "HTTP requests served.", ["method", "route", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "movie_intel_http_request_duration_seconds", "Time to answer a request, per route.",
+            ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.model_info = Gauge(
+            "movie_intel_model_info", "The model versions being served (value 1).",
+            ["model", "version", "algorithm", "source"], registry=self.registry,
+        )  # fmt: skip
+        self.predicted_rating = Histogram(
+            "movie_intel_predicted_rating", "Distribution of predicted ratings (0-10).",
+            buckets=RATING_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.translations = Counter(
+            "movie_intel_translations", "Overview translations by outcome.", ["outcome"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.reloads = Counter(
+            "movie_intel_model_reloads", "Model reloads by outcome.", ["outcome"], registry=self.registry
+        )
+
+    def set_models(self, infos: list[dict[str, str]]) -> None:
+        """Replace the model info series with the versions now served."""
+        self.model_info.clear()
+        for info in infos:
+            self.model_info.labels(**info).set(1)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware) timing every HTTP request by route template."""
+
+    def __init__(self, app: ASGIApp, metrics: ServeMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        # labels() takes a lock and hashes its arguments on every call: keep each series' child instead.
+        self._latency: dict[tuple[str, str], Any] = {}
+        self._requests: dict[tuple[str, str, int], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = perf_counter()
+        status = 500  # what the client gets when the app raises before answering
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = _route_template(scope)
+            method = scope["method"]
+            latency = self._latency.get((method, route))
+            if latency is None:
+                latency = self._latency[(method, route)] = self.metrics.latency.labels(method, route)
+            latency.observe(perf_counter() - start)
+            requests = self._requests.get((method, route, status))
+            if requests is None:
+                requests = self.metrics.requests.labels(method, route, str(status))
+                self._requests[(method, route, status)] = requests
+            requests.inc()
+
+
+def _route_template(scope: dict[str, Any]) -> str:
+    # The template (/movies/{tmdb_id}), never the raw path: one series per route, not per movie id.
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"

@@ -1,0 +1,104 @@
+"""The rating model service: validated movies in, ratings with sentiment, notes and attributions out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from services.core.features import featurize_one
+from services.core.movie import normalize_movie
+from services.serve.metrics import ServeMetrics
+from services.serve.schemas import MovieIn, PredictionOut, Sentiment
+from services.serve.state import RatingBundle
+from services.serve.translate import OverviewTranslator, TranslationResult
+
+POSITIVE, NEGATIVE = 0.1, -0.1  # polarity thresholds of the sentiment label
+
+
+def sentiment_label(polarity: float) -> str:
+    """'positive', 'negative' or 'neutral' for a TextBlob polarity."""
+    return "positive" if polarity >= POSITIVE else "negative" if polarity <= NEGATIVE else "neutral"
+
+
+class RatingService:
+    """Predicts ratings with the model bundle and translator it is handed (no I/O of its own)."""
+
+    def __init__(
+        self, bundle: RatingBundle, translator: OverviewTranslator, metrics: ServeMetrics | None = None
+    ) -> None:
+        self.bundle = bundle
+        self.translator = translator
+        self.metrics = metrics
+        # Sentiment is a model feature already: read it from the vector instead of running TextBlob twice.
+        self._polarity = bundle.feature_names.index("overview_polarity")
+        self._subjectivity = bundle.feature_names.index("overview_subjectivity")
+
+    def must_wait(self, movies: Sequence[MovieIn]) -> bool:
+        """Whether predicting these movies waits on the translator (so must not run on the event loop)."""
+        return self.translator.must_wait([(m.overview, m.original_language) for m in movies])
+
+    def predict(self, movies: Sequence[MovieIn], explain: bool = False) -> list[PredictionOut]:
+        """One prediction per movie, in order; one model call for the whole list."""
+        translations = self.translator.translate_many([(m.overview, m.original_language) for m in movies])
+        records = []
+        for movie, translation in zip(movies, translations, strict=True):
+            raw = movie.model_dump()
+            raw["overview"] = translation.text
+            records.append(normalize_movie(raw))
+        x = np.vstack([featurize_one(r, self.bundle.encoders) for r in records])
+        ratings = self.bundle.model.predict(x)
+        contributions = self.bundle.model.contributions(x) if explain else None
+        version = self.bundle.manifest.version
+        out = []
+        for i, (record, translation) in enumerate(zip(records, translations, strict=True)):
+            polarity, subjectivity = float(x[i, self._polarity]), float(x[i, self._subjectivity])
+            out.append(
+                PredictionOut(
+                    predicted_rating=round(float(ratings[i]), 4),
+                    model_version=version,
+                    overview_sentiment=Sentiment(
+                        polarity=round(polarity, 4),
+                        subjectivity=round(subjectivity, 4),
+                        label=sentiment_label(polarity),
+                    ),
+                    translated=translation.translated,
+                    notes=self._notes(record, translation),
+                    contributions=self._explain(contributions[i]) if contributions is not None else None,
+                )
+            )
+        self._observe(ratings, translations)
+        return out
+
+    def _notes(self, record: dict[str, Any], translation: TranslationResult) -> list[str]:
+        enc, version = self.bundle.encoders, self.bundle.manifest.version
+        notes = [translation.note] if translation.note else []
+        if not record["genres"]:
+            notes.append("no genres given: the main genre is encoded as unknown")
+        for genre in record["genres"]:
+            if enc.code("genres", genre) == 0:
+                notes.append(
+                    f"genre {genre!r} is unknown to model {version}: it is mapped to the unknown bucket"
+                )
+        language = record["original_language"]
+        if enc.code("languages", language) == 0:
+            notes.append(
+                f"original_language {language!r} is too rare in the training data: encoded as unknown"
+            )
+        return notes
+
+    def _explain(self, row: np.ndarray) -> dict[str, float]:
+        # Native attributions (XGBoost pred_contribs / LightGBM pred_contrib): the last column is the bias.
+        out = {name: round(float(v), 6) for name, v in zip(self.bundle.feature_names, row[:-1], strict=True)}
+        out["bias"] = round(float(row[-1]), 6)
+        return out
+
+    def _observe(self, ratings: np.ndarray, translations: list[TranslationResult]) -> None:
+        if self.metrics is None:
+            return
+        for rating in ratings:
+            self.metrics.predicted_rating.observe(float(rating))
+        for t in translations:
+            if t.translated or t.note:
+                self.metrics.translations.labels("translated" if t.translated else "failed").inc()

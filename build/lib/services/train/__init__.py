@@ -1,0 +1,1 @@
+"""Training host: collection, validation, features, training, selection and publishing."""

@@ -1,0 +1,1 @@
+"""The next-movie recommender pipeline: protocol data, metrics, baselines, SASRec training, task."""

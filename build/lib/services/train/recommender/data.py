@@ -1,0 +1,145 @@
+"""Interactions and leave-one-out splits: the data half of the recommender evaluation protocol.
+
+Protocol (docs/recommender.md): every MovieLens rating is an interaction, mapped to a TMDB id
+through links.csv and kept only when the movie has metadata in the snapshot; a (user, movie)
+pair keeps its earliest rating; users need at least 5 interactions. A user's movies are ordered
+by (timestamp, tmdb id); the last one is the test target, the one before it the validation
+target, the rest the training sequence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from services.train.snapshot import load_links, load_movies, load_ratings
+
+MIN_INTERACTIONS = 5
+SPLITS = ("valid", "test")
+
+
+def build_interactions(
+    ratings: pd.DataFrame,
+    links: pd.DataFrame,
+    catalog_ids: Iterable[int],
+    min_interactions: int = MIN_INTERACTIONS,
+) -> pd.DataFrame:
+    """The interaction table (user_id, tmdb_id, timestamp), sorted by user, timestamp, tmdb id."""
+    joined = ratings.merge(links[["movieId", "tmdbId"]], on="movieId", how="inner")
+    joined = joined.dropna(subset=["tmdbId"])
+    table = pd.DataFrame(
+        {
+            "user_id": joined["userId"].astype("int64"),
+            "tmdb_id": joined["tmdbId"].astype("int64"),
+            "timestamp": joined["timestamp"].astype("int64"),
+        }
+    )
+    table = table[table["tmdb_id"].isin(set(int(i) for i in catalog_ids))]
+    table = table.sort_values(["user_id", "timestamp", "tmdb_id"], kind="stable")
+    # Two MovieLens ids can map to one TMDB id; the earliest rating is the interaction.
+    table = table.drop_duplicates(["user_id", "tmdb_id"], keep="first")
+    counts = table.groupby("user_id")["tmdb_id"].transform("size")
+    return table[counts >= min_interactions].reset_index(drop=True)
+
+
+def fingerprint(table: pd.DataFrame) -> str:
+    """sha256 of the interaction table as CSV (columns user_id, tmdb_id, timestamp, in order)."""
+    csv = table[["user_id", "tmdb_id", "timestamp"]].to_csv(index=False, lineterminator="\n")
+    return hashlib.sha256(csv.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SequenceSplits:
+    """Per-user item sequences in internal indices (1..n_items; 0 is padding), time ordered."""
+
+    item_ids: np.ndarray  # tmdb id of internal index i + 1
+    user_ids: np.ndarray
+    sequences: tuple[np.ndarray, ...]
+    fingerprint: str
+
+    @property
+    def n_items(self) -> int:
+        """Items in the ranked catalog (padding excluded)."""
+        return len(self.item_ids)
+
+    @property
+    def n_users(self) -> int:
+        """Users in the protocol."""
+        return len(self.sequences)
+
+    def train_sequences(self) -> list[np.ndarray]:
+        """Each user's training sequence (everything before the validation target)."""
+        return [s[:-2] for s in self.sequences]
+
+    def inputs(self, split: str) -> list[np.ndarray]:
+        """What a model sees when predicting a split's target: everything before it."""
+        _check(split)
+        cut = 2 if split == "valid" else 1
+        return [s[:-cut] for s in self.sequences]
+
+    def targets(self, split: str) -> np.ndarray:
+        """The held-out item of each user for a split."""
+        _check(split)
+        pos = -2 if split == "valid" else -1
+        return np.array([s[pos] for s in self.sequences], dtype=np.int64)
+
+    def stats(self) -> dict[str, int]:
+        """Counts that identify the protocol (checked by tests and printed by the bench)."""
+        train = self.train_sequences()
+        return {
+            "users": self.n_users,
+            "items": self.n_items,
+            "interactions": int(sum(len(s) for s in self.sequences)),
+            "train_interactions": int(sum(len(s) for s in train)),
+            # Next-item targets inside the training sequences (RecBole's count of training rows).
+            "train_targets": int(sum(len(s) - 1 for s in train)),
+        }
+
+    def training_popularity(self) -> np.ndarray:
+        """Interaction count of every internal index in the training sequences (index 0 stays 0)."""
+        counts = np.zeros(self.n_items + 1, dtype=np.int64)
+        for s in self.train_sequences():
+            np.add.at(counts, s, 1)
+        return counts
+
+
+def _check(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+
+
+def build_splits(table: pd.DataFrame) -> SequenceSplits:
+    """Leave-one-out splits from an interaction table built by build_interactions."""
+    item_ids = np.array(sorted(table["tmdb_id"].unique()), dtype=np.int64)
+    index = pd.Series(np.arange(1, len(item_ids) + 1), index=item_ids)
+    internal = index.loc[table["tmdb_id"].to_numpy()].to_numpy()
+    users = table["user_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    sequences = tuple(np.split(internal.astype(np.int64), starts[1:]))
+    if min(len(s) for s in sequences) < 3:
+        raise ValueError("every user needs at least 3 interactions for leave-one-out")
+    return SequenceSplits(
+        item_ids=item_ids, user_ids=users[starts], sequences=sequences, fingerprint=fingerprint(table)
+    )
+
+
+@dataclass(frozen=True)
+class SnapshotData:
+    """Everything the recommender pipeline reads from the snapshot."""
+
+    splits: SequenceSplits
+    movies: list[dict]  # TMDB movie-details JSON of the snapshot
+
+
+def load_snapshot_data(snapshot_dir: Path) -> SnapshotData:
+    """Read the snapshot and build the protocol's splits."""
+    movies = load_movies(snapshot_dir)
+    table = build_interactions(
+        load_ratings(snapshot_dir), load_links(snapshot_dir), (m["id"] for m in movies)
+    )
+    return SnapshotData(splits=build_splits(table), movies=movies)

@@ -1,0 +1,104 @@
+"""The one evaluation module: full-ranking HR@k, NDCG@k, MRR@k and catalog coverage@k.
+
+Every model of the recommender is scored here, on a score matrix over the whole catalog
+(no sampled negatives). Conventions:
+
+- column 0 is the padding index and is never ranked; the catalog is columns 1..n;
+- NaN scores count as -inf;
+- each user's input items (what the model saw) are masked out before ranking;
+- ties are pessimistic: the target's rank is 1 + the number of other items scoring at least
+  as high, so a model that gives every item the same score gets zero, not a lucky hit;
+- coverage@k counts the distinct items in all top-k lists (ties there broken by lower index)
+  divided by the catalog size.
+
+With one target per user, HR@k equals Recall@k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from services.core.recommender_runtime import SequentialRecommender
+    from services.train.recommender.data import SequenceSplits
+
+METRIC_NAMES = ("hr", "ndcg", "mrr", "coverage")
+
+
+def mask_inputs(scores: np.ndarray, inputs: Sequence[np.ndarray]) -> np.ndarray:
+    """A float64 copy of scores with padding and each user's input items set to -inf."""
+    if len(inputs) != len(scores):
+        raise ValueError(f"{len(scores)} score rows but {len(inputs)} input sequences")
+    out = np.array(scores, dtype=np.float64, copy=True)
+    # A NaN score must never win: a NaN target would otherwise rank first (NaN >= x is False).
+    out[np.isnan(out)] = -np.inf
+    out[:, 0] = -np.inf
+    rows = np.repeat(np.arange(len(inputs)), [len(s) for s in inputs])
+    if len(rows):
+        out[rows, np.concatenate(inputs)] = -np.inf
+    return out
+
+
+def target_ranks(masked: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1-based pessimistic rank of each user's target in a masked score matrix."""
+    target_scores = masked[np.arange(len(masked)), targets][:, None]
+    at_least = (masked >= target_scores).sum(axis=1)  # includes the target itself
+    return at_least.astype(np.int64)
+
+
+def top_k(masked: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best items per row, best first, ties by lower index."""
+    # Sorting on (-score, index) with a stable sort keeps lower indices first among equals.
+    return np.argsort(-masked, axis=1, kind="stable")[:, :k]
+
+
+def evaluate(
+    scores: np.ndarray, targets: np.ndarray, inputs: Sequence[np.ndarray], k: int = 10
+) -> dict[str, float]:
+    """HR@k, NDCG@k, MRR@k and coverage@k, averaged over users (one target each)."""
+    targets = np.asarray(targets, dtype=np.int64)
+    if scores.ndim != 2 or len(targets) != len(scores):
+        raise ValueError("scores must be (users, items + 1) with one target per user")
+    if (targets < 1).any() or (targets >= scores.shape[1]).any():
+        raise ValueError("targets must be catalog indices 1..n_items")
+    masked = mask_inputs(scores, inputs)
+    ranks = target_ranks(masked, targets)
+    hit = ranks <= k
+    return {
+        "hr": float(hit.mean()),
+        "ndcg": float(np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0).mean()),
+        "mrr": float(np.where(hit, 1.0 / ranks, 0.0).mean()),
+        "coverage": float(len(np.unique(top_k(masked, k))) / (scores.shape[1] - 1)),
+    }
+
+
+def prefixed(metrics: dict[str, float], split: str, k: int = 10) -> dict[str, float]:
+    """Metric names as logged and published, e.g. valid_ndcg@10."""
+    return {f"{split}_{name}@{k}": value for name, value in metrics.items()}
+
+
+def split_scores(rec: SequentialRecommender, splits: SequenceSplits, split: str) -> np.ndarray:
+    """A recommender's scores for a split's inputs, as columns of the splits' item index.
+
+    A recommender with another item index (an older production version) sees its inputs as
+    tmdb ids; catalog items it does not know score -inf, so they rank last (pessimistically).
+    """
+    inputs = splits.inputs(split)
+    if np.array_equal(rec.item_ids, splits.item_ids):
+        return rec.score_indices(inputs)
+    foreign = rec.score_indices([rec.encode(splits.item_ids[s - 1]) for s in inputs])
+    out = np.full((len(inputs), splits.n_items + 1), -np.inf)
+    columns = np.array([rec.index.get(int(t), 0) for t in splits.item_ids])
+    known = columns > 0
+    out[:, 1:][:, known] = foreign[:, columns[known]]
+    return out
+
+
+def evaluate_recommender(
+    rec: SequentialRecommender, splits: SequenceSplits, split: str, k: int = 10
+) -> dict[str, float]:
+    """Full-ranking metrics of a recommender on the valid or test split (inputs masked)."""
+    return evaluate(split_scores(rec, splits, split), splits.targets(split), splits.inputs(split), k)

@@ -1,0 +1,203 @@
+"""The recommender pipeline step: train baselines and SASRec, track them, publish the winner.
+
+The winner is chosen on validation NDCG@10 only; test metrics are reported, never used to
+choose. It is promoted to production only when it beats the current production recommender on
+the same validation split (or when there is none, or production cannot be read).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import scipy
+import torch
+
+from services.core.catalog import Catalog
+from services.core.movie import normalize_movie
+from services.core.recommender_runtime import SequentialRecommender, load_recommender
+from services.core.registry import Registry, RegistryError
+from services.core.sasrec import SASRecConfig
+from services.core.settings import Settings
+from services.core.storage import ObjectNotFound
+from services.train.recommender.baselines import KNN_NEIGHBOURS, fit_item_knn, fit_popularity
+from services.train.recommender.data import SequenceSplits, load_snapshot_data
+from services.train.recommender.metrics import evaluate_recommender, prefixed
+from services.train.recommender.train_sasrec import EpochLog, TrainConfig, train_sasrec
+from services.train.tracking import TrackedRun, Tracker
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "recommender"
+SELECTION_METRIC = "valid_ndcg@10"
+
+
+def _metrics(rec: SequentialRecommender, splits: SequenceSplits) -> dict[str, float]:
+    return {
+        **prefixed(evaluate_recommender(rec, splits, "valid"), "valid"),
+        **prefixed(evaluate_recommender(rec, splits, "test"), "test"),
+    }
+
+
+def _curve_figure(history: list[EpochLog]) -> Any:
+    """Training loss and validation NDCG@10 per epoch, one figure."""
+    # Imported only when a W&B run will receive the figure; wandb.Image needs pyplot loaded, and a
+    # bare Figure (not pyplot.figure) is never kept in pyplot's global list, so nothing leaks.
+    import matplotlib.pyplot  # noqa: F401
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 3.2))
+    loss_ax, ndcg_ax = fig.subplots(1, 2)
+    epochs = [e.epoch for e in history]
+    loss_ax.plot(epochs, [e.loss for e in history])
+    loss_ax.set(xlabel="epoch", ylabel="train loss (CE)")
+    ndcg_ax.plot(epochs, [e.valid["ndcg"] for e in history])
+    ndcg_ax.set(xlabel="epoch", ylabel="valid NDCG@10")
+    fig.tight_layout()
+    return fig
+
+
+def _production_check(
+    registry: Registry, splits: SequenceSplits, challenger_ndcg: float
+) -> tuple[bool, str, dict[str, Any]]:
+    """Whether to promote, why, and what production scored on this validation split."""
+    try:
+        manifest = registry.manifest(MODEL_NAME)
+    except RegistryError:
+        return True, "no production recommender yet", {"version": None}
+    try:
+        files = {name: registry.read_file(manifest, name) for name in manifest.files}
+        current = load_recommender(files, num_threads=None)  # keep the training thread count
+    except (RuntimeError, ObjectNotFound, KeyError, ValueError) as exc:  # ChecksumError is a RuntimeError
+        log.warning("production recommender %s unreadable: %s", manifest.version, exc)
+        return True, f"production {manifest.version} unreadable ({exc})", {"version": manifest.version}
+    same_index = bool(np.array_equal(current.item_ids, splits.item_ids))
+    shared = int(sum(current.knows(int(t)) for t in splits.item_ids))
+    ndcg = evaluate_recommender(current, splits, "valid")["ndcg"]
+    note = (
+        "same item index"
+        if same_index
+        else f"item index differs: production knows {shared} of {splits.n_items} catalog items, the others rank last"
+    )
+    info = {"version": manifest.version, "valid_ndcg@10": ndcg, "same_item_index": same_index, "note": note}
+    if challenger_ndcg > ndcg:
+        return True, f"valid NDCG@10 {challenger_ndcg:.4f} > production {ndcg:.4f} ({note})", info
+    return False, f"valid NDCG@10 {challenger_ndcg:.4f} <= production {ndcg:.4f} ({note})", info
+
+
+def run_recommender_task(
+    settings: Settings,
+    registry: Registry,
+    tracker: Tracker,
+    *,
+    logical_date: str,
+    max_epochs: int | None = None,
+) -> dict:
+    """Train, evaluate and track every recommender; publish the best, promote it if it beats production."""
+    data = load_snapshot_data(settings.snapshot_dir)
+    splits = data.splits
+    stats = splits.stats()
+    log.info("recommender data %s fingerprint %s", stats, splits.fingerprint)
+    group = f"recommender-{logical_date}"
+    common = {"data_fingerprint": splits.fingerprint, "logical_date": logical_date, **stats}
+    candidates: dict[str, dict[str, Any]] = {}
+
+    for name, fit, params in (
+        ("popularity", fit_popularity, {}),
+        ("item_knn", fit_item_knn, {"neighbours": KNN_NEIGHBOURS, "similarity": "cosine"}),
+    ):
+        with tracker.run(name, {**common, **params}, group=group) as run:
+            rec = fit(splits)
+            metrics = _metrics(rec, splits)
+            run.summary(metrics)
+            candidates[name] = {"rec": rec, "metrics": metrics, "params": params, "run": run.ref}
+            log.info("%s: %s", name, metrics)
+
+    model_config = SASRecConfig(n_items=splits.n_items)
+    train_config = TrainConfig() if max_epochs is None else replace(TrainConfig(), max_epochs=max_epochs)
+    params = {**model_config.to_dict(), **train_config.to_dict()}
+    with tracker.run("sasrec", {**common, **params}, group=group) as run:
+        result = train_sasrec(
+            splits, model_config, train_config, on_epoch=_epoch_logger(run), movies=data.movies
+        )
+        metrics = {**_metrics(result.recommender, splits), "train_seconds": result.train_seconds}
+        run.summary({**metrics, "best_epoch": result.best_epoch})
+        if run.run is not None:
+            run.log_figure("curves", _curve_figure(result.history))
+        params = {
+            **params,
+            **result.recommender.model.config.to_dict(),  # with the side data's sizes filled in
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "stopped_by": result.stopped_by,
+        }
+        candidates["sasrec"] = {
+            "rec": result.recommender,
+            "metrics": metrics,
+            "params": params,
+            "run": run.ref,
+        }
+    log.info("sasrec: %s", metrics)
+
+    winner = max(candidates, key=lambda n: candidates[n]["metrics"][SELECTION_METRIC])
+    chosen = candidates[winner]
+    promote, reason, production = _production_check(registry, splits, chosen["metrics"][SELECTION_METRIC])
+    files = chosen["rec"].save()
+    known = {int(t) for t in splits.item_ids}
+    catalog = Catalog.from_movies([normalize_movie(m) for m in data.movies if int(m["id"]) in known])
+    files["catalog.json"] = json.dumps(catalog.to_json(), ensure_ascii=False).encode()
+    table = {name: c["metrics"] for name, c in candidates.items()}
+    manifest = registry.publish(
+        MODEL_NAME,
+        files,
+        {
+            "algorithm": winner,
+            "metrics": chosen["metrics"],
+            "params": chosen["params"],
+            "data_fingerprint": splits.fingerprint,
+            "wandb_run": chosen["run"],
+            "library_versions": {
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "numpy": np.__version__,
+                "scipy": scipy.__version__,
+            },
+            "features": [],
+            "notes": {
+                "logical_date": logical_date,
+                "selection": f"highest {SELECTION_METRIC}; test metrics never used to choose",
+                "data": stats,
+                "candidates": table,
+                "production_before": production,
+            },
+        },
+        promote=promote,
+        reason=reason,
+    )
+    log.info("recommender %s published (%s), promoted=%s: %s", manifest.version, winner, promote, reason)
+    result = {
+        "version": manifest.version,
+        "algorithm": winner,
+        "promoted": promote,
+        "reason": reason,
+        "data_fingerprint": splits.fingerprint,
+        "metrics": table,
+    }
+    # Same record as the rating step's, so `pipeline.sh` reports both decisions.
+    registry.store.put_json(f"runs/dt={logical_date}/recommender_decision.json", result)
+    return result
+
+
+def _epoch_logger(run: TrackedRun) -> Any:
+    def on_epoch(entry: EpochLog) -> None:
+        run.log(
+            {"epoch": entry.epoch, "train/loss": entry.loss, "epoch_seconds": entry.seconds,
+             **{f"valid/{k}@10": v for k, v in entry.valid.items()}},
+            step=entry.epoch,
+        )  # fmt: skip
+
+    return on_epoch

@@ -1,0 +1,264 @@
+"""The pipeline's steps: each reads its inputs from S3, writes its outputs to S3, returns keys.
+
+The Airflow DAG (dags/movie_pipeline.py) only wires these together; they run just as well from a
+test or a notebook. Every step is idempotent for its logical date: a rerun overwrites its own
+objects and never duplicates.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from services.core.catalog import Catalog
+from services.core.features import Encoders, check_leakage, feature_names, featurize, fit_encoders
+from services.core.movie import normalize_movie
+from services.core.rating_model import load_rating_model
+from services.core.registry import ChecksumError, RegistryError
+from services.train import raw_store
+from services.train.collect import collect as collect_movies
+from services.train.context import Context
+from services.train.plots import importance_figure
+from services.train.provenance import git_commit, library_versions
+from services.train.rating_data import (
+    SPLITS,
+    Matrices,
+    fingerprint,
+    labelled,
+    split_matrix,
+    targets,
+    time_split,
+)
+from services.train.rating_models import ALGORITHMS, rmse, train_candidate
+from services.train.select import choose_challenger, decide
+from services.train.validate import enforce, validate
+
+log = logging.getLogger(__name__)
+
+
+def _k(kind: str, logical_date: str, name: str) -> str:
+    return f"{kind}/dt={logical_date}/{name}"
+
+
+def collect(ctx: Context, logical_date: str) -> dict[str, Any]:
+    """Today's movies into raw/tmdb/dt=<date>/."""
+    return collect_movies(ctx.settings, ctx.store, logical_date)
+
+
+def validate_step(ctx: Context, logical_date: str) -> dict[str, Any]:
+    """Union of raw partitions -> normalised, checked records; bad rows quarantined with reasons."""
+    raw, partitions = raw_store.load_union(ctx.store, until=logical_date)
+    records, unreadable = [], []
+    for movie in raw:
+        try:
+            records.append(normalize_movie(movie))
+        except (KeyError, TypeError, ValueError) as exc:
+            unreadable.append({"reason": f"unreadable record: {exc}", "record": movie})
+    report = validate(records, today=date.fromisoformat(logical_date))
+    report.quarantined.extend(unreadable)
+    raw_store.write_jsonl(ctx.store, _k("quarantine", logical_date, "rows.jsonl.gz"), report.quarantined)
+    summary = {
+        "date": logical_date,
+        "partitions": partitions,
+        "rows": len(records) + len(unreadable),
+        "good": len(report.good),
+        "quarantined": len(report.quarantined),
+        "reasons": report.reasons,
+    }
+    ctx.store.put_json(_k("quarantine", logical_date, "report.json"), summary)
+    log.info(
+        "validation: %d good, %d quarantined %s", len(report.good), len(report.quarantined), report.reasons
+    )
+    enforce(report, ctx.settings.max_bad_row_fraction)
+    key = _k("curated", logical_date, "movies.jsonl.gz")
+    raw_store.write_jsonl(ctx.store, key, report.good)
+    return {**summary, "curated": key}
+
+
+def _put_frame(
+    ctx: Context, key: str, x: np.ndarray, y: np.ndarray, names: list[str], ids: list[int]
+) -> None:
+    frame = pd.DataFrame(x, columns=names)
+    frame.insert(0, "tmdb_id", ids)
+    frame["target"] = y
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    ctx.store.put_bytes(key, buf.getvalue(), "application/vnd.apache.parquet")
+
+
+def _get_frame(ctx: Context, key: str) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(ctx.store.get_bytes(key)))
+
+
+def build_features(
+    ctx: Context, logical_date: str, curated_key: str, partitions: list[str]
+) -> dict[str, Any]:
+    """Time split, encoders fitted on train only, feature matrices per split (parquet in S3)."""
+    movies = raw_store.read_jsonl(ctx.store, curated_key)
+    rows = labelled(movies, ctx.settings.min_vote_count)
+    split = time_split(rows)
+    encoders = fit_encoders(split.train)
+    check_leakage(split.train, encoders)
+    names = feature_names(encoders)
+    keys = {}
+    for s in SPLITS:
+        part = getattr(split, s)
+        keys[s] = _k("features", logical_date, f"{s}.parquet")
+        _put_frame(
+            ctx, keys[s], split_matrix(split, s, encoders), targets(part), names, [p["id"] for p in part]
+        )
+    ctx.store.put_json(_k("features", logical_date, "encoders.json"), encoders.to_json())
+    meta = {
+        "date": logical_date,
+        "keys": keys,
+        "encoders": _k("features", logical_date, "encoders.json"),
+        "curated": curated_key,
+        "partitions": partitions,
+        "sizes": split.sizes(),
+        "fingerprint": fingerprint(rows),
+        "val_window": [split.val[0]["release_date"], split.val[-1]["release_date"]],
+        "test_window": [split.test[0]["release_date"], split.test[-1]["release_date"]],
+        "ids": split.ids(),
+        "features": names,
+    }
+    ctx.store.put_json(_k("features", logical_date, "meta.json"), meta)
+    log.info("features: %d columns; split sizes %s; test window %s", len(names), split.sizes(),
+             meta["test_window"])  # fmt: skip
+    return {k: meta[k] for k in ("date", "keys", "encoders", "curated", "partitions", "sizes", "fingerprint")}
+
+
+def load_matrices(ctx: Context, features: dict[str, Any]) -> Matrices:
+    """The feature matrices written by build_features."""
+    encoders = Encoders.from_json(ctx.store.get_json(features["encoders"]))
+    frames = {s: _get_frame(ctx, features["keys"][s]) for s in SPLITS}
+    names = [c for c in frames["train"].columns if c not in ("tmdb_id", "target")]
+    return Matrices(
+        encoders=encoders,
+        names=names,
+        x={s: frames[s][names].to_numpy(dtype=np.float64) for s in SPLITS},
+        y={s: frames[s]["target"].to_numpy(dtype=np.float64) for s in SPLITS},
+    )
+
+
+def train_rating(ctx: Context, logical_date: str, features: dict[str, Any], algorithm: str) -> dict[str, Any]:
+    """Train one candidate, track it in W&B, store its files under candidates/dt=<date>/<algorithm>/."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}")
+    m = load_matrices(ctx, features)
+    data_version = {"partitions": features["partitions"], "fingerprint": features["fingerprint"]}
+    config = {"algorithm": algorithm, "n_features": len(m.names), **data_version, "sizes": features["sizes"]}
+    with ctx.tracker.run(f"rating-{algorithm}-{logical_date}", config, group=f"rating-{logical_date}") as run:
+        cand = train_candidate(algorithm, m)
+        run.summary({**cand.metrics, "params": cand.params})
+        if cand.importance:
+            run.log_figure("feature_importance", importance_figure(cand.importance, algorithm))
+        wandb_ref = run.ref
+    prefix = _k("candidates", logical_date, f"{algorithm}/")
+    for name, data in cand.files.items():
+        ctx.store.put_bytes(prefix + name, data)
+    info = {
+        "algorithm": algorithm,
+        "metrics": cand.metrics,
+        "params": cand.params,
+        "files": sorted(cand.files),
+        "prefix": prefix,
+        "wandb_run": wandb_ref,
+        "importance": dict(list(cand.importance.items())[:20]),
+    }
+    ctx.store.put_json(prefix + "candidate.json", info)
+    return {k: info[k] for k in ("algorithm", "metrics", "prefix", "wandb_run")}
+
+
+def _production_val_rmse(ctx: Context, val: list[dict[str, Any]]) -> tuple[float | None, str]:
+    """Production's RMSE on this run's validation rows, featurised with production's own encoders."""
+    try:
+        manifest = ctx.registry.manifest("rating")
+    except RegistryError:
+        return None, "none"
+    try:
+        files = {n: ctx.registry.read_file(manifest, n) for n in manifest.files}
+        encoders = Encoders.from_json(json.loads(files["encoders.json"]))
+        model = load_rating_model(manifest.algorithm or "xgboost", files)
+    except (ChecksumError, ValueError, KeyError) as exc:
+        log.warning("production rating %s unusable (%s): treating as absent", manifest.version, exc)
+        return None, f"{manifest.version} (unusable: {exc})"
+    return rmse(targets(val), model.predict(featurize(val, encoders))), manifest.version
+
+
+def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any],
+                       candidates: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """Pick the challenger, compare it with production on the same rows, publish, maybe promote."""
+    challenger = choose_challenger(candidates, ctx.settings.max_generalization_gap)
+    curated = raw_store.read_jsonl(ctx.store, features["curated"])
+    meta = ctx.store.get_json(_k("features", logical_date, "meta.json"))
+    by_id = {m["id"]: m for m in curated}
+    prod_rmse, prod_version = _production_val_rmse(ctx, [by_id[i] for i in meta["ids"]["val"]])
+    decision = decide(challenger["metrics"]["val_rmse"], prod_rmse)
+    reason = f"{challenger['algorithm']} ({challenger['why']}); {decision.reason}"
+    log.info("rating decision: %s -> %s", "PROMOTE" if decision.promote else "KEEP", reason)
+    info = ctx.store.get_json(challenger["prefix"] + "candidate.json")
+    files = {name: ctx.store.get_bytes(challenger["prefix"] + name) for name in info["files"]}
+    files["encoders.json"] = ctx.store.get_bytes(features["encoders"])
+    files["catalog.json"] = json.dumps(Catalog.from_movies(curated).to_json()).encode()
+    manifest = {
+        "algorithm": challenger["algorithm"],
+        "git_commit": git_commit(),
+        "wandb_run": challenger.get("wandb_run"),
+        "data_partitions": features["partitions"],
+        "data_fingerprint": features["fingerprint"],
+        "metrics": challenger["metrics"],
+        "features": meta["features"],
+        "params": info["params"],
+        "library_versions": library_versions(),
+        "notes": {
+            "logical_date": logical_date,
+            "split_sizes": features["sizes"],
+            "candidates": {c["algorithm"]: c["metrics"] for c in candidates},
+            "production_before": prod_version,
+            "production_val_rmse": prod_rmse,
+            "decision": reason,
+            "importance": info.get("importance", {}),
+        },
+    }
+    published = ctx.registry.publish("rating", files, manifest, promote=decision.promote, reason=reason)
+    result = {
+        "version": published.version,
+        "promoted": decision.promote,
+        "reason": reason,
+        "algorithm": challenger["algorithm"],
+        "val_rmse": challenger["metrics"]["val_rmse"],
+        "test_rmse": challenger["metrics"]["test_rmse"],
+        "production": ctx.registry.production_version("rating"),
+    }
+    ctx.store.put_json(_k("runs", logical_date, "rating_decision.json"), result)
+    with ctx.tracker.run(f"rating-select-{logical_date}", result, group=f"rating-{logical_date}",
+                         job_type="select") as run:  # fmt: skip
+        run.summary({"promoted": int(decision.promote), "challenger_val_rmse": result["val_rmse"],
+                     "production_val_rmse": prod_rmse if prod_rmse is not None else float("nan")})  # fmt: skip
+    return result
+
+
+def notify_serving(ctx: Context, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ask the API to load the new production versions (skipped when SERVE_URL is unset)."""
+    import httpx
+
+    url = ctx.settings.serve_url
+    if not url:
+        log.info("SERVE_URL not set: serving will pick the new versions up at its next start")
+        return {"notified": False, "reason": "SERVE_URL not set"}
+    if not any(r.get("promoted") for r in results):
+        log.info("nothing promoted: no reload needed")
+        return {"notified": False, "reason": "nothing promoted"}
+    headers = {}
+    if ctx.settings.admin_token is not None:
+        headers["Authorization"] = f"Bearer {ctx.settings.admin_token.get_secret_value()}"
+    resp = httpx.post(url.rstrip("/") + "/admin/reload", headers=headers, timeout=60)
+    resp.raise_for_status()
+    log.info("serving reloaded: %s", resp.json())
+    return {"notified": True, "response": resp.json()}

@@ -1,0 +1,405 @@
+"""Typed HTTP client for the serving API: every failure comes back as an ApiError value, never raised."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from services.ui.choices import LANGUAGE_NAMES, TMDB_GENRES
+
+log = logging.getLogger(__name__)
+
+ErrorKind = Literal["down", "not_ready", "invalid", "not_found", "server", "bad_response"]
+GENRE_PREFIX = "genre="
+MODEL_NAMES = ("rating", "recommender")
+DEFAULT_POSTER_BASE = "https://image.tmdb.org/t/p/w342"
+
+
+@dataclass(frozen=True)
+class ApiError:
+    """Why a call failed, in words a user can act on."""
+
+    kind: ErrorKind
+    message: str
+    status: int | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    """The overview's mood as the API read it."""
+
+    polarity: float
+    subjectivity: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted rating with what the model saw and why it said so."""
+
+    rating: float
+    model_version: str
+    sentiment: Sentiment
+    translated: bool
+    notes: tuple[str, ...] = ()
+    contributions: Mapping[str, float] = field(default_factory=dict)
+    bias: float | None = None
+
+
+@dataclass(frozen=True)
+class Movie:
+    """One catalog movie, as search, lookup and recommendations return it."""
+
+    tmdb_id: int
+    title: str
+    release_year: int | None = None
+    overview: str = ""
+    poster_url: str | None = None
+    genres: tuple[str, ...] = ()
+    score: float | None = None
+
+    @property
+    def label(self) -> str:
+        """'Title (1995)', or the bare title when the year is unknown."""
+        return f"{self.title} ({self.release_year})" if self.release_year else self.title
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """Ten (or k) movies to watch next, and how they were chosen."""
+
+    items: tuple[Movie, ...]
+    strategy: str
+    cold_start: bool
+    model_version: str | None = None
+    unknown: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The production version of one model as the API serves it."""
+
+    name: str
+    version: str | None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    created_at: str | None = None
+    wandb_run: str | None = None
+    source: str | None = None
+    algorithm: str | None = None
+    git_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """One registry version of a model with its metrics."""
+
+    model: str
+    version: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    created_at: str | None = None
+    production: bool = False
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Choices for the rating form, and where they came from ('api' or 'fallback')."""
+
+    genres: tuple[str, ...]
+    languages: tuple[str, ...]
+    source: Literal["api", "fallback"] = "fallback"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether the API can answer predictions now."""
+
+    ready: bool
+    detail: str = ""
+
+
+FALLBACK_VOCABULARY = Vocabulary(genres=TMDB_GENRES, languages=tuple(LANGUAGE_NAMES), source="fallback")
+
+
+def _float_map(value: Any) -> dict[str, float]:
+    """The numeric entries of a JSON object; other values are dropped."""
+    if not isinstance(value, Mapping):
+        return {}
+    out: dict[str, float] = {}
+    for key, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            continue
+        out[str(key)] = float(item)
+    return out
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _problems(detail: Any) -> tuple[str, ...]:
+    """FastAPI's 422 detail list as readable lines: 'runtime: Input should be greater than 0'."""
+    if isinstance(detail, str):
+        return (detail,)
+    if not isinstance(detail, list):
+        return ()
+    lines = []
+    for item in detail:
+        if not isinstance(item, Mapping):
+            lines.append(str(item))
+            continue
+        loc = [str(p) for p in item.get("loc") or [] if p not in ("body", "query", "path")]
+        msg = str(item.get("msg") or "invalid value")
+        lines.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+    return tuple(lines)
+
+
+class MovieApi:
+    """The serving API over HTTP: prediction, recommendations, catalog search and model info."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 20.0,
+        connect_timeout_s: float = 3.0,
+        poster_base_url: str = DEFAULT_POSTER_BASE,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.poster_base_url = poster_base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            transport=transport,
+            headers={"accept": "application/json"},
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # --- transport -------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any | ApiError:
+        """One request; the decoded JSON body, or an ApiError for every way it can fail."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            log.warning("API %s %s timed out", method, path)
+            return ApiError("down", f"The movie API at {self.base_url} did not answer in time.")
+        except httpx.HTTPError as exc:
+            log.warning("API %s %s failed: %s", method, path, exc)
+            return ApiError("down", f"Cannot reach the movie API at {self.base_url}.")
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        status = response.status_code
+        if status < 400:
+            if body is None and response.content:
+                return ApiError("bad_response", f"The API answered {path} with something other than JSON.")
+            return body
+        detail = body.get("detail") if isinstance(body, Mapping) else None
+        log.info("API %s %s -> %s %s", method, path, status, detail)
+        if status == 503:
+            text = detail if isinstance(detail, str) else "The API is running but not ready."
+            return ApiError("not_ready", text, status=status)
+        if status == 422:
+            return ApiError(
+                "invalid", "The API did not accept these inputs.", status=status, problems=_problems(detail)
+            )
+        if status == 404:
+            return ApiError("not_found", f"The API has no {path}.", status=status)
+        text = detail if isinstance(detail, str) else f"The API answered {path} with HTTP {status}."
+        return ApiError("server", text, status=status)
+
+    def _movie(self, raw: Mapping[str, Any]) -> Movie:
+        poster = _str_or_none(raw.get("poster_url"))
+        path = _str_or_none(raw.get("poster_path"))
+        if poster is None and path:
+            poster = path if path.startswith("http") else f"{self.poster_base_url}/{path.lstrip('/')}"
+        year = raw.get("release_year")
+        if year is None and isinstance(raw.get("release_date"), str) and raw["release_date"][:4].isdigit():
+            year = raw["release_date"][:4]
+        genres = raw.get("genres") or []
+        score = raw.get("score")
+        return Movie(
+            tmdb_id=int(raw["tmdb_id"] if raw.get("tmdb_id") is not None else raw["id"]),
+            title=str(raw.get("title") or raw.get("original_title") or f"TMDB {raw.get('tmdb_id')}"),
+            release_year=int(year) if year not in (None, "") else None,
+            overview=str(raw.get("overview") or ""),
+            poster_url=poster,
+            genres=tuple(g["name"] if isinstance(g, Mapping) else str(g) for g in genres),
+            score=float(score) if isinstance(score, int | float) else None,
+        )
+
+    # --- endpoints -------------------------------------------------------------------------------
+    def readiness(self) -> Readiness | ApiError:
+        """GET /ready: ready, not ready (with the API's reason), or an error when the API is down."""
+        body = self._call("GET", "/ready")
+        if isinstance(body, ApiError):
+            if body.kind == "not_ready":
+                return Readiness(False, body.message)
+            return body
+        if not isinstance(body, Mapping):
+            return Readiness(True)
+        detail = str(body.get("detail") or body.get("status") or "")
+        return Readiness(body.get("ready", True) is not False, detail)
+
+    def predict(self, movie: Mapping[str, Any], explain: bool = True) -> Prediction | ApiError:
+        """POST /predict: a rating out of 10 for one unreleased movie (TMDB field names)."""
+        body = self._call("POST", "/predict", params={"explain": str(explain).lower()}, json=dict(movie))
+        if isinstance(body, ApiError):
+            return body
+        try:
+            raw_sent = body.get("overview_sentiment") or {}
+            contributions = _float_map(body.get("contributions"))
+            bias = contributions.pop("bias", None)
+            return Prediction(
+                rating=float(body["predicted_rating"]),
+                model_version=str(body.get("model_version") or "unknown"),
+                sentiment=Sentiment(
+                    polarity=float(raw_sent.get("polarity") or 0.0),
+                    subjectivity=float(raw_sent.get("subjectivity") or 0.0),
+                    label=str(raw_sent.get("label") or "neutral"),
+                ),
+                translated=bool(body.get("translated")),
+                notes=tuple(str(n) for n in body.get("notes") or []),
+                contributions=contributions,
+                bias=bias,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("unexpected /predict answer: %s", exc)
+            return ApiError("bad_response", "The API's prediction was not in the expected shape.")
+
+    def recommend(self, liked: Sequence[int], k: int = 10) -> Recommendations | ApiError:
+        """POST /recommend: k movies to watch next after the liked ones (most recent last)."""
+        body = self._call("POST", "/recommend", json={"liked": [int(i) for i in liked], "k": int(k)})
+        if isinstance(body, ApiError):
+            return body
+        try:
+            return Recommendations(
+                items=tuple(self._movie(item) for item in body.get("items") or []),
+                strategy=str(body.get("strategy") or "unknown"),
+                cold_start=bool(body.get("cold_start")),
+                model_version=_str_or_none(body.get("model_version")),
+                unknown=tuple(int(i) for i in body.get("unknown") or []),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("unexpected /recommend answer: %s", exc)
+            return ApiError("bad_response", "The API's recommendations were not in the expected shape.")
+
+    def search(self, query: str, limit: int = 10) -> list[Movie] | ApiError:
+        """GET /movies/search: catalog movies whose title matches the query."""
+        if not query.strip():
+            return []
+        body = self._call("GET", "/movies/search", params={"q": query.strip(), "limit": limit})
+        if isinstance(body, ApiError):
+            return body
+        rows = body.get("items", []) if isinstance(body, Mapping) else body
+        try:
+            return [self._movie(row) for row in rows or []]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("unexpected /movies/search answer: %s", exc)
+            return ApiError("bad_response", "The API's search results were not in the expected shape.")
+
+    def movie(self, tmdb_id: int) -> Movie | ApiError:
+        """GET /movies/{tmdb_id}: one catalog movie."""
+        body = self._call("GET", f"/movies/{int(tmdb_id)}")
+        if isinstance(body, ApiError):
+            return body
+        try:
+            return self._movie(body)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return ApiError("bad_response", "The API's movie was not in the expected shape.")
+
+    def models(self) -> dict[str, ModelInfo] | ApiError:
+        """GET /model: the production version of each model ('rating', 'recommender')."""
+        body = self._call("GET", "/model")
+        if isinstance(body, ApiError):
+            return body
+        if isinstance(body, Mapping) and isinstance(body.get("models"), Mapping | list):
+            body = body["models"]
+        if isinstance(body, list):
+            body = {str(m.get("name")): m for m in body if isinstance(m, Mapping)}
+        if not isinstance(body, Mapping):
+            return ApiError("bad_response", "The API's model information was not in the expected shape.")
+        source = _str_or_none(body.get("source"))
+        loaded = [raw for raw in body.values() if isinstance(raw, Mapping) and raw.get("version")]
+        if body.get("ready") is False and not loaded:
+            detail = body.get("detail")
+            return ApiError("not_ready", str(detail) if detail else "The API has no model loaded.")
+        out: dict[str, ModelInfo] = {}
+        for name, raw in body.items():
+            if raw is None and name in MODEL_NAMES:
+                out[str(name)] = ModelInfo(name=str(name), version=None)
+            elif isinstance(raw, Mapping) and ("version" in raw or "metrics" in raw):
+                out[str(name)] = ModelInfo(
+                    name=str(name),
+                    version=_str_or_none(raw.get("version")),
+                    metrics=_float_map(raw.get("metrics")),
+                    created_at=_str_or_none(raw.get("created_at")),
+                    wandb_run=_str_or_none(raw.get("wandb_run")),
+                    source=_str_or_none(raw.get("source")) or source,
+                    algorithm=_str_or_none(raw.get("algorithm")),
+                    git_commit=_str_or_none(raw.get("git_commit")),
+                )
+        return out
+
+    def history(self) -> list[HistoryPoint] | None | ApiError:
+        """GET /model/history: every registry version with metrics; None when the API lacks it."""
+        body = self._call("GET", "/model/history")
+        if isinstance(body, ApiError):
+            return None if body.kind == "not_found" else body
+        if isinstance(body, Mapping) and isinstance(body.get("models"), Mapping | list):
+            body = body["models"]
+        rows: list[tuple[str, Any]] = []
+        if isinstance(body, Mapping):
+            for name, versions in body.items():
+                rows += [(str(name), v) for v in versions or [] if isinstance(versions, list)]
+        elif isinstance(body, list):
+            rows = [(str(v.get("model") or v.get("name") or ""), v) for v in body if isinstance(v, Mapping)]
+        points = []
+        for name, raw in rows:
+            if not isinstance(raw, Mapping) or raw.get("version") is None:
+                continue
+            points.append(
+                HistoryPoint(
+                    model=name,
+                    version=str(raw["version"]),
+                    metrics=_float_map(raw.get("metrics")),
+                    created_at=_str_or_none(raw.get("created_at")),
+                    production=bool(raw.get("production") or raw.get("is_production")),
+                )
+            )
+        return points
+
+    def vocabulary(self) -> Vocabulary:
+        """Genres and languages the model knows: from the API when it says, else TMDB's lists."""
+        body = self._call("GET", "/model/vocabulary")
+        genres: list[str] = []
+        languages: list[str] = []
+        if isinstance(body, Mapping):
+            genres = [str(g) for g in body.get("genres") or [] if g and not str(g).startswith("<")]
+            languages = [str(x) for x in body.get("languages") or [] if x and not str(x).startswith("<")]
+        if not genres:
+            model = self._call("GET", "/model")
+            rating = model.get("rating") if isinstance(model, Mapping) else None
+            if isinstance(model, Mapping) and isinstance(model.get("models"), Mapping):
+                rating = model["models"].get("rating")
+            features = rating.get("features") if isinstance(rating, Mapping) else None
+            for feature in features or []:
+                name = feature.get("name") if isinstance(feature, Mapping) else feature
+                if isinstance(name, str) and name.startswith(GENRE_PREFIX):
+                    genres.append(name[len(GENRE_PREFIX) :])
+        if not genres:
+            return FALLBACK_VOCABULARY
+        # Every two-letter code is accepted by the API; the common ones stay offered.
+        merged_languages = list(dict.fromkeys([*LANGUAGE_NAMES, *languages]))
+        return Vocabulary(genres=tuple(sorted(set(genres))), languages=tuple(merged_languages), source="api")

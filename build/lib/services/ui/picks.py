@@ -1,0 +1,34 @@
+"""Session state of the recommend page: movies seen in search results and the liked list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import streamlit as st
+
+from services.ui.api_client import Movie
+
+KNOWN_KEY = "known_movies"  # tmdb_id -> Movie, every movie search has shown this session
+LIKED_KEY = "liked"  # the multiselect's value: tmdb ids in the order they were added
+RESULT_KEY = "recommendations"  # (liked ids, Recommendations | ApiError) of the last request
+
+
+def remember(movies: Iterable[Movie]) -> None:
+    """Keep movies from search results so they can stay as chips after the search changes."""
+    known = st.session_state.setdefault(KNOWN_KEY, {})
+    for movie in movies:
+        known[movie.tmdb_id] = movie
+
+
+def add_liked(tmdb_id: int) -> None:
+    """Append a movie to the liked list (a button callback); a repeat is ignored."""
+    liked = list(st.session_state.get(LIKED_KEY, []))
+    if tmdb_id not in liked:
+        liked.append(tmdb_id)
+    st.session_state[LIKED_KEY] = liked
+
+
+def liked_movies(ids: Sequence[int]) -> list[Movie]:
+    """The remembered movies for these ids, a bare 'TMDB <id>' for any not seen."""
+    known: dict[int, Movie] = st.session_state.get(KNOWN_KEY, {})
+    return [known.get(i) or Movie(tmdb_id=i, title=f"TMDB {i}") for i in ids]

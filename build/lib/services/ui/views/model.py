@@ -1,0 +1,72 @@
+"""Models: the production version of each model, its metrics, when it was trained, and its history."""
+
+import streamlit as st
+
+from services.ui import components, data
+from services.ui.api_client import ApiError, HistoryPoint
+from services.ui.models_view import (
+    MODEL_TITLES,
+    SOURCES,
+    metric_label,
+    metric_value,
+    model_order,
+    wandb_markdown,
+)
+
+st.title("📈 Models in production")
+st.caption("What the API serves right now, and how each model's metrics moved from version to version.")
+
+with st.spinner("Reading the models…"):
+    models = data.api().models()
+    history = data.api().history()
+
+if isinstance(models, ApiError):
+    components.show_error(models)
+    st.stop()
+if not models:
+    components.show_error(ApiError("not_ready", "The API serves no model yet."))
+    st.stop()
+
+if history is None or isinstance(history, ApiError):
+    history_points = [
+        HistoryPoint(m.name, m.version, m.metrics, m.created_at, production=True)
+        for m in models.values()
+        if m.version
+    ]
+    history_note = "The API does not publish the registry's history, so only the production version is shown."
+else:
+    history_points = history
+    history_note = ""
+
+for name in model_order(models):
+    info = models[name]
+    st.header(MODEL_TITLES.get(name, name.capitalize()), divider="gray")
+    if not info.version:
+        st.warning("No production version is loaded for this model yet.", icon="⏳")
+        continue
+    if info.metrics:
+        metric_cols = st.columns(min(6, max(4, len(info.metrics))))
+        for column, (metric, value) in zip(metric_cols, info.metrics.items(), strict=False):
+            column.metric(metric_label(metric), metric_value(value), border=True)
+    else:
+        st.caption("No metrics recorded for this version.")
+    details, chart = st.columns([1, 1.6], gap="large")
+    with details:
+        st.markdown(
+            f"**Version** `{info.version}`  \n"
+            f"**Trained** {components.when(info.created_at)}  \n"
+            f"**Algorithm** {info.algorithm or 'unknown'}  \n"
+            f"**W&B run** {wandb_markdown(info.wandb_run)}  \n"
+            f"**Loaded from** {SOURCES.get(info.source or '', info.source or 'unknown')}"
+        )
+    with chart:
+        points = [p for p in history_points if p.model == name]
+        metrics = list(dict.fromkeys(m for p in points for m in p.metrics))
+        if not metrics:
+            st.info("History not available for this model.")
+            continue
+        metric = st.selectbox("Metric", metrics, format_func=metric_label, key=f"metric-{name}")
+        frame = components.history_frame(points, metric)
+        st.altair_chart(components.history_chart(frame, metric_label(metric)), width="stretch")
+        if history_note:
+            st.caption(history_note)

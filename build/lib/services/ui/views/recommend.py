@@ -1,0 +1,82 @@
+"""What to watch next: search the catalog, pick movies you liked, get ten recommendations."""
+
+import streamlit as st
+
+from services.ui import components, data
+from services.ui.api_client import ApiError, Movie
+from services.ui.picks import KNOWN_KEY, LIKED_KEY, RESULT_KEY, add_liked, liked_movies, remember
+
+st.title("🍿 What to watch next")
+st.caption("Pick a few movies you liked, most recent last, and get ten to watch next.")
+
+# Without a model the API has no catalog to search either; the banner says why and what to run.
+api_ready = components.api_status_banner(data.readiness())
+st.session_state.setdefault(KNOWN_KEY, {})
+st.session_state.setdefault(LIKED_KEY, [])
+
+query = st.text_input(
+    "Search the catalog",
+    key="search",
+    live=True,
+    type="search",
+    placeholder="Start typing a title, e.g. Toy Story",
+)
+if query and query.strip() and api_ready:
+    hits = data.search_movies(query, limit=8)
+    if isinstance(hits, ApiError):
+        components.show_error(hits)
+    elif not hits:
+        st.caption(f"No movie in the catalog matches “{query.strip()}”.")
+    else:
+        remember(hits)
+        st.caption("Click a movie to add it:")
+        columns = st.columns(4)
+        for i, hit in enumerate(hits):
+            columns[i % 4].button(
+                hit.label,
+                key=f"add-{hit.tmdb_id}",
+                icon="➕",
+                on_click=add_liked,
+                args=(hit.tmdb_id,),
+                disabled=hit.tmdb_id in st.session_state[LIKED_KEY],
+                width="stretch",
+            )
+
+known: dict[int, Movie] = st.session_state[KNOWN_KEY]
+st.multiselect(
+    "Movies you liked",
+    options=list(known),
+    format_func=lambda i: known[i].label if i in known else str(i),
+    key=LIKED_KEY,
+    placeholder="Search above and click a movie to add it here",
+    help="The order counts: the last one is the most recent.",
+)
+
+if st.button("Recommend 10 movies", type="primary", icon="✨"):
+    liked = list(st.session_state[LIKED_KEY])
+    with st.spinner("Finding movies you will like…"):
+        st.session_state[RESULT_KEY] = (liked, data.api().recommend(liked, k=10))
+
+if RESULT_KEY in st.session_state:
+    liked, result = st.session_state[RESULT_KEY]
+    if isinstance(result, ApiError):
+        components.show_error(result)
+    else:
+        if result.strategy == "sequential":
+            names = ", ".join(m.title for m in liked_movies(liked))
+            st.caption(f"Because you liked {names} · model version `{result.model_version or 'unknown'}`")
+        elif not liked:
+            st.info(
+                "Add movies you liked for picks of your own; until then, here are the most popular.",
+                icon="🌱",
+            )
+        elif result.cold_start:
+            st.info("The recommender knows none of these movies yet, so here are popular ones.", icon="🌱")
+        else:
+            st.info("No recommender model is published yet, so here are the most popular movies.", icon="🌱")
+        if result.unknown:
+            skipped = ", ".join(m.title for m in liked_movies(list(result.unknown)))
+            st.warning(f"The recommender does not know {skipped} yet, so they were left out.", icon="🤷")
+        if not result.items:
+            st.info("No recommendations came back. Try other movies.")
+        components.movie_grid(list(result.items))
