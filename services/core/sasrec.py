@@ -150,11 +150,14 @@ class SASRec(nn.Module):
 
     def year_gap_scores(self, last_items: torch.Tensor) -> torch.Tensor:
         """The learned bias (len(last_items), n_items + 1) of each candidate's year gap to the last item."""
-        last = self.item_year[last_items][:, None]
-        gap = (self.item_year[None, :] - last).abs().clamp_max(MAX_YEAR_GAP)
+        # Scores depend only on the last item's year: build one row per distinct year, then copy.
+        years, row = torch.unique(self.item_year[last_items], return_inverse=True)
+        gap = (self.item_year[None, :] - years[:, None]).abs().clamp_max(MAX_YEAR_GAP)
         bucket = self.year_gap_buckets[gap]
-        bucket = bucket.masked_fill((last == 0) | (self.item_year[None, :] == 0), YEAR_GAP_BUCKETS - 1)
-        return self.year_gap_bias[bucket]
+        bucket = bucket.masked_fill(
+            (years[:, None] == 0) | (self.item_year[None, :] == 0), YEAR_GAP_BUCKETS - 1
+        )
+        return self.year_gap_bias[bucket][row]
 
     def set_item_features(self, features: torch.Tensor) -> None:
         """Fill the item-feature table (n_items + 1, n_item_features); row 0 (padding) stays zero."""

@@ -55,7 +55,8 @@ class TrainConfig:
     item_features: bool = True
     # Add a learned first-order Markov prior from the training sequences' transition counts.
     transition_prior: bool = True
-    # Add a learned bias per release-year gap between the last movie and each candidate.
+    # Add a learned bias per release-year gap between the last movie and each candidate. Off: over
+    # 3 seeds validation NDCG@10 moved 0.0878 -> 0.0888 (noise) for 15% more time per epoch.
     year_gap_prior: bool = False
 
     def to_dict(self) -> dict:
