@@ -18,7 +18,12 @@ case "$what" in
     if ! command -v wrk >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
       echo "==> installing wrk (apt-get)"; (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || true
     fi
-    s3_up; exec "$PY" scripts/bench_serve.py "$@" ;;
+    # Start the embedded S3 if it is the configured one and down; stop it again afterwards, so a
+    # benchmark leaves the machine as it found it.
+    if [[ "$S3_EMBEDDED" == "1" ]] && ! "$PY" -m services.core.embedded_s3 status >/dev/null 2>&1; then
+      trap '"$PY" -m services.core.embedded_s3 stop >/dev/null 2>&1 || true' EXIT
+    fi
+    s3_up; "$PY" scripts/bench_serve.py "$@" ;;
   pipeline)
     export S3_BUCKET="bench-pipeline-$(date +%s)"
     echo "==> fresh bucket $S3_BUCKET"

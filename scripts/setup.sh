@@ -23,7 +23,8 @@ else
   pip_install --upgrade pip
   # torch is pinned to the CPU wheel; installing it first stops any other package pulling CUDA builds.
   pip_install "torch==2.13.0"
-  pip_install -e ".[train,serve,ui,dev]"
+  # compat: a .pth pointing at the checkout (what -e means here), without setuptools' lenient-mode warning.
+  pip_install -e ".[train,serve,ui,dev]" --config-settings editable_mode=compat
   rm -f .venv/.installed-*
   touch "$STAMP"
 fi
