@@ -23,8 +23,9 @@ else
   pip_install --upgrade pip
   # torch is pinned to the CPU wheel; installing it first stops any other package pulling CUDA builds.
   pip_install "torch==2.13.0"
-  # compat: a .pth pointing at the checkout (what -e means here), without setuptools' lenient-mode warning.
-  pip_install -e ".[train,serve,ui,dev]" --config-settings editable_mode=compat
+  # PYTHONWARNINGS hides setuptools' editable-install banner (a Python warning in its build step);
+  # pip's own messages are logs, not warnings, and still show.
+  PYTHONWARNINGS=ignore pip_install -e ".[train,serve,ui,dev]"
   rm -f .venv/.installed-*
   touch "$STAMP"
 fi
