@@ -1,1 +1,0 @@
-"""Movie-intelligence services: shared core, training host, serving host, UI."""

@@ -1,1 +1,0 @@
-"""Code shared by the training and serving hosts: settings, schemas, features, registry, catalog."""

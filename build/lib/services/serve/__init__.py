@@ -1,1 +1,0 @@
-"""The FastAPI serving host: rating predictions, recommendations, catalog search, model ops."""

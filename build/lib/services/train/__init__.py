@@ -1,1 +1,0 @@
-"""Training host: collection, validation, features, training, selection and publishing."""

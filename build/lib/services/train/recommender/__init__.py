@@ -1,1 +1,0 @@
-"""The next-movie recommender pipeline: protocol data, metrics, baselines, SASRec training, task."""

@@ -1,1 +1,0 @@
-"""Streamlit UI: talks to the serving API over HTTP only, never loads a model."""
