@@ -27,11 +27,7 @@ def item_feature_matrix(
     Genres, release era (one-hot over ERA_EDGES plus unknown) and original language (the most
     frequent ones, plus other).
     """
-    by_id = {}
-    for raw in movies:
-        movie = normalize_movie(raw)
-        if movie["id"] is not None:
-            by_id[movie["id"]] = movie
+    by_id = _records(movies)
     catalog = [by_id.get(int(i), {}) for i in item_ids]
     genres = sorted({g for m in catalog for g in m.get("genres") or []})
     languages = [lang for lang, _ in Counter(m.get("original_language") or "" for m in catalog).most_common()
@@ -81,9 +77,16 @@ def transition_csr(
 
 def item_years(item_ids: np.ndarray, movies: Sequence[dict[str, Any]]) -> np.ndarray:
     """Release year per internal index (n_items + 1,), 0 where unknown (and for padding)."""
-    years = {}
+    by_id = _records(movies)
+    years = [(release_year(by_id[int(i)]) or 0) if int(i) in by_id else 0 for i in item_ids]
+    return np.array([0, *years], dtype=np.int64)
+
+
+def _records(movies: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Normalized movie records by tmdb id."""
+    out = {}
     for raw in movies:
         movie = normalize_movie(raw)
         if movie["id"] is not None:
-            years[movie["id"]] = release_year(movie) or 0
-    return np.array([0, *(years.get(int(i), 0) for i in item_ids)], dtype=np.int64)
+            out[movie["id"]] = movie
+    return out
