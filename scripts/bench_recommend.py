@@ -114,7 +114,8 @@ def main() -> None:
 
         for seed in args.seed:
             fits.append((f"SASRec (ours), seed {seed}", lambda seed=seed: fit_sasrec(seed)))
-        print(f"sasrec training: {train_config.to_dict()}")
+        settings = {k: v for k, v in train_config.to_dict().items() if k != "seed"}
+        print(f"sasrec training, seeds {args.seed}: {settings}")
 
     header = (
         ["model"] + [f"{s} {m}@10" for s in ("valid", "test") for m in COLUMNS] + ["train s (wall / cpu)"]
