@@ -9,6 +9,10 @@ SASRec?", RecSys 2023 (arXiv:2309.07602). The module layout follows RecBole's
 
 Item index 0 is padding. Sequences are left-padded, so the most recent movie is always at the
 last position and always gets the same position embedding, whatever the user's history length.
+
+Beyond the paper, each optional and stored with the weights (docs/recommender.md has the
+measurements): item side features added to the item embeddings, a learned first-order transition
+prior (as in FPMC, Rendle et al., WWW 2010) and a learned release-year-gap prior.
 """
 
 from __future__ import annotations
