@@ -70,11 +70,6 @@ def main() -> None:
     parser.add_argument(
         "--no-transition-prior", action="store_true", help="SASRec without the learned transition-count prior"
     )
-    parser.add_argument(
-        "--year-gap-prior",
-        action="store_true",
-        help="SASRec with the learned release-year-gap prior (off by default: no clear gain on validation)",
-    )
     parser.add_argument("--skip-sasrec", action="store_true", help="only the baselines")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every SASRec epoch")
     args = parser.parse_args()
@@ -98,7 +93,6 @@ def main() -> None:
             time_budget_s=args.time_budget or None,
             item_features=not args.no_item_features,
             transition_prior=not args.no_transition_prior,
-            year_gap_prior=args.year_gap_prior,
         )
         model_config = SASRecConfig(n_items=splits.n_items)
 

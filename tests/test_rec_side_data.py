@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from services.core.recommender_runtime import load_recommender
-from services.core.sasrec import YEAR_GAP_BUCKETS, SASRec, SASRecConfig
+from services.core.sasrec import SASRec, SASRecConfig
 from services.core.sasrec_numpy import NumpySASRec
 from services.train.recommender.data import build_splits
 from services.train.recommender.side_data import item_feature_matrix, transition_csr
@@ -104,9 +104,7 @@ def test_serving_numpy_pass_scores_like_the_torch_module() -> None:
     rng = np.random.default_rng(0)
     n_items = 300
     crow, col, count = transition_csr([rng.integers(1, n_items + 1, 40) for _ in range(50)], n_items)
-    config = SASRecConfig(
-        n_items=n_items, max_seq_length=20, n_item_features=5, transition_nnz=len(col), year_gap_prior=True
-    )
+    config = SASRecConfig(n_items=n_items, max_seq_length=20, n_item_features=5, transition_nnz=len(col))
     torch.manual_seed(0)
     model = SASRec(config)
     with torch.no_grad():  # weights far from their small init, so every layer matters
@@ -114,9 +112,6 @@ def test_serving_numpy_pass_scores_like_the_torch_module() -> None:
             p.add_(torch.randn_like(p) * 0.3)
     model.set_item_features(torch.from_numpy((rng.random((n_items + 1, 5)) < 0.3).astype(np.float32)))
     model.set_transitions(torch.from_numpy(crow), torch.from_numpy(col), torch.from_numpy(count))
-    years = rng.integers(1930, 2016, n_items + 1)
-    years[rng.random(n_items + 1) < 0.1] = 0  # some unknown
-    model.set_item_years(torch.from_numpy(years))
     model.eval()
     fast = NumpySASRec(model)
     for length in (1, 3, 20, 35):  # 35: longer than max_seq_length, truncated like the torch path
@@ -127,16 +122,3 @@ def test_serving_numpy_pass_scores_like_the_torch_module() -> None:
         np.testing.assert_allclose(got[1:], expected[1:], rtol=1e-4, atol=1e-4)
         assert got[0] == -np.inf
         assert list(np.argsort(-got)[:10]) == list(np.argsort(-expected)[:10])
-
-
-def test_year_gap_prior_scores_by_gap_bucket() -> None:
-    model = SASRec(SASRecConfig(n_items=5, hidden_size=8, n_heads=1, year_gap_prior=True))
-    model.set_item_years(torch.tensor([0, 1990, 1990, 2002, 1950, 0]))
-    with torch.no_grad():
-        model.year_gap_bias.copy_(torch.arange(YEAR_GAP_BUCKETS, dtype=torch.float32))
-        after_1990 = model.year_gap_scores(torch.tensor([1]))[0].tolist()
-        after_unknown = model.year_gap_scores(torch.tensor([5]))[0].tolist()
-    unknown = YEAR_GAP_BUCKETS - 1
-    # candidates: padding, same year, same year, 12 years later, 40 years earlier, year unknown
-    assert after_1990 == [unknown, 0, 0, 10, 13, unknown]
-    assert after_unknown == [unknown] * 6

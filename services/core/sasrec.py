@@ -11,8 +11,8 @@ Item index 0 is padding. Sequences are left-padded, so the most recent movie is 
 last position and always gets the same position embedding, whatever the user's history length.
 
 Beyond the paper, each optional and stored with the weights (docs/recommender.md has the
-measurements): item side features added to the item embeddings, a learned first-order transition
-prior (as in FPMC, Rendle et al., WWW 2010) and a learned release-year-gap prior.
+measurements): item side features added to the item embeddings and a learned first-order
+transition prior (as in FPMC, Rendle et al., WWW 2010).
 """
 
 from __future__ import annotations
@@ -25,16 +25,6 @@ import torch.nn.functional as F
 from torch import nn
 
 PADDING_INDEX = 0
-# Year gaps 0..9 one bucket each, then 10-14, 15-19, 20-29, 30+; the last bucket: a year unknown.
-_GAP_EDGES = (10, 15, 20, 30)
-YEAR_GAP_BUCKETS = 10 + len(_GAP_EDGES) + 1
-MAX_YEAR_GAP = 200
-
-
-def year_gap_bucket_table() -> torch.Tensor:
-    """Bucket of every absolute year gap 0..MAX_YEAR_GAP (gaps beyond share the last one)."""
-    gaps = torch.arange(MAX_YEAR_GAP + 1)
-    return torch.where(gaps < 10, gaps, 10 + torch.bucketize(gaps, torch.tensor(_GAP_EDGES), right=True) - 1)
 
 
 @dataclass(frozen=True)
@@ -60,9 +50,6 @@ class SASRecConfig:
     # A first-order Markov prior: a learned weight times log(1 + count of "last movie -> movie")
     # in the training sequences, added to every score (0: none). Stored sparse (CSR).
     transition_nnz: int = 0
-    # A learned bias per gap in release years between the last movie and each candidate (people
-    # often rate movies of one year in a row); item years are stored, 0 = unknown.
-    year_gap_prior: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a JSON-ready dict."""
@@ -143,25 +130,6 @@ class SASRec(nn.Module):
             self.register_buffer("transition_col", torch.zeros(config.transition_nnz, dtype=torch.long))
             self.register_buffer("transition_count", torch.zeros(config.transition_nnz))
             self.transition_weight = nn.Parameter(torch.tensor(0.5))
-        if config.year_gap_prior:
-            self.register_buffer("item_year", torch.zeros(config.n_items + 1, dtype=torch.long))
-            self.register_buffer("year_gap_buckets", year_gap_bucket_table(), persistent=False)
-            self.year_gap_bias = nn.Parameter(torch.zeros(YEAR_GAP_BUCKETS))
-
-    def set_item_years(self, years: torch.Tensor) -> None:
-        """Fill each item's release year (n_items + 1,); 0 means unknown."""
-        self.item_year.copy_(years)
-
-    def year_gap_scores(self, last_items: torch.Tensor) -> torch.Tensor:
-        """The learned bias (len(last_items), n_items + 1) of each candidate's year gap to the last item."""
-        # Scores depend only on the last item's year: build one row per distinct year, then copy.
-        years, row = torch.unique(self.item_year[last_items], return_inverse=True)
-        gap = (self.item_year[None, :] - years[:, None]).abs().clamp_max(MAX_YEAR_GAP)
-        bucket = self.year_gap_buckets[gap]
-        bucket = bucket.masked_fill(
-            (years[:, None] == 0) | (self.item_year[None, :] == 0), YEAR_GAP_BUCKETS - 1
-        )
-        return self.year_gap_bias[bucket][row]
 
     def set_item_features(self, features: torch.Tensor) -> None:
         """Fill the item-feature table (n_items + 1, n_item_features); row 0 (padding) stays zero."""
@@ -201,17 +169,16 @@ class SASRec(nn.Module):
     def _prior(
         self, last_items: torch.Tensor, own_targets: torch.Tensor | None = None
     ) -> torch.Tensor | float:
-        """The priors' scores after each last item; own_targets' own transition is not counted."""
-        year = self.year_gap_scores(last_items) if self.config.year_gap_prior else 0.0
+        """The Markov prior's scores after each last item; own_targets' own transition is not counted."""
         if not self.config.transition_nnz:
-            return year
+            return 0.0
         counts = self.transition_counts(last_items)
         if own_targets is not None:
             # In training the counted pair includes the very transition being predicted; drop it
             # so the weight learns what counts from other users are worth, as at evaluation.
             idx = torch.arange(len(counts), device=counts.device)
             counts[idx, own_targets] = (counts[idx, own_targets] - 1.0).clamp_min(0.0)
-        return self.transition_weight * torch.log1p(counts) + year
+        return self.transition_weight * torch.log1p(counts)
 
     def _init_weights(self, module: nn.Module) -> None:
         # Small normal init as in RecBole; the padding row stays zero.

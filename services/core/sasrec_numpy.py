@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from services.core.sasrec import MAX_YEAR_GAP, PADDING_INDEX, YEAR_GAP_BUCKETS, SASRec
+from services.core.sasrec import PADDING_INDEX, SASRec
 
 # Abramowitz & Stegun 7.1.26: erf to 1.5e-7, below float32's resolution, for torch's exact GELU.
 _P = 0.3275911
@@ -83,12 +83,6 @@ class NumpySASRec:
             self.crow = model.transition_crow.numpy().copy()
             self.col = model.transition_col.numpy().copy()
             self.log_count = np.log1p(model.transition_count.numpy()).astype(np.float32)
-        self.year_gap = c.year_gap_prior
-        if self.year_gap:
-            self.item_year = model.item_year.numpy().copy()
-            self.gap_bucket = model.year_gap_buckets.numpy().copy()
-            self.gap_bucket_unknown = self.item_year == 0
-            self.year_bias = model.year_gap_bias.detach().float().numpy().copy()
 
     def scores(self, seq: list[int]) -> np.ndarray:
         """Scores (n_items + 1,) after the sequence (internal indices, most recent last); padding -inf."""
@@ -103,18 +97,8 @@ class NumpySASRec:
             last = seq[-1]
             begin, end = self.crow[last], self.crow[last + 1]
             out[self.col[begin:end]] += self.transition_weight * self.log_count[begin:end]
-        if self.year_gap:
-            out += self._year_gap_scores(seq[-1])
         out[PADDING_INDEX] = -np.inf
         return out
-
-    def _year_gap_scores(self, last: int) -> np.ndarray:
-        year = self.item_year[last]
-        if year == 0:
-            return np.full(len(self.item_year), self.year_bias[YEAR_GAP_BUCKETS - 1], dtype=np.float32)
-        bucket = self.gap_bucket[np.minimum(np.abs(self.item_year - year), MAX_YEAR_GAP)]
-        bucket[self.gap_bucket_unknown] = YEAR_GAP_BUCKETS - 1
-        return self.year_bias[bucket]
 
     def _block(self, x: np.ndarray, w: dict[str, np.ndarray], last_only: bool) -> np.ndarray:
         length, hidden = x.shape

@@ -75,13 +75,6 @@ def transition_csr(
     return np.cumsum(crow), cols.astype(np.int64), counts.astype(np.float32)
 
 
-def item_years(item_ids: np.ndarray, movies: Sequence[dict[str, Any]]) -> np.ndarray:
-    """Release year per internal index (n_items + 1,), 0 where unknown (and for padding)."""
-    by_id = _records(movies)
-    years = [(release_year(by_id[int(i)]) or 0) if int(i) in by_id else 0 for i in item_ids]
-    return np.array([0, *years], dtype=np.int64)
-
-
 def _records(movies: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Normalized movie records by tmdb id."""
     out = {}
