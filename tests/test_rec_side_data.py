@@ -83,7 +83,7 @@ def test_side_data_is_saved_with_the_weights_and_scores_identically() -> None:
     assert not np.array_equal(fresh.transition_count.numpy(), np.zeros_like(fresh.transition_count.numpy()))
 
 
-def test_cached_item_table_follows_new_weights() -> None:
+def test_scores_follow_reloaded_weights() -> None:
     config = SASRecConfig(n_items=6, n_item_features=3, hidden_size=8, n_heads=1, n_layers=1)
     first, second = SASRec(config).eval(), SASRec(config).eval()
     features = torch.eye(7, 3)

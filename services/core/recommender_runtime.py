@@ -45,6 +45,7 @@ class SequentialRecommender:
         neighbours: dict[str, torch.Tensor] | None = None,
         max_seq_length: int | None = None,
         num_threads: int | None = None,
+        fast: NumpySASRec | None = None,
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown recommender algorithm {algorithm!r}")
@@ -61,9 +62,9 @@ class SequentialRecommender:
         self.max_seq_length = model.max_seq_length if model is not None else max_seq_length
         self._by_popularity = np.argsort(-self.popularity[1:], kind="stable") + 1
         self.num_threads = num_threads  # torch threads for scoring; None leaves torch alone
-        # A numpy copy of the weights for single requests (set when loaded for serving, where the
+        # A numpy copy of the weights for single requests, given when loaded for serving (the
         # weights no longer change); None: recommend runs the torch module.
-        self.fast: NumpySASRec | None = None
+        self.fast = fast
         self._threads_set = threading.local()
 
     @property
@@ -194,8 +195,9 @@ def load_recommender(files: dict[str, bytes], *, num_threads: int | None = 1) ->
     if algorithm == "sasrec":
         model = SASRec(SASRecConfig.from_dict(params))
         model.load_state_dict(state)
-        rec = SequentialRecommender(algorithm, item_ids, popularity, model=model, num_threads=num_threads)
-        rec.fast = NumpySASRec(model)
+        rec = SequentialRecommender(
+            algorithm, item_ids, popularity, model=model, num_threads=num_threads, fast=NumpySASRec(model)
+        )
     else:
         rec = SequentialRecommender(
             algorithm,

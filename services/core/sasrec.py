@@ -120,7 +120,6 @@ class SASRec(nn.Module):
             else nn.Embedding(config.n_items + 1, config.hidden_size, padding_idx=PADDING_INDEX)
         )
         self.apply(self._init_weights)
-        self._table_cache: torch.Tensor | None = None
         if config.n_item_features:
             self.register_buffer("item_features", torch.zeros(config.n_items + 1, config.n_item_features))
             self.feature_projection = nn.Linear(config.n_item_features, config.hidden_size, bias=False)
@@ -135,17 +134,6 @@ class SASRec(nn.Module):
         """Fill the item-feature table (n_items + 1, n_item_features); row 0 (padding) stays zero."""
         self.item_features.copy_(features)
         self.item_features[PADDING_INDEX] = 0.0
-        self._table_cache = None
-
-    def train(self, mode: bool = True) -> SASRec:
-        """Switch mode; drops the cached item table (weights change in training)."""
-        self._table_cache = None
-        return super().train(mode)
-
-    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
-        """Load weights; drops the cached item table."""
-        self._table_cache = None
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def set_transitions(self, crow: torch.Tensor, col: torch.Tensor, count: torch.Tensor) -> None:
         """Fill the CSR transition counts (row: previous item, column: next item)."""
@@ -189,22 +177,18 @@ class SASRec(nn.Module):
         if isinstance(module, nn.Embedding) and module.padding_idx is not None:
             module.weight.data[module.padding_idx].zero_()
 
-    def _item_table(self) -> torch.Tensor:
+    def item_table(self) -> torch.Tensor:
         """Input item embeddings: the id embedding plus, when configured, the projected features."""
-        if self._table_cache is not None:
-            return self._table_cache
         table = self.item_embedding.weight
         if self.config.n_item_features:
             table = table + self.feature_projection(self.item_features)
-            if not self.training and not torch.is_grad_enabled():
-                # Serving: the table only changes with the weights, so build it once, not per request.
-                self._table_cache = table
         return table
 
-    def _output_weight(self) -> torch.Tensor:
+    def output_table(self) -> torch.Tensor:
+        """Output item embeddings: the input ones when tied."""
         if self.output_embedding is not None:
             return self.output_embedding.weight
-        return self._item_table()
+        return self.item_table()
 
     def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
         """Hidden states (batch, length, hidden) for left-padded item sequences (batch, length)."""
@@ -215,7 +199,7 @@ class SASRec(nn.Module):
         # Scaling by sqrt(hidden) as in the paper's code: the item itself dominates the residual
         # stream at the start, so training begins where a bigram model would (much faster).
         x = F.embedding(
-            item_seq, self._item_table(), padding_idx=PADDING_INDEX
+            item_seq, self.item_table(), padding_idx=PADDING_INDEX
         ) * self.embedding_scale + self.position_embedding(positions)
         x = self.emb_dropout(x)
         real = item_seq != PADDING_INDEX
@@ -237,7 +221,7 @@ class SASRec(nn.Module):
         """
         hidden = self.forward(item_seq)
         keep = pos_items != PADDING_INDEX
-        logits = hidden[keep] @ self._output_weight().T + self._prior(item_seq[keep], pos_items[keep])
+        logits = hidden[keep] @ self.output_table().T + self._prior(item_seq[keep], pos_items[keep])
         if seen is not None:
             excluded = seen[keep]
             excluded[torch.arange(len(excluded)), pos_items[keep]] = False  # never hide the target
@@ -252,6 +236,6 @@ class SASRec(nn.Module):
 
     def full_sort_predict(self, item_seq: torch.Tensor) -> torch.Tensor:
         """Scores (batch, n_items + 1) of every item after the last position; padding is -inf."""
-        scores = self.forward(item_seq)[:, -1] @ self._output_weight().T + self._prior(item_seq[:, -1])
+        scores = self.forward(item_seq)[:, -1] @ self.output_table().T + self._prior(item_seq[:, -1])
         scores[:, PADDING_INDEX] = float("-inf")
         return scores

@@ -49,8 +49,8 @@ class NumpySASRec:
         self.scale = np.float32(model.embedding_scale)
         with torch.inference_mode():
             model.eval()
-            self.items = model._item_table().float().numpy().copy()
-            self.output = model._output_weight().float().numpy().copy()
+            self.items = model.item_table().float().numpy().copy()
+            self.output = model.output_table().float().numpy().copy()
             state = {
                 k: v.float().numpy().copy() for k, v in model.state_dict().items() if v.is_floating_point()
             }
