@@ -95,9 +95,10 @@ def main() -> None:
             transition_prior=not args.no_transition_prior,
         )
         model_config = SASRecConfig(n_items=splits.n_items)
+        catalog = data.catalog()
 
         def fit_sasrec(seed: int) -> SequentialRecommender:
-            result = train_sasrec(splits, model_config, replace(train_config, seed=seed), movies=data.movies)
+            result = train_sasrec(splits, model_config, replace(train_config, seed=seed), catalog=catalog)
             cpu = sum(e.cpu_seconds for e in result.history)
             notes[f"sasrec seed {seed}"] = (
                 f"best epoch {result.best_epoch} of {len(result.history)} run, stopped by {result.stopped_by}; "

@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
+from services.core.catalog import Catalog
+from services.core.movie import normalize_movie
 from services.core.recommender_runtime import load_recommender
 from services.core.sasrec import SASRec, SASRecConfig
 from services.core.sasrec_numpy import NumpySASRec
@@ -55,7 +57,8 @@ def test_item_features_mark_genres_one_era_and_one_language() -> None:
         {"id": 30, "genres": [{"id": 1, "name": "Drama"}, {"id": 2, "name": "Comedy"}],
          "release_date": "2012-01-01", "original_language": "en"},
     ]  # fmt: skip
-    features, names = item_feature_matrix(np.array([10, 20, 30, 40]), movies)
+    catalog = Catalog.from_movies([normalize_movie(m) for m in movies])
+    features, names = item_feature_matrix(np.array([10, 20, 30, 40]), catalog)
     assert features.shape == (5, len(names))
     assert not features[0].any()  # padding
     on = [{names[j] for j in np.flatnonzero(row)} for row in features[1:]]
@@ -72,7 +75,8 @@ def test_side_data_is_saved_with_the_weights_and_scores_identically() -> None:
                "original_language": "en"} for i in range(12)]  # fmt: skip
     config = SASRecConfig(n_items=splits.n_items, max_seq_length=8, hidden_size=16, n_heads=1, n_layers=1)
     train = TrainConfig(max_epochs=2, time_budget_s=None, item_features=True, transition_prior=True)
-    rec = train_sasrec(splits, config, train, movies=movies).recommender
+    catalog = Catalog.from_movies([normalize_movie(m) for m in movies])
+    rec = train_sasrec(splits, config, train, catalog=catalog).recommender
     assert (
         rec.model is not None and rec.model.config.n_item_features > 0 and rec.model.config.transition_nnz > 0
     )

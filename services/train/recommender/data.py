@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from services.core.catalog import Catalog
+from services.core.movie import normalize_movie
 from services.train.snapshot import load_links, load_movies, load_ratings
 
 MIN_INTERACTIONS = 5
@@ -134,6 +136,11 @@ class SnapshotData:
 
     splits: SequenceSplits
     movies: list[dict]  # TMDB movie-details JSON of the snapshot
+
+    def catalog(self) -> Catalog:
+        """The catalog of the movies the recommender ranks (published as its catalog.json)."""
+        known = {int(t) for t in self.splits.item_ids}
+        return Catalog.from_movies([normalize_movie(m) for m in self.movies if int(m["id"]) in known])
 
 
 def load_snapshot_data(snapshot_dir: Path) -> SnapshotData:

@@ -8,29 +8,25 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from services.core.movie import normalize_movie, release_year
+from services.core.catalog import Catalog
 
 # Release eras: users often rate movies of one era in a row (browsing by decade).
 ERA_EDGES = (1950, 1960, 1970, 1980, 1990, 1995, 2000, 2005, 2010)
 TOP_LANGUAGES = 8
 
 
-def item_feature_matrix(
-    item_ids: np.ndarray, movies: Sequence[dict[str, Any]]
-) -> tuple[np.ndarray, list[str]]:
+def item_feature_matrix(item_ids: np.ndarray, catalog: Catalog) -> tuple[np.ndarray, list[str]]:
     """Multi-hot features (n_items + 1, n_features) per internal index (row 0 is padding) and their names.
 
     Genres, release era (one-hot over ERA_EDGES plus unknown) and original language (the most
-    frequent ones, plus other).
+    frequent ones, plus other). An item missing from the catalog gets unknown era, other language.
     """
-    by_id = _records(movies)
-    catalog = [by_id.get(int(i), {}) for i in item_ids]
-    genres = sorted({g for m in catalog for g in m.get("genres") or []})
-    languages = [lang for lang, _ in Counter(m.get("original_language") or "" for m in catalog).most_common()
+    entries = [catalog.get(int(i)) or {} for i in item_ids]
+    genres = sorted({g for m in entries for g in m.get("genres") or []})
+    languages = [lang for lang, _ in Counter(m.get("original_language") or "" for m in entries).most_common()
                  if lang][:TOP_LANGUAGES]  # fmt: skip
     names = (
         [f"genre:{g}" for g in genres]
@@ -42,10 +38,10 @@ def item_feature_matrix(
     )
     column = {name: j for j, name in enumerate(names)}
     out = np.zeros((len(item_ids) + 1, len(names)), dtype=np.float32)
-    for row, movie in enumerate(catalog, start=1):
+    for row, movie in enumerate(entries, start=1):
         for g in movie.get("genres") or []:
             out[row, column[f"genre:{g}"]] = 1.0
-        year = release_year(movie) if movie else None
+        year = movie.get("release_year")
         if year is None:
             out[row, column["era:unknown"]] = 1.0
         else:
@@ -73,13 +69,3 @@ def transition_csr(
     crow = np.zeros(n_items + 2, dtype=np.int64)
     np.add.at(crow, rows + 1, 1)
     return np.cumsum(crow), cols.astype(np.int64), counts.astype(np.float32)
-
-
-def _records(movies: Sequence[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """Normalized movie records by tmdb id."""
-    out = {}
-    for raw in movies:
-        movie = normalize_movie(raw)
-        if movie["id"] is not None:
-            out[movie["id"]] = movie
-    return out

@@ -17,8 +17,6 @@ import numpy as np
 import scipy
 import torch
 
-from services.core.catalog import Catalog
-from services.core.movie import normalize_movie
 from services.core.recommender_runtime import SequentialRecommender, load_recommender
 from services.core.registry import Registry, RegistryError
 from services.core.sasrec import SASRecConfig
@@ -117,12 +115,13 @@ def run_recommender_task(
             candidates[name] = {"rec": rec, "metrics": metrics, "params": params, "run": run.ref}
             log.info("%s: %s", name, metrics)
 
+    catalog = data.catalog()  # features for training, catalog.json for serving
     model_config = SASRecConfig(n_items=splits.n_items)
     train_config = TrainConfig() if max_epochs is None else replace(TrainConfig(), max_epochs=max_epochs)
     params = {**model_config.to_dict(), **train_config.to_dict()}
     with tracker.run("sasrec", {**common, **params}, group=group) as run:
         result = train_sasrec(
-            splits, model_config, train_config, on_epoch=_epoch_logger(run), movies=data.movies
+            splits, model_config, train_config, on_epoch=_epoch_logger(run), catalog=catalog
         )
         metrics = {**_metrics(result.recommender, splits), "train_seconds": result.train_seconds}
         run.summary({**metrics, "best_epoch": result.best_epoch})
@@ -147,8 +146,6 @@ def run_recommender_task(
     chosen = candidates[winner]
     promote, reason, production = _production_check(registry, splits, chosen["metrics"][SELECTION_METRIC])
     files = chosen["rec"].save()
-    known = {int(t) for t in splits.item_ids}
-    catalog = Catalog.from_movies([normalize_movie(m) for m in data.movies if int(m["id"]) in known])
     files["catalog.json"] = json.dumps(catalog.to_json(), ensure_ascii=False).encode()
     table = {name: c["metrics"] for name, c in candidates.items()}
     manifest = registry.publish(

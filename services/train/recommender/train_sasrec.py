@@ -15,11 +15,11 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
 
 import numpy as np
 import torch
 
+from services.core.catalog import Catalog
 from services.core.recommender_runtime import SequentialRecommender
 from services.core.sasrec import SASRec, SASRecConfig
 from services.train.recommender.data import SequenceSplits
@@ -170,14 +170,14 @@ def build_model(
     splits: SequenceSplits,
     model_config: SASRecConfig,
     train_config: TrainConfig,
-    movies: Sequence[dict[str, Any]] | None = None,
+    catalog: Catalog | None = None,
 ) -> SASRec:
     """A fresh SASRec with the side data the train config asks for (features, transition counts)."""
     features = crow = None
     if train_config.item_features:
-        if movies is None:
-            raise ValueError("item_features needs the catalog's movies")
-        features, _ = item_feature_matrix(splits.item_ids, movies)  # type: ignore[arg-type]
+        if catalog is None:
+            raise ValueError("item_features needs the catalog")
+        features, _ = item_feature_matrix(splits.item_ids, catalog)
         model_config = replace(model_config, n_item_features=features.shape[1])
     if train_config.transition_prior:
         crow, col, count = transition_csr(splits.train_sequences(), splits.n_items)
@@ -195,13 +195,13 @@ def train_sasrec(
     model_config: SASRecConfig,
     train_config: TrainConfig = TrainConfig(),
     on_epoch: Callable[[EpochLog], None] | None = None,
-    movies: Sequence[dict[str, Any]] | None = None,
+    catalog: Catalog | None = None,
 ) -> TrainResult:
     """Train on the training sequences, keep the epoch with the best validation NDCG@10."""
     torch.set_num_threads(train_config.threads)
     torch.manual_seed(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
-    model = build_model(splits, model_config, train_config, movies)
+    model = build_model(splits, model_config, train_config, catalog)
     popularity = splits.training_popularity()
     rec = SequentialRecommender("sasrec", splits.item_ids, popularity, model=model)
     # The prior's weight is one scalar: decaying it toward 0 would only switch the prior off.
