@@ -79,6 +79,7 @@ def main() -> None:
     splits = data.splits
     stats = splits.stats()
     print(f"data: {stats} fingerprint {splits.fingerprint[:16]}")
+    sasrec_rows: set[str] = set()  # the rows averaged into the mean-of-seeds row
     fits: list[tuple[str, Callable[[], SequentialRecommender]]] = [
         ("popularity", lambda: fit_popularity(splits)),
         ("item-kNN (cosine, 10)", lambda: fit_item_knn(splits)),
@@ -108,7 +109,9 @@ def main() -> None:
             return result.recommender
 
         for seed in args.seed:
-            fits.append((f"SASRec (ours), seed {seed}", lambda seed=seed: fit_sasrec(seed)))
+            name = f"SASRec (ours), seed {seed}"
+            fits.append((name, lambda seed=seed: fit_sasrec(seed)))
+            sasrec_rows.add(name)
         settings = {k: v for k, v in train_config.to_dict().items() if k != "seed"}
         print(f"sasrec training, seeds {args.seed}: {settings}")
 
@@ -121,7 +124,7 @@ def main() -> None:
         rec, wall, cpu = _timed(fit)
         values = [evaluate_recommender(rec, splits, split)[m] for split in ("valid", "test") for m in COLUMNS]
         rows.append([name, *(f"{v:.4f}" for v in values), f"{wall:.1f} / {cpu:.1f}"])
-        if name.startswith("SASRec"):
+        if name in sasrec_rows:
             sasrec_values.append((values, wall, cpu))
     if len(sasrec_values) > 1:
         mean = np.mean([v for v, _, _ in sasrec_values], axis=0)
