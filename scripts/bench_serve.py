@@ -232,6 +232,7 @@ def _demo_s3(stack: ExitStack, tmp: Path) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": s3.access_key,
         "AWS_SECRET_ACCESS_KEY": s3.secret_key,
         "MODEL_CACHE_DIR": str(tmp / "model-cache"),
+        "SPOOL_DIR": str(tmp / "spool"),
     }
 
 

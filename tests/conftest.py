@@ -49,6 +49,7 @@ def s3_settings(s3_server: EmbeddedS3, tmp_path: Path) -> Settings:
         wandb_mode="disabled",
         wandb_dir=tmp_path / "wandb",
         model_cache_dir=tmp_path / "model-cache",
+        spool_dir=tmp_path / "spool",
         tmdb_api_key=None,
     )
     ObjectStore.from_settings(settings).ensure_bucket()
@@ -154,6 +155,7 @@ def live_api(
         "S3_EMBEDDED": "0",
         "SERVE_PORT": str(port),
         "MODEL_CACHE_DIR": str(home / "model-cache"),
+        "SPOOL_DIR": str(home / "spool"),
         "ADMIN_TOKEN": "live-api-" + secrets.token_hex(8),
         "TRANSLATE_TIMEOUT_S": "2.0",
         "TRANSLATE_BASE_URL": translator_stand_in[0],

@@ -82,6 +82,7 @@ def shared(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> S
         _env_file=None, s3_endpoint_url=s3_server.endpoint, s3_bucket="t-" + secrets.token_hex(6),
         aws_access_key_id=s3_server.access_key, aws_secret_access_key=s3_server.secret_key,
         model_cache_dir=tmp_path_factory.mktemp("model-cache"), admin_token=TOKEN,
+        spool_dir=tmp_path_factory.mktemp("spool"),
     )  # fmt: skip
     store = ObjectStore.from_settings(settings)
     store.ensure_bucket()

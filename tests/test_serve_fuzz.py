@@ -30,7 +30,7 @@ def fuzz_app(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) ->
         _env_file=None, s3_endpoint_url=s3_server.endpoint, s3_bucket="t-" + secrets.token_hex(6),
         aws_access_key_id=s3_server.access_key, aws_secret_access_key=s3_server.secret_key,
         model_cache_dir=Path(tmp_path_factory.mktemp("model-cache")), translate_timeout_s=0.2,
-        admin_token=secrets.token_urlsafe(24),
+        admin_token=secrets.token_urlsafe(24), spool_dir=tmp_path_factory.mktemp("spool"),
     )  # fmt: skip
     store = ObjectStore.from_settings(cfg)
     store.ensure_bucket()

@@ -48,6 +48,7 @@ def server(s3_settings: Settings, registry: Registry, tmp_path: Path) -> Iterato
         "AWS_ACCESS_KEY_ID": s3_settings.aws_access_key_id.get_secret_value(),  # type: ignore[union-attr]
         "AWS_SECRET_ACCESS_KEY": s3_settings.aws_secret_access_key.get_secret_value(),  # type: ignore[union-attr]
         "MODEL_CACHE_DIR": str(tmp_path / "model-cache"),
+        "SPOOL_DIR": str(tmp_path / "spool"),
         "ADMIN_TOKEN": TOKEN,
         "SERVE_PORT": str(port),
         "TRANSLATE_TIMEOUT_S": "0.5",

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     translate_timeout_s: float = 2.0
     translate_base_url: str | None = None  # a Google-Translate-compatible endpoint; None: Google's own
     poster_base_url: str = "https://image.tmdb.org/t/p/w342"
+    # The event spool (feedback, impressions): one folder per replica, flushed to S3 in the background.
+    spool_dir: Path = PROJECT_ROOT / "var" / "spool"
+    replica_id: str | None = None  # unset: generated once and kept in the spool folder
+    spool_synchronous: str = "NORMAL"  # NORMAL survives a killed process; FULL also a power cut (slower)
+    spool_flush_interval_s: float = 2.0
+    spool_flush_rows: int = 5000  # flush early once this many are waiting
+    spool_max_pending: int = 1_000_000  # more waiting than this: 503 until S3 catches up
+    spool_max_outage_s: float = 600.0  # S3 unreachable for longer: 503 instead of piling up
+    spool_dedup_days: int = 7  # a retried event id is recognised for this long after its upload
 
     # --- UI --------------------------------------------------------------------------------------
     api_url: str = "http://127.0.0.1:8000"

@@ -18,10 +18,13 @@ from services.core.settings import Settings, get_settings
 from services.core.storage import ObjectStore
 from services.serve import lifecycle
 from services.serve.cache import ModelCache
+from services.serve.event_log import EventLog
 from services.serve.history import RegistryHistory
 from services.serve.loader import ModelLoader, RecommenderLoader
 from services.serve.metrics import MetricsMiddleware, ServeMetrics
-from services.serve.routes import admin, history, movies, ops, predict, recommend
+from services.serve.reports import ReportReader
+from services.serve.routes import admin, feedback, history, movies, online, ops, predict, recommend
+from services.serve.spool import Spool
 from services.serve.state import ModelState
 from services.serve.translate import GoogleBackend, OverviewTranslator, Translator
 
@@ -49,21 +52,26 @@ def create_app(
         app.state.translator = OverviewTranslator(
             translator or GoogleBackend(settings.translate_base_url), settings.translate_timeout_s
         )
-        app.state.loader = ModelLoader(
-            Registry(store or ObjectStore.from_settings(_serving_s3_settings(settings))),
-            ModelCache(settings.model_cache_dir),
-            recommender_loader,
-        )
+        s3 = store or ObjectStore.from_settings(_serving_s3_settings(settings))
+        app.state.events = _event_log(settings, s3, app.state.metrics)
+        # Before anything else: what an earlier run acknowledged but did not upload goes to S3 first.
+        await anyio.to_thread.run_sync(app.state.events.open)
+        app.state.events.start()
+        app.state.loader = ModelLoader(Registry(s3), ModelCache(settings.model_cache_dir), recommender_loader)
         app.state.history = RegistryHistory(app.state.loader.registry)
-        # Blocking S3 and disk I/O: in a worker thread, so the loop stays free.
-        await anyio.to_thread.run_sync(
-            lifecycle.initial_load, app.state.models, app.state.loader, app.state.metrics
-        )
-        await anyio.to_thread.run_sync(sentiment, "Warm up the sentiment lexicon before the first request.")
+        app.state.reports = ReportReader(s3)
         try:
+            # Blocking S3 and disk I/O: in a worker thread, so the loop stays free.
+            await anyio.to_thread.run_sync(
+                lifecycle.initial_load, app.state.models, app.state.loader, app.state.metrics
+            )
+            await anyio.to_thread.run_sync(
+                sentiment, "Warm up the sentiment lexicon before the first request."
+            )
             yield
         finally:
             app.state.translator.close()
+            await anyio.to_thread.run_sync(app.state.events.close)
 
     app = FastAPI(
         title="Movie Intelligence API",
@@ -77,9 +85,19 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unhandled_error)
-    for module in (predict, recommend, movies, ops, history, admin):
+    for module in (predict, recommend, feedback, movies, ops, history, online, admin):
         app.include_router(module.router)
     return app
+
+
+def _event_log(settings: Settings, store: ObjectStore, metrics: ServeMetrics) -> EventLog:
+    spool = Spool(settings.spool_dir, replica_id=settings.replica_id, synchronous=settings.spool_synchronous)
+    return EventLog(
+        spool, store, metrics,
+        flush_interval_s=settings.spool_flush_interval_s, flush_rows=settings.spool_flush_rows,
+        max_pending=settings.spool_max_pending, max_outage_s=settings.spool_max_outage_s,
+        dedup_days=settings.spool_dedup_days,
+    )  # fmt: skip
 
 
 def _serving_s3_settings(settings: Settings) -> Settings:

@@ -10,11 +10,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.core.catalog import Catalog
 from services.core.settings import Settings
+from services.serve.event_log import EventLog
 from services.serve.history import RegistryHistory
 from services.serve.loader import ModelLoader
 from services.serve.metrics import ServeMetrics
 from services.serve.rating_service import RatingService
 from services.serve.recommend_service import RecommendService
+from services.serve.reports import ReportReader
 from services.serve.state import NOT_LOADED, LoadedModels, ModelState
 from services.serve.translate import OverviewTranslator
 
@@ -51,12 +53,24 @@ async def get_history(request: Request) -> RegistryHistory:
     return request.app.state.history
 
 
+async def get_event_log(request: Request) -> EventLog:
+    """The event spool and its flusher (opened by the lifespan)."""
+    return request.app.state.events
+
+
+async def get_reports(request: Request) -> ReportReader:
+    """The reader of the DAG's daily reports (built by the lifespan)."""
+    return request.app.state.reports
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ModelsDep = Annotated[ModelState, Depends(get_models)]
 MetricsDep = Annotated[ServeMetrics, Depends(get_metrics)]
 TranslatorDep = Annotated[OverviewTranslator, Depends(get_translator)]
 LoaderDep = Annotated[ModelLoader, Depends(get_loader)]
 HistoryDep = Annotated[RegistryHistory, Depends(get_history)]
+EventLogDep = Annotated[EventLog, Depends(get_event_log)]
+ReportsDep = Annotated[ReportReader, Depends(get_reports)]
 
 
 async def get_loaded(models: ModelsDep) -> LoadedModels:

@@ -40,6 +40,29 @@ class ServeMetrics:
         self.reloads = Counter(
             "movie_intel_model_reloads", "Model reloads by outcome.", ["outcome"], registry=self.registry
         )
+        # The event path (feedback, impressions, prediction logs): the stream is a label, not a metric name.
+        self.events_accepted = Counter(
+            "movie_intel_events_accepted", "Events spooled, per stream.", ["stream"], registry=self.registry
+        )
+        self.events_duplicates = Counter(
+            "movie_intel_events_duplicates", "Events whose id was already accepted.", ["stream"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.events_refused = Counter(
+            "movie_intel_events_refused", "Events refused with a 503 (or not logged), per reason.",
+            ["stream", "reason"], registry=self.registry,
+        )  # fmt: skip
+        self.events_uploaded = Counter(
+            "movie_intel_events_uploaded", "Events confirmed in S3, per stream.", ["stream"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.spool_pending = Gauge(
+            "movie_intel_spool_pending", "Events in the local spool waiting for S3.", registry=self.registry
+        )
+        self.spool_flush_failures = Counter(
+            "movie_intel_spool_flush_failures", "Failed attempts to upload spooled events.",
+            registry=self.registry,
+        )  # fmt: skip
 
     def set_models(self, infos: list[dict[str, str]]) -> None:
         """Replace the model info series with the versions now served."""

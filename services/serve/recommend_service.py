@@ -39,7 +39,7 @@ class RecommendService:
         self.catalog: Catalog = models.catalog
         self.poster_base_url = poster_base_url
 
-    def recommend(self, liked: list[int], k: int) -> RecommendOut:
+    def recommend(self, liked: list[int], k: int, request_id: str) -> RecommendOut:
         """k movies for someone who liked these (most recent last); liked movies are never returned."""
         liked = list(dict.fromkeys(reversed(liked)))[::-1]  # drop repeats, keep each id's latest position
         rec = self.models.recommender
@@ -69,7 +69,23 @@ class RecommendService:
             strategy=strategy,
             cold_start=not known,
             model_version=version,
+            request_id=request_id,
         )
+
+    def impression(self, out: RecommendOut, user_id: str | None, ts: str) -> dict[str, Any]:
+        """The impression event of a response: what was shown, in order, by which recommender version."""
+        rec = self.models.recommender
+        return {
+            "event_id": out.request_id,
+            "request_id": out.request_id,
+            "ts": ts,
+            "user_id": user_id,
+            "model_version": rec.manifest.version if rec is not None else None,
+            "strategy": out.strategy,
+            "fallback": out.strategy == "popularity",
+            "items": [i.tmdb_id for i in out.items],
+            "catalog_size": len(rec.catalog) if rec is not None else len(self.catalog),
+        }
 
     def _items(self, pairs: Iterable[tuple[int, float]], skip: set[int], k: int) -> list[RecommendedMovie]:
         out: list[RecommendedMovie] = []

@@ -121,6 +121,9 @@ class RecommendIn(BaseModel):
 
     liked: list[TmdbId] = Field(default_factory=list, max_length=MAX_LIKED, description="TMDB ids")
     k: int = Field(10, ge=1, le=100, description="How many recommendations")
+    user_id: str | None = Field(
+        None, min_length=1, max_length=128, description="Pseudonymous user id, logged with what was shown"
+    )
 
 
 class RecommendedMovie(BaseModel):
@@ -142,6 +145,7 @@ class RecommendOut(BaseModel):
     strategy: Literal["sequential", "popularity"]
     cold_start: bool = Field(description="True when no liked movie was known, so nothing is personalised")
     model_version: str | None
+    request_id: str = Field(description="Send it back with feedback on these items (POST /feedback)")
 
 
 class MovieOut(BaseModel):

@@ -1,0 +1,210 @@
+"""The serving host's event intake: routes append to the spool, a background flusher uploads to S3.
+
+One mechanism for every stream (feedback, impressions, prediction logs): the stream is data. No S3 call
+is ever made on the request path; a request waits only for a local SQLite commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from time import monotonic
+from typing import Any
+
+from services.core.events import batch_key, encode_lines
+from services.core.storage import ObjectStore
+from services.serve.metrics import ServeMetrics
+from services.serve.spool import Spool
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 600.0
+WARN_EVERY_S = 60.0
+
+
+class EventsUnavailable(RuntimeError):
+    """The server cannot take events now (spool full, or S3 unreachable for too long)."""
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
+class EventLog:
+    """Append-only intake in front of a spool, and the thread that empties it into S3."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        store: ObjectStore,
+        metrics: ServeMetrics,
+        *,
+        flush_interval_s: float = 2.0,
+        flush_rows: int = 5000,
+        max_pending: int = 1_000_000,
+        max_outage_s: float = 600.0,
+        dedup_days: int = 7,
+        clock: Callable[[], float] = monotonic,
+    ) -> None:
+        self.spool = spool
+        self.store = store
+        self.metrics = metrics
+        self.flush_interval_s = flush_interval_s
+        self.flush_rows = flush_rows
+        self.max_pending = max_pending
+        self.max_outage_s = max_outage_s
+        self.dedup_days = dedup_days
+        self.clock = clock
+        self.outage_since: float | None = None  # first failed upload of the current outage
+        self.last_flush: float | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._flush_lock = (
+            threading.Lock()
+        )  # the thread and a shutdown flush never upload the same rows at once
+        self._thread: threading.Thread | None = None
+        self._last_warning = -WARN_EVERY_S
+        self._last_prune = clock()
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open the spool and upload what an earlier run left in it (S3 down: the thread retries later)."""
+        self.spool.open()
+        self.metrics.spool_pending.set(self.spool.pending)
+        if self.spool.pending:
+            log.info(
+                "spool %s holds %d events from an earlier run: uploading",
+                self.spool.directory,
+                self.spool.pending,
+            )
+        self._flush_reporting()
+
+    def start(self) -> None:
+        """Start the background flusher."""
+        self._thread = threading.Thread(target=self._run, name="event-flusher", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the flusher, try one last upload, close the spool (rows S3 did not take stay on disk)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self._flush_reporting()
+        if self.spool.pending:
+            log.warning("%d events stay in the spool for the next start (S3 unreachable)", self.spool.pending)
+        self.spool.close()
+
+    # --- the request path ---------------------------------------------------------------------------
+    def append(self, stream: str, records: list[dict[str, Any]]) -> list[bool]:
+        """Spool records durably; True for each new one. EventsUnavailable when they cannot be taken."""
+        self._check_capacity(stream, len(records))
+        fresh = self.spool.append(stream, records)
+        new = sum(fresh)
+        self.metrics.events_accepted.labels(stream).inc(new)
+        if new < len(fresh):
+            self.metrics.events_duplicates.labels(stream).inc(len(fresh) - new)
+        self.metrics.spool_pending.set(self.spool.pending)
+        if self.spool.pending >= self.flush_rows:
+            self._wake.set()
+        return fresh
+
+    def record(self, stream: str, record: dict[str, Any]) -> bool:
+        """Spool one record for a response that must not fail because of it (impressions); False if refused."""
+        try:
+            self.append(stream, [record])
+            return True
+        except EventsUnavailable as exc:
+            self._warn(f"{stream} event not recorded: {exc}")
+            return False
+
+    def _check_capacity(self, stream: str, n: int) -> None:
+        if self.spool.pending + n > self.max_pending:
+            self.metrics.events_refused.labels(stream, "spool_full").inc(n)
+            raise EventsUnavailable(
+                f"the event spool is full ({self.spool.pending} events waiting for S3); try again later",
+                retry_after_s=60,
+            )
+        if self.outage_since is not None and self.clock() - self.outage_since > self.max_outage_s:
+            self.metrics.events_refused.labels(stream, "s3_outage").inc(n)
+            down = int(self.clock() - self.outage_since)
+            raise EventsUnavailable(
+                f"S3 has been unreachable for {down} s, so events are not being taken; try again later",
+                retry_after_s=30,
+            )
+
+    # --- the flusher --------------------------------------------------------------------------------
+    def flush(self) -> int:
+        """Upload every pending row now, batch by batch; returns rows uploaded. S3 errors propagate."""
+        uploaded = 0
+        with self._flush_lock:
+            # What is pending now, not what keeps arriving meanwhile: the next round takes the rest.
+            rounds = self.spool.pending // self.flush_rows + 1
+            for _ in range(rounds):
+                batches = self.spool.take(self.flush_rows)
+                if not batches:
+                    break
+                for batch in batches:
+                    key = batch_key(batch.stream, batch.day, self.spool.replica_id, batch.first_seq)
+                    self.store.put_bytes(key, encode_lines(list(batch.records)), "application/gzip")
+                    self.spool.mark_flushed(batch.seqs)  # only once S3 has confirmed the upload
+                    self.metrics.events_uploaded.labels(batch.stream).inc(len(batch.seqs))
+                    uploaded += len(batch.seqs)
+        self.metrics.spool_pending.set(self.spool.pending)
+        return uploaded
+
+    def _flush_reporting(self) -> None:
+        """One flush attempt; an S3 failure starts (or continues) an outage instead of raising."""
+        try:
+            uploaded = self.flush()
+        except Exception as exc:  # noqa: BLE001 - any S3 failure: keep the rows, report, retry later
+            self.metrics.spool_flush_failures.inc()
+            if self.outage_since is None:
+                self.outage_since = self.clock()
+            self._warn(
+                f"uploading events to S3 failed ({type(exc).__name__}: {exc}); {self.spool.pending} kept in the spool"
+            )
+            return
+        if self.outage_since is not None:
+            log.info("S3 reachable again after %.0f s: events flushed", self.clock() - self.outage_since)
+        self.outage_since = None
+        self.last_flush = self.clock()
+        if uploaded:
+            log.debug("flushed %d events", uploaded)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            self._flush_reporting()
+            if self.clock() - self._last_prune > PRUNE_EVERY_S:
+                self._prune()
+
+    def _prune(self) -> None:
+        self._last_prune = self.clock()
+        cutoff = (datetime.now(UTC) - timedelta(days=self.dedup_days)).isoformat(timespec="milliseconds")
+        try:
+            removed = self.spool.prune(cutoff.replace("+00:00", "Z"))
+        except Exception:  # noqa: BLE001 - pruning is housekeeping; the next round tries again
+            log.exception("pruning the spool failed")
+            return
+        if removed:
+            log.info("spool: forgot %d flushed events older than %d days", removed, self.dedup_days)
+
+    def _warn(self, message: str) -> None:
+        # An outage would log on every request and every flush: once a minute says the same.
+        if self.clock() - self._last_warning >= WARN_EVERY_S:
+            self._last_warning = self.clock()
+            log.warning("%s", message)
+
+    def status(self) -> dict[str, Any]:
+        """What /ready reports about the event path."""
+        return {
+            "replica_id": self.spool.replica_id,
+            "pending": self.spool.pending,
+            "s3_outage_s": None if self.outage_since is None else round(self.clock() - self.outage_since, 1),
+        }
