@@ -4,6 +4,7 @@
 #   ./scripts/bench.sh rating      rating model vs the reference recipe on a time-respecting hold-out
 #   ./scripts/bench.sh recommend   popularity, item-kNN and the torch recommender on the LOO protocol
 #   ./scripts/bench.sh serve       API throughput and p50/p99 vs the reference serving pattern
+#   ./scripts/bench.sh feedback    POST /feedback and /recommend with impression logging, beside /health
 #   ./scripts/bench.sh pipeline    one full pipeline run on a fresh bucket, with per-task times
 #
 # Extra arguments go to the benchmark (each has --help).
@@ -13,7 +14,7 @@ what="${1:-}"; shift || true
 case "$what" in
   rating)    exec "$PY" scripts/bench_rating.py "$@" ;;
   recommend) exec "$PY" scripts/bench_recommend.py "$@" ;;
-  serve)
+  serve|feedback)
     # wrk (C, low overhead) keeps the load generator from eating the server's CPU; Python fallback otherwise.
     if ! command -v wrk >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
       echo "==> installing wrk (apt-get)"; (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || true
@@ -23,6 +24,7 @@ case "$what" in
     if [[ "$S3_EMBEDDED" == "1" ]] && ! "$PY" -m services.core.embedded_s3 status >/dev/null 2>&1; then
       trap '"$PY" -m services.core.embedded_s3 stop >/dev/null 2>&1 || true' EXIT
     fi
+    if [[ "$what" == "feedback" ]]; then exec "$PY" scripts/bench_feedback.py "$@"; fi
     s3_up; "$PY" scripts/bench_serve.py "$@" ;;
   pipeline)
     export S3_BUCKET="bench-pipeline-$(date +%s)"

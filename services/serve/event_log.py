@@ -7,13 +7,15 @@ is ever made on the request path; a request waits only for a local SQLite commit
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from time import monotonic
 from typing import Any
 
-from services.core.events import batch_key, encode_lines
+from services.core.events import batch_key, encode_jsonl
 from services.core.storage import ObjectStore
 from services.serve.metrics import ServeMetrics
 from services.serve.spool import Spool
@@ -99,9 +101,20 @@ class EventLog:
 
     # --- the request path ---------------------------------------------------------------------------
     def append(self, stream: str, records: list[dict[str, Any]]) -> list[bool]:
-        """Spool records durably; True for each new one. EventsUnavailable when they cannot be taken."""
+        """Spool records durably; True for each new one. EventsUnavailable when they cannot be taken.
+
+        Returns once the records are committed: a local SQLite commit of tens of microseconds, run on the
+        event loop, cheaper than a hop to a worker thread and back. (Grouping the commits of concurrent
+        requests was measured too: it saved disk writes but its scheduling put 150 ms stalls in p99.)
+        """
         self._check_capacity(stream, len(records))
-        fresh = self.spool.append(stream, records)
+        try:
+            (fresh,) = self.spool.append([(stream, records)])
+        except sqlite3.Error as exc:
+            log.exception("writing %d %s events to the spool failed", len(records), stream)
+            raise EventsUnavailable(
+                f"the event spool could not be written ({type(exc).__name__})", 30
+            ) from exc
         new = sum(fresh)
         self.metrics.events_accepted.labels(stream).inc(new)
         if new < len(fresh):
@@ -148,10 +161,15 @@ class EventLog:
                     break
                 for batch in batches:
                     key = batch_key(batch.stream, batch.day, self.spool.replica_id, batch.first_seq)
-                    self.store.put_bytes(key, encode_lines(list(batch.records)), "application/gzip")
-                    self.spool.mark_flushed(batch.seqs)  # only once S3 has confirmed the upload
-                    self.metrics.events_uploaded.labels(batch.stream).inc(len(batch.seqs))
-                    uploaded += len(batch.seqs)
+                    self.store.put_bytes(key, encode_jsonl(batch.lines), "application/gzip")
+                    self.metrics.events_uploaded.labels(batch.stream).inc(batch.size)
+                    uploaded += batch.size
+                # Only once S3 has confirmed every batch of the window: a crash before this line uploads
+                # the same window again under the same names, so nothing is lost and nothing doubled.
+                self.spool.mark_flushed(batches)
+            if uploaded:
+                self.spool.delete_flushed()
+                self.spool.checkpoint()
         self.metrics.spool_pending.set(self.spool.pending)
         return uploaded
 
@@ -175,6 +193,7 @@ class EventLog:
             log.debug("flushed %d events", uploaded)
 
     def _run(self) -> None:
+        _lower_priority()
         while not self._stop.is_set():
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()
@@ -208,3 +227,13 @@ class EventLog:
             "pending": self.spool.pending,
             "s3_outage_s": None if self.outage_since is None else round(self.clock() - self.outage_since, 1),
         }
+
+
+def _lower_priority() -> None:
+    """Run the calling thread at the lowest CPU priority: requests first, uploads in the idle time."""
+    # Linux schedules threads one by one, so this leaves the event loop's thread at its own priority.
+    # On a busy replica the spool grows instead of the p99; its size is capped (SPOOL_MAX_PENDING).
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: run at normal priority
+        log.debug("flusher stays at normal priority: %s", exc)

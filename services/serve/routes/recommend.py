@@ -15,7 +15,7 @@ router = APIRouter(tags=["recommend"])
 
 # One transformer pass: ~0.6 ms of CPU for a few liked ids, ~2 ms at the 200 maximum. Cheaper on the
 # event loop than a threadpool hop, and sixteen concurrent requests no longer fight over the GIL.
-# The impression is a local SQLite commit (tens of microseconds), on the loop for the same reason.
+# The impression is a local SQLite commit (tens of microseconds, shared with concurrent requests).
 @router.post("/recommend", response_model=RecommendOut, responses={**NO_MODEL, **UNREADABLE_BODY})
 async def recommend(body: RecommendIn, service: RecommendServiceDep, events: EventLogDep) -> Response:
     """k movies for someone who liked these (most recent last); popularity when nothing is known.

@@ -1,0 +1,189 @@
+"""Load-test the event path: single-event POST /feedback, /recommend with impression logging, /health.
+
+Starts the real server (scripts/serve.sh) with a spool of its own on a throw-away SeaweedFS holding
+demo models (the same setup as `bench.sh serve --demo`), unless --url points at a running server.
+Every cell uses the same load generator (wrk pinned to the last core, the server to the others) and
+the same concurrency, so the three rows are comparable: /health is the framework's ceiling.
+
+Each /feedback request carries one `like` without an event id, so every request is a new event that
+the server commits to its SQLite spool before answering 202. After the run the benchmark waits for
+the flusher and reports how many accepted events reached S3.
+
+Targets (issue 10): /feedback >= 3,000 req/s with p99 <= 10 ms at concurrency 16 on one replica;
+/recommend p99 <= 30 ms at concurrency 16 with impression logging.
+
+    .venv/bin/python scripts/bench_feedback.py [--url URL] [--seconds 8] [--concurrency 1,16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scripts.bench_serve import (  # noqa: E402 - after the path is set
+    Cell,
+    HttpxLoad,
+    Target,
+    Wrk,
+    _check,
+    _cpu_split,
+    _demo_s3,
+    _find,
+    _free_port,
+    _measure,
+    _process,
+    _table,
+    _wait,
+)
+
+log = logging.getLogger("bench_feedback")
+
+
+def _targets(catalog_ids: list[int]) -> list[Target]:
+    feedback = [
+        json.dumps({"events": [{"user_id": f"bench-{n % 97}", "tmdb_id": t, "kind": "like"}]})
+        for n, t in enumerate(catalog_ids[:200])
+    ]
+    recommend = [
+        json.dumps({"liked": catalog_ids[i : i + 5], "k": 10, "user_id": f"bench-{i}"})
+        for i in range(0, 150, 5)
+    ]
+    return [
+        Target("movie-intel", "GET", "/health", [""]),
+        Target("movie-intel", "POST", "/feedback", feedback),
+        Target("movie-intel", "POST", "/recommend", recommend),
+    ]
+
+
+def _counter(metrics: str, name: str, stream: str) -> float:
+    match = re.search(rf'^{name}_total{{stream="{stream}"}} ([0-9.e+]+)$', metrics, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def _flushed(url: str, timeout_s: float = 60) -> dict[str, float]:
+    """Wait until the spool is empty; what was accepted and uploaded, per stream."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+        pending = float(re.search(r"^movie_intel_spool_pending ([0-9.e+]+)$", text, re.M).group(1))  # type: ignore[union-attr]
+        if pending == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    out = {"pending": pending}
+    for stream in ("feedback", "impressions"):
+        out[f"{stream}_accepted"] = _counter(text, "movie_intel_events_accepted", stream)
+        out[f"{stream}_uploaded"] = _counter(text, "movie_intel_events_uploaded", stream)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options, start the server, run every cell, print the table and the targets."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", help="benchmark this running server instead of starting one")
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per cell (default 8)")
+    parser.add_argument("--concurrency", default="1,16", help="comma-separated levels (default 1,16)")
+    parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    levels = [int(x) for x in args.concurrency.split(",")]
+    load_start = os.getloadavg()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    wrk = shutil.which("wrk") if args.generator != "httpx" else None
+    if args.generator == "wrk" and wrk is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk (or --generator httpx)")
+    server_cpus, generator_cpus = _cpu_split("auto", 1) if wrk else (None, None)
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-feedback-")))
+        generator: Wrk | HttpxLoad = Wrk(wrk, generator_cpus, tmp) if wrk else HttpxLoad()
+        url, pgid = args.url, None
+        if url is None:
+            env = {
+                **os.environ,
+                **_demo_s3(stack, tmp),
+                "SERVE_PORT": str(_free_port()),
+                "SERVE_WORKERS": "1",
+            }
+            env["SPOOL_DIR"] = str(tmp / "spool")
+            url = f"http://127.0.0.1:{env['SERVE_PORT']}"
+            log.info("starting scripts/serve.sh on %s with a fresh spool", url)
+            cmd = [
+                *(["taskset", "-c", server_cpus] if server_cpus else []),
+                str(ROOT / "scripts" / "serve.sh"),
+            ]
+            proc = stack.enter_context(_process(cmd, env, tmp / "serve.log"))
+            pgid = proc.pid
+            _wait(f"{url}/ready", proc, tmp / "serve.log", time.monotonic(), 120)
+        catalog = httpx.get(f"{url}/movies/search", params={"q": "the", "limit": 50}, timeout=10).json()[
+            "items"
+        ]
+        ids = [m["tmdb_id"] for m in catalog]
+        ids = (ids * (200 // max(len(ids), 1) + 1))[:200]
+        cells: list[Cell] = []
+        for target in _targets(ids):
+            for level in levels:
+                log.info("%s at concurrency %d", target.name, level)
+                cells.append(_measure(generator, url, target, level, args.seconds, pgid))
+        log.info("waiting for the flusher to empty the spool")
+        flushed = _flushed(url)
+    load_end = os.getloadavg()
+    top = max(levels)
+    print(f"event-path benchmark, {started_at}: one replica, demo models, a fresh spool")
+    print(
+        f"- machine: {os.cpu_count()} CPUs, load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at the end"
+    )
+    pinning = f"server on CPU {server_cpus}, generator on CPU {generator_cpus}" if server_cpus else "none"
+    print(
+        f"- load generator: {generator.name}; pinning: {pinning}; {args.seconds:g} s per cell after a 1 s warm-up\n"
+    )
+    print(_table(cells))
+    print()
+    fb, rec, health = (
+        _find(cells, "POST /feedback", top),
+        _find(cells, "POST /recommend", top),
+        _find(cells, "GET /health", top),
+    )
+    if fb is not None:
+        print(
+            _check(
+                f"/feedback throughput at concurrency {top}",
+                f"{fb.rps:,.0f} req/s",
+                fb.rps >= 3000,
+                ">= 3,000",
+            )
+        )
+        print(
+            _check(f"/feedback p99 at concurrency {top}", f"{fb.p99_ms:.2f} ms", fb.p99_ms <= 10, "<= 10 ms")
+        )
+        if health is not None and health.rps:
+            print(f"- /feedback runs at {fb.rps / health.rps:.0%} of /health's throughput in the same run")
+    if rec is not None:
+        print(_check(f"/recommend p99 at concurrency {top}, impressions logged", f"{rec.p99_ms:.2f} ms",
+                     rec.p99_ms <= 30, "<= 30 ms"))  # fmt: skip
+    for stream in ("feedback", "impressions"):
+        acc, up = flushed[f"{stream}_accepted"], flushed[f"{stream}_uploaded"]
+        print(f"- {stream}: {acc:,.0f} events accepted, {up:,.0f} confirmed in S3 after the run")
+    if flushed["pending"]:
+        print(f"- {flushed['pending']:,.0f} events still in the spool after 60 s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Acknowledged events survive a SIGKILL of the real server (scripts/serve.sh under uvicorn)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.core import events
+from services.core.registry import Registry
+from services.core.settings import Settings
+from services.core.storage import ObjectStore
+from tests import processes
+from tests.conftest import ROOT
+from tests.serve_fixtures import publish_rating
+
+pytestmark = pytest.mark.integration
+
+
+def _env(s3_settings: Settings, tmp_path: Path, port: int, flush_interval_s: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "S3_EMBEDDED": "0",
+        "S3_ENDPOINT_URL": s3_settings.s3_endpoint_url or "",
+        "S3_BUCKET": s3_settings.s3_bucket,
+        "AWS_ACCESS_KEY_ID": s3_settings.aws_access_key_id.get_secret_value(),  # type: ignore[union-attr]
+        "AWS_SECRET_ACCESS_KEY": s3_settings.aws_secret_access_key.get_secret_value(),  # type: ignore[union-attr]
+        "MODEL_CACHE_DIR": str(tmp_path / "model-cache"),
+        "SPOOL_DIR": str(tmp_path / "spool"),
+        "SPOOL_FLUSH_INTERVAL_S": flush_interval_s,
+        "SERVE_PORT": str(port),
+    }
+
+
+def _stored(store: ObjectStore) -> Counter[str]:
+    ids: Counter[str] = Counter()
+    for day in events.days(store, "feedback"):
+        ids.update(e["event_id"] for e in events.read_day(store, "feedback", day))
+    return ids
+
+
+@pytest.mark.parametrize("flush_interval_s", ["3600", "0.05"], ids=["nothing-flushed", "killed-mid-flushing"])
+def test_a_thousand_acknowledged_events_survive_sigkill(
+    s3_settings: Settings, registry: Registry, store: ObjectStore, tmp_path: Path, flush_interval_s: str
+) -> None:
+    publish_rating(registry)
+    port = processes.free_port()
+    env = _env(s3_settings, tmp_path, port, flush_interval_s)
+    url = f"http://127.0.0.1:{port}"
+    proc = processes.start([str(ROOT / "scripts" / "serve.sh")], env, tmp_path / "serve-1.log")
+    processes.wait_ok(url + "/ready", proc, tmp_path / "serve-1.log", timeout_s=120)
+    acknowledged: list[str] = []
+    with httpx.Client(base_url=url, timeout=10) as http:
+        movie = http.get("/movies/search", params={"q": "toy story"}).json()["items"][0]["tmdb_id"]
+        for n in range(1000):
+            body = {
+                "events": [
+                    {"event_id": f"kill-{n:04d}", "user_id": f"u{n % 7}", "tmdb_id": movie, "kind": "like"}
+                ]
+            }
+            r = http.post("/feedback", json=body)
+            assert r.status_code == 202, r.text
+            acknowledged += r.json()["event_ids"]
+    os.killpg(proc.pid, signal.SIGKILL)  # no shutdown hook runs: only the spool on disk remains
+    proc.wait(timeout=10)
+    before = _stored(store)
+    if flush_interval_s == "3600":
+        assert not before  # nothing reached S3 before the kill: the restart below must bring them all
+
+    restarted = processes.start([str(ROOT / "scripts" / "serve.sh")], env, tmp_path / "serve-2.log")
+    try:
+        processes.wait_ok(url + "/ready", restarted, tmp_path / "serve-2.log", timeout_s=120)
+        # The spool is uploaded at start-up, before the server is ready.
+        stored = _stored(store)
+        assert set(stored) == set(acknowledged) and len(acknowledged) == 1000
+        assert max(stored.values()) == 1, [k for k, v in stored.items() if v > 1][:5]
+        assert "from an earlier run" in (tmp_path / "serve-2.log").read_text() or before
+        with httpx.Client(base_url=url, timeout=10) as http:
+            again = http.post(
+                "/feedback",
+                json={
+                    "events": [{"event_id": "kill-0001", "user_id": "u1", "tmdb_id": movie, "kind": "like"}]
+                },
+            )
+        assert again.json()["duplicates"] == 1  # a retry after the crash is recognised, not stored again
+    finally:
+        processes.stop(restarted)
+    assert max(_stored(store).values()) == 1
