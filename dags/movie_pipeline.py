@@ -3,6 +3,8 @@
 
 collect → validate → build features → train (XGBoost, LightGBM, random forest, mean baseline, and
 the sequential recommender, in parallel) → select and publish the rating model → notify serving.
+Alongside: collect_feedback curates the app's feedback of the day, which the recommender trains on
+and evaluate_online joins with the day's impressions.
 
 Each task is idempotent for its logical date and exchanges S3 keys through XCom, never data.
 The work itself lives in `services/train/steps.py`; this file only wires it (and imports nothing
@@ -75,15 +77,32 @@ def movie_pipeline() -> None:
         return steps.train_rating(_ctx(), _logical_date(), features, algorithm)
 
     @task
-    def train_recommender(validated: dict[str, Any]) -> dict[str, Any]:
+    def collect_feedback() -> dict[str, Any]:
+        """The day's app feedback: deduplicated, checked, curated; bad rows quarantined."""
+        from services.train.feedback import collect_feedback
+
+        return collect_feedback(_ctx().store, _logical_date())
+
+    @task
+    def train_recommender(validated: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any]:
         """Baselines and the torch sequential recommender; publishes the winner under `recommender`."""
+        from services.train.feedback import load_curated_feedback
         from services.train.recommender.task import run_recommender_task
 
-        ctx = _ctx()
+        ctx, date = _ctx(), _logical_date()
         return run_recommender_task(
             ctx.settings, ctx.registry, ctx.tracker,
-            logical_date=_logical_date(), max_epochs=ctx.settings.recommender_max_epochs,
+            logical_date=date, max_epochs=ctx.settings.recommender_max_epochs,
+            feedback=load_curated_feedback(ctx.store, date),
         )  # fmt: skip
+
+    @task
+    def evaluate_online(feedback: dict[str, Any]) -> dict[str, Any]:
+        """Hit rate, MRR and coverage of each recommender version on the day's impressions."""
+        from services.train.online_eval import evaluate_online
+
+        ctx = _ctx()
+        return evaluate_online(ctx.store, ctx.tracker, _logical_date())
 
     @task
     def select_and_publish(features: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any]:
@@ -106,7 +125,9 @@ def movie_pipeline() -> None:
         train_rating.override(task_id=f"train_{algorithm}")(features, algorithm)
         for algorithm in RATING_ALGORITHMS
     ]
-    recommender = train_recommender(validated)
+    feedback = collect_feedback()
+    recommender = train_recommender(validated, feedback)
+    evaluate_online(feedback)
     rating = select_and_publish(features, candidates)
     notify_serving(rating, recommender)
 

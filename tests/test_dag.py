@@ -36,7 +36,9 @@ def test_pipeline_order_and_schedule(dagbag) -> None:  # noqa: ANN001
     assert t["build_features"].upstream_task_ids == {"validate"}
     trains = {"train_xgboost", "train_lightgbm", "train_random_forest", "train_mean"}
     assert t["select_and_publish"].upstream_task_ids == trains | {"build_features"}
-    assert t["train_recommender"].upstream_task_ids == {"validate"}
+    assert t["collect_feedback"].upstream_task_ids == set()
+    assert t["train_recommender"].upstream_task_ids == {"validate", "collect_feedback"}
+    assert t["evaluate_online"].upstream_task_ids == {"collect_feedback"}
     assert t["notify_serving"].upstream_task_ids == {"select_and_publish", "train_recommender"}
     assert all(task.retries >= 1 for task in dag.tasks)
 

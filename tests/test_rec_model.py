@@ -173,10 +173,14 @@ def test_task_publishes_then_keeps_production_when_not_better(
     assert manifest.version == first["version"] and manifest.data_fingerprint == first["data_fingerprint"]
     titles = {e["tmdb_id"]: e["title"] for e in json.loads(registry.read_file(manifest, "catalog.json"))}
     assert len(titles) == N_ITEMS and titles[FIRST_TMDB + 7] == "Movie 7"
-    # Same data, same seeds: the challenger only ties production, so production stays.
+    # New data that cannot change SASRec (one app user with one like: popularity only, no next-movie
+    # target), same seeds: the challenger only ties production, so production stays.
+    like = {"event_id": "e1", "ts": "2024-01-02T10:00:00.000Z", "user_id": "ana", "tmdb_id": FIRST_TMDB,
+            "kind": "like", "value": None}  # fmt: skip
     second = run_recommender_task(
-        settings, registry, Tracker(settings), logical_date="2024-01-02", max_epochs=3
+        settings, registry, Tracker(settings), logical_date="2024-01-02", max_epochs=3, feedback=[like]
     )
+    assert not second["skipped"] and second["data_fingerprint"] != first["data_fingerprint"]
     assert not second["promoted"] and "production" in second["reason"]
     assert registry.production_version("recommender") == first["version"]
 

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
             d = ctx.store.get_json(f"runs/dt={args.date}/{name}.json")
         except ObjectNotFound:
             continue
-        verdict = "PROMOTED" if d.get("promoted") else "kept production"
+        verdict = "skipped" if d.get("skipped") else ("PROMOTED" if d.get("promoted") else "kept production")
         log.info("%s: version %s %s — %s", name.split("_")[0], d.get("version"), verdict, d.get("reason"))
     for model in MODEL_NAMES:
         log.info("production %-12s %s", model, ctx.registry.production_version(model) or "(none)")

@@ -63,6 +63,10 @@ class SequenceSplits:
     user_ids: np.ndarray
     sequences: tuple[np.ndarray, ...]
     fingerprint: str
+    # Training-only sequences (the app's feedback users, see feedback_data.py): trained on and
+    # counted in popularity, never held out, so the evaluation above stays comparable.
+    extra_train: tuple[np.ndarray, ...] = ()
+    extra_user_ids: tuple[str, ...] = ()
 
     @property
     def n_items(self) -> int:
@@ -75,8 +79,8 @@ class SequenceSplits:
         return len(self.sequences)
 
     def train_sequences(self) -> list[np.ndarray]:
-        """Each user's training sequence (everything before the validation target)."""
-        return [s[:-2] for s in self.sequences]
+        """Each user's training sequence (everything before the validation target), then the extra ones."""
+        return [s[:-2] for s in self.sequences] + list(self.extra_train)
 
     def inputs(self, split: str) -> list[np.ndarray]:
         """What a model sees when predicting a split's target: everything before it."""
@@ -91,8 +95,8 @@ class SequenceSplits:
         return np.array([s[pos] for s in self.sequences], dtype=np.int64)
 
     def stats(self) -> dict[str, int]:
-        """Counts that identify the protocol (checked by tests and printed by the bench)."""
-        train = self.train_sequences()
+        """Counts that identify the protocol (checked by tests and printed by the bench); extras excluded."""
+        train = [s[:-2] for s in self.sequences]
         return {
             "users": self.n_users,
             "items": self.n_items,
@@ -103,7 +107,7 @@ class SequenceSplits:
         }
 
     def training_popularity(self) -> np.ndarray:
-        """Interaction count of every internal index in the training sequences (index 0 stays 0)."""
+        """Interaction count of every internal index in the training sequences, extras included (index 0 stays 0)."""
         counts = np.zeros(self.n_items + 1, dtype=np.int64)
         for s in self.train_sequences():
             np.add.at(counts, s, 1)

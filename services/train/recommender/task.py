@@ -2,7 +2,9 @@
 
 The winner is chosen on validation NDCG@10 only; test metrics are reported, never used to
 choose. It is promoted to production only when it beats the current production recommender on
-the same validation split (or when there is none, or production cannot be read).
+the same validation split (or when there is none, or production cannot be read). When the data
+(MovieLens plus the app's feedback) is exactly what the latest published version was trained on,
+nothing is trained: the same data would give the same model.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import scipy
 import torch
 
 from services.core.recommender_runtime import SequentialRecommender, load_recommender
-from services.core.registry import Registry, RegistryError
+from services.core.registry import Manifest, Registry, RegistryError
 from services.core.sasrec import SASRecConfig
 from services.core.settings import Settings
 from services.core.storage import ObjectNotFound
 from services.train.recommender.baselines import KNN_NEIGHBOURS, fit_item_knn, fit_popularity
 from services.train.recommender.data import SequenceSplits, load_snapshot_data
+from services.train.recommender.feedback_data import with_feedback
 from services.train.recommender.metrics import evaluate_recommender, prefixed
 from services.train.recommender.train_sasrec import EpochLog, TrainConfig, train_sasrec
 from services.train.tracking import TrackedRun, Tracker
@@ -87,6 +90,33 @@ def _production_check(
     return False, f"valid NDCG@10 {challenger_ndcg:.4f} <= production {ndcg:.4f} ({note})", info
 
 
+def _latest_published(registry: Registry) -> Manifest | None:
+    """The most recently published recommender version, promoted or not (None when there is none)."""
+    versions = registry.versions(MODEL_NAME)  # version ids sort by publication time
+    return registry.manifest(MODEL_NAME, versions[-1]) if versions else None
+
+
+def _decision_key(logical_date: str) -> str:
+    return f"runs/dt={logical_date}/recommender_decision.json"
+
+
+def _skip(registry: Registry, latest: Manifest, fingerprint: str, logical_date: str) -> dict:
+    """The decision record of a run that found no new data: nothing trained, nothing published."""
+    reason = f"no new interactions since version {latest.version}"
+    log.info("recommender: %s (data fingerprint %s); not training", reason, fingerprint)
+    result = {
+        "version": latest.version,
+        "algorithm": latest.algorithm,
+        "promoted": False,
+        "skipped": True,
+        "reason": reason,
+        "data_fingerprint": fingerprint,
+        "metrics": latest.notes.get("candidates", {}),
+    }
+    registry.store.put_json(_decision_key(logical_date), result)
+    return result
+
+
 def run_recommender_task(
     settings: Settings,
     registry: Registry,
@@ -94,12 +124,16 @@ def run_recommender_task(
     *,
     logical_date: str,
     max_epochs: int | None = None,
+    feedback: list[dict[str, Any]] | None = None,
 ) -> dict:
-    """Train, evaluate and track every recommender; publish the best, promote it if it beats production."""
+    """Train, evaluate and track every recommender on MovieLens plus curated feedback; publish the best."""
     data = load_snapshot_data(settings.snapshot_dir)
-    splits = data.splits
-    stats = splits.stats()
+    splits, fed = with_feedback(data.splits, feedback or [])
+    stats = {**splits.stats(), **fed}
     log.info("recommender data %s fingerprint %s", stats, splits.fingerprint)
+    latest = _latest_published(registry)
+    if latest is not None and latest.data_fingerprint == splits.fingerprint:
+        return _skip(registry, latest, splits.fingerprint, logical_date)
     group = f"recommender-{logical_date}"
     common = {"data_fingerprint": splits.fingerprint, "logical_date": logical_date, **stats}
     candidates: dict[str, dict[str, Any]] = {}
@@ -180,12 +214,13 @@ def run_recommender_task(
         "version": manifest.version,
         "algorithm": winner,
         "promoted": promote,
+        "skipped": False,
         "reason": reason,
         "data_fingerprint": splits.fingerprint,
         "metrics": table,
     }
     # Same record as the rating step's, so `pipeline.sh` reports both decisions.
-    registry.store.put_json(f"runs/dt={logical_date}/recommender_decision.json", result)
+    registry.store.put_json(_decision_key(logical_date), result)
     return result
 
 

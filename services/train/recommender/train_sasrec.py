@@ -95,7 +95,7 @@ def training_windows(
     each window boundary (stride None: half of max_len). Earlier targets in a window are zeroed
     (no loss), not repeated.
     Also returns each window's user (row of sequences; a user's windows come newest first) and
-    where in that sequence the window starts.
+    where in that sequence the window starts. A sequence shorter than 2 has no target and no window.
     """
     stride = stride or max(1, max_len // 2)
     if not 0 < stride <= max_len:
@@ -114,6 +114,9 @@ def training_windows(
             if start == 0:  # this window already holds every earlier target with its full context
                 break
             y[: max_len - stride] = 0  # earlier targets belong to the next (earlier) window
+    if not inputs:
+        empty = np.zeros((0, max_len), np.int64)
+        return empty, empty.copy(), np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.stack(inputs), np.stack(targets), np.array(owners, dtype=np.int64), np.array(starts)
 
 

@@ -1,0 +1,121 @@
+"""Collecting the app's feedback on the real S3: repeats dropped, bad rows quarantined, reruns idempotent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.core import events
+from services.core.storage import ObjectStore
+from services.train import raw_store
+from services.train.feedback import (
+    collect_feedback,
+    curated_key,
+    load_curated_feedback,
+    quarantine_key,
+)
+
+DAY = "2026-12-01"
+
+
+def fb(event_id: str, kind: str = "like", value: float | None = None, **over: Any) -> dict[str, Any]:
+    """A feedback event as the serving host writes it."""
+    return {
+        "event_id": event_id, "ts": f"{DAY}T18:42:07.123Z", "replica": "api-1", "user_id": "ana",
+        "tmdb_id": 603, "kind": kind, "value": value, "request_id": None, "position": None, **over,
+    }  # fmt: skip
+
+
+def upload(store: ObjectStore, rows: list[dict[str, Any]], replica: str = "api-1", day: str = DAY) -> None:
+    store.put_bytes(events.batch_key("feedback", day, replica, 0), events.encode_lines(rows))
+
+
+def test_a_repeated_event_is_kept_once_with_its_earliest_time(store: ObjectStore) -> None:
+    # A client retried against another replica: the same event arrives twice, a second apart.
+    upload(store, [fb("e1", ts=f"{DAY}T10:00:01.000Z"), fb("e2", "dislike", tmdb_id=11)], "api-1")
+    upload(store, [fb("e1", ts=f"{DAY}T10:00:00.000Z")], "api-2")
+    summary = collect_feedback(store, DAY)
+    assert summary == {
+        "date": DAY, "events": 3, "duplicates": 1, "quarantined": 0, "interactions": 2,
+        "positives": 1, "users": 1, "curated": curated_key(DAY),
+    }  # fmt: skip
+    rows = raw_store.read_jsonl(store, curated_key(DAY))
+    assert [(r["event_id"], r["ts"]) for r in rows] == [
+        ("e1", f"{DAY}T10:00:00.000Z"),
+        ("e2", fb("e2")["ts"]),
+    ]
+    assert rows[0] == {
+        "event_id": "e1", "ts": f"{DAY}T10:00:00.000Z", "user_id": "ana", "tmdb_id": 603,
+        "kind": "like", "value": None, "positive": True,
+    }  # fmt: skip
+
+
+def test_every_failed_check_is_quarantined_with_its_reason(store: ObjectStore) -> None:
+    bad = {
+        "b1": (fb("", user_id="x"), "event_id: not a non-empty string"),
+        "b2": (fb("b2", user_id=""), "user_id: not a non-empty string"),
+        "b3": (fb("b3", user_id="u" * 129), "user_id: longer than 128 characters"),
+        "b4": (fb("b4", tmdb_id=0), "tmdb_id: not a positive integer"),
+        "b5": (fb("b5", tmdb_id="603"), "tmdb_id: not a positive integer"),
+        "b6": (fb("b6", "love"), "kind: not one of like, dislike, watched, rating"),
+        "b7": (fb("b7", "rating"), "value: missing for a rating"),
+        "b8": (fb("b8", "rating", 3.3), "value: not a rating in 0.5..5 by steps of 0.5"),
+        "b9": (fb("b9", "rating", 5.5), "value: not a rating in 0.5..5 by steps of 0.5"),
+        "b10": (fb("b10", "like", 4.0), "value: given for like"),
+        "b11": (fb("b11", ts="yesterday"), "ts: not an ISO 8601 timestamp with a time zone"),
+        "b12": (fb("b12", ts="2026-11-30T23:59:59.999Z"), f"ts: not on the partition's day {DAY}"),
+    }
+    good = [fb("g1", "rating", 0.5), fb("g2", "rating", 5), fb("g3", "watched", user_id="u" * 128)]
+    upload(store, [row for row, _ in bad.values()] + good)
+    summary = collect_feedback(store, DAY)
+    assert (summary["quarantined"], summary["interactions"]) == (len(bad), len(good))
+    quarantined = raw_store.read_jsonl(store, quarantine_key(DAY))
+    assert sorted((q["record"]["event_id"], q["reason"]) for q in quarantined) == sorted(
+        (row["event_id"], reason) for row, reason in bad.values()
+    )
+    assert all(set(q) == {"reason", "record"} for q in quarantined)
+    curated = raw_store.read_jsonl(store, curated_key(DAY))
+    assert [r["value"] for r in curated] == [0.5, 5.0, None]
+    # 0.5 stars is a rating, not a positive; 5 stars and watched are.
+    assert [r["positive"] for r in curated] == [False, True, True]
+
+
+def test_ratings_below_three_and_a_half_and_dislikes_are_not_positive(store: ObjectStore) -> None:
+    upload(store, [fb("a", "rating", 3.0), fb("b", "rating", 3.5), fb("c", "dislike"), fb("d", "like")])
+    assert collect_feedback(store, DAY)["positives"] == 2
+    curated = {r["event_id"]: r["positive"] for r in raw_store.read_jsonl(store, curated_key(DAY))}
+    assert curated == {"a": False, "b": True, "c": False, "d": True}
+
+
+def test_a_rerun_overwrites_its_own_partition(store: ObjectStore) -> None:
+    upload(store, [fb("e1"), fb("bad", tmdb_id=-1)])
+    first = collect_feedback(store, DAY)
+    assert collect_feedback(store, DAY) == first
+    assert len(raw_store.read_jsonl(store, curated_key(DAY))) == 1
+    assert len(raw_store.read_jsonl(store, quarantine_key(DAY))) == 1
+    # A batch that landed late is picked up by the rerun, with nothing counted twice.
+    upload(store, [fb("e2", ts=f"{DAY}T23:59:59.000Z"), fb("e1")], "api-2")
+    third = collect_feedback(store, DAY)
+    assert (third["events"], third["duplicates"], third["interactions"]) == (4, 1, 2)
+    assert [r["event_id"] for r in raw_store.read_jsonl(store, curated_key(DAY))] == ["e1", "e2"]
+    assert len(raw_store.read_jsonl(store, quarantine_key(DAY))) == 1
+
+
+def test_a_day_without_events_writes_empty_files(store: ObjectStore, caplog: Any) -> None:
+    caplog.set_level("INFO")
+    summary = collect_feedback(store, DAY)
+    assert {k: summary[k] for k in ("events", "interactions", "quarantined", "users")} == dict.fromkeys(
+        ("events", "interactions", "quarantined", "users"), 0
+    )
+    assert raw_store.read_jsonl(store, curated_key(DAY)) == []
+    assert raw_store.read_jsonl(store, quarantine_key(DAY)) == []
+    assert "no events" in caplog.text
+
+
+def test_load_curated_feedback_unions_days_up_to_a_date(store: ObjectStore) -> None:
+    days = ["2026-11-29", "2026-11-30", DAY]
+    for n, day in enumerate(days):
+        upload(store, [fb(f"e{n}", ts=f"{day}T08:00:00.000Z", tmdb_id=100 + n)], day=day)
+        collect_feedback(store, day)
+    assert [r["tmdb_id"] for r in load_curated_feedback(store, until="2026-11-30")] == [100, 101]
+    assert [r["event_id"] for r in load_curated_feedback(store, until=DAY)] == ["e0", "e1", "e2"]
+    assert load_curated_feedback(store, until="2026-11-01") == []
