@@ -9,20 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
-from services.ui import components, data
-from services.ui.api_client import ApiError, Movie, MovieApi
+from services.ui import cards, components, data
+from services.ui.api_client import ApiError, FeedbackEvent, Movie, MovieApi
 from services.ui.choices import TMDB_GENRES
 from tests.fakes.ui_stub_api import CATALOG, RATING_VERSION, StubApi
+from tests.fakes.ui_stub_data import ONLINE_DAYS, PREVIOUS_RECOMMENDER, RECOMMENDER_VERSION
 
 UI = Path(__file__).resolve().parents[1] / "services" / "ui"
 KOREAN_OVERVIEW = "한 소년이 잃어버린 강아지를 찾아 먼 바닷가 마을로 떠나고, 그곳에서 평생의 친구를 만난다."
@@ -214,6 +217,12 @@ def pick(at: AppTest, query: str, tmdb_id: int) -> None:
     assert not at.exception, at.exception
 
 
+def recommend(at: AppTest) -> AppTest:
+    at.button(key="recommend").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
 def test_search_shows_matching_titles_to_add(stub: StubApi) -> None:
     at = open_page("views/recommend.py", stub.client())
     at.text_input(key="search").input("toy").run()
@@ -230,9 +239,10 @@ def test_three_liked_movies_give_ten_recommendation_cards(stub: StubApi) -> None
     assert at.multiselect(key="liked").value == [862, 603, 670]
     assert at.button(key="add-670").disabled  # already picked
 
-    at.button[-1].click().run()
-    assert not at.exception, at.exception
-    assert stub.calls("POST", "/recommend") == [{"liked": [862, 603, 670], "k": 10}]
+    recommend(at)
+    [sent] = stub.calls("POST", "/recommend")
+    assert sent == {"liked": [862, 603, 670], "k": 10, "user_id": at.session_state["user_id"]}
+    assert sent["user_id"].startswith("anon-")
     expected = StubApi().handle("POST", "/recommend", {}, {"liked": [862, 603, 670], "k": 10})[1]
     assert card_ids(at) == [item["tmdb_id"] for item in expected["items"]]
     assert len(card_ids(at)) == 10
@@ -247,13 +257,13 @@ def test_removing_a_chip_drops_that_movie_from_the_request(stub: StubApi) -> Non
     pick(at, "toy", 862)
     pick(at, "heat", 949)
     at.multiselect(key="liked").unselect(862).run()
-    at.button[-1].click().run()
-    assert stub.calls("POST", "/recommend") == [{"liked": [949], "k": 10}]
+    recommend(at)
+    assert [body["liked"] for body in stub.calls("POST", "/recommend")] == [[949]]
 
 
 def test_no_picks_gives_popular_movies_and_says_so(stub: StubApi) -> None:
     at = open_page("views/recommend.py", stub.client())
-    at.button[-1].click().run()
+    recommend(at)
     assert any("here are the most popular" in i for i in texts(at.info))
     popular = sorted(CATALOG.values(), key=lambda m: -m["popularity"])[:10]
     assert card_ids(at) == [m["tmdb_id"] for m in popular]
@@ -263,7 +273,7 @@ def test_without_a_recommender_model_the_page_says_these_are_popular_movies(stub
     stub.with_recommender = False
     at = open_page("views/recommend.py", stub.client())
     pick(at, "toy", 862)
-    at.button[-1].click().run()
+    recommend(at)
     assert any("No recommender model is published yet" in i for i in texts(at.info))
     assert not any("Because you liked" in c for c in texts(at.caption))
     assert len(card_ids(at)) == 10
@@ -280,7 +290,7 @@ def test_recommend_page_without_a_model_warns_once_and_does_not_search() -> None
 
 def test_every_card_has_its_poster_over_an_initials_placeholder(stub: StubApi) -> None:
     at = open_page("views/recommend.py", stub.client())
-    at.button[-1].click().run()
+    recommend(at)
     cards = [h.proto.body for h in at.get("html") if "movie-card" in h.proto.body]
     assert len(cards) == 10
     for body in cards:
@@ -292,10 +302,10 @@ def test_every_card_has_its_poster_over_an_initials_placeholder(stub: StubApi) -
 
 def test_card_keeps_hostile_titles_and_urls_inert() -> None:
     movie = Movie(tmdb_id=1, title="<script>x</script>", poster_url="https://x.test/a'),url(evil.jpg")
-    body = components.movie_card_html(movie)
+    body = cards.movie_card_html(movie)
     assert "<script>" not in body and "&lt;script&gt;" in body
     assert "url('https://x.test/a%27%29,url%28evil.jpg')" in body
-    assert "javascript:" not in components.movie_card_html(Movie(2, "t", poster_url="javascript:alert(1)"))
+    assert "javascript:" not in cards.movie_card_html(Movie(2, "t", poster_url="javascript:alert(1)"))
 
 
 def test_recommend_page_with_the_api_down_explains_without_crashing(down_api: MovieApi) -> None:
@@ -304,15 +314,147 @@ def test_recommend_page_with_the_api_down_explains_without_crashing(down_api: Mo
     at.text_input(key="search").input("toy").run()
     assert not at.exception
     assert len(at.error) == 1  # the banner, not a second copy for the search
-    at.button[-1].click().run()
+    recommend(at)
     assert not at.exception
     assert len(at.error) == 2 and card_ids(at) == []
+
+
+# --- feedback on the cards -------------------------------------------------------------------------
+def react(at: AppTest, kind: str, tmdb_id: int) -> AppTest:
+    """Click 👍 ("like"), 👎 ("dislike") or Seen it ("watched") under the card of one movie."""
+    [button] = [
+        b for b in at.button if b.key and b.key.startswith(f"fb-{kind}-") and b.key.endswith(f"-{tmdb_id}")
+    ]
+    button.click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def feedback_button(at: AppTest, kind: str, tmdb_id: int) -> Any:
+    [button] = [
+        b for b in at.button if b.key and b.key.startswith(f"fb-{kind}-") and b.key.endswith(f"-{tmdb_id}")
+    ]
+    return button
+
+
+def liked_strip_ids(at: AppTest) -> list[int]:
+    """tmdb ids in the "your likes" strip, in order."""
+    [strip] = [h.proto.body for h in at.get("html") if 'class="likes-strip"' in h.proto.body] or [""]
+    return [int(part.split('"')[0]) for part in strip.split('data-tmdb-id="')[1:]]
+
+
+def test_thumbs_up_posts_a_like_with_the_cards_request_position_and_user(stub: StubApi) -> None:
+    at = open_page("views/recommend.py", stub.client())
+    pick(at, "toy", 862)
+    recommend(at)
+    third = card_ids(at)[2]
+    react(at, "like", third)
+
+    [event] = stub.feedback
+    [asked] = stub.calls("POST", "/recommend")
+    [answer] = stub.answered("POST", "/recommend")
+    assert event == {
+        "event_id": event["event_id"],
+        "user_id": asked["user_id"],
+        "tmdb_id": third,
+        "kind": "like",
+        "request_id": answer["request_id"],
+        "position": 3,
+    }
+    assert uuid.UUID(event["event_id"])  # a fresh uuid: the API counts a retried POST once
+    [toast] = texts(at.toast)
+    assert "👍 saved" in toast and CATALOG[third]["title"] in toast
+    assert feedback_button(at, "like", third).proto.type == "primary"  # shows pressed
+    assert feedback_button(at, "like", card_ids(at)[0]).proto.type == "secondary"  # other cards untouched
+    assert not at.warning and not at.error
+    react(at, "like", third)  # pressed again: said, not sent twice
+    assert len(stub.feedback) == 1 and "Already saved" in texts(at.toast)[0]
+
+    react(at, "watched", card_ids(at)[0])
+    assert [(e["kind"], e["position"]) for e in stub.feedback] == [("like", 3), ("watched", 1)]
+    assert {e["event_id"] for e in stub.feedback} != {event["event_id"]}
+
+
+def test_a_liked_card_joins_your_likes_and_the_next_recommend_call(stub: StubApi) -> None:
+    at = open_page("views/recommend.py", stub.client())
+    pick(at, "toy", 862)
+    assert liked_strip_ids(at) == [862]
+    recommend(at)
+    first = card_ids(at)[0]
+    react(at, "like", first)
+
+    assert liked_strip_ids(at) == [862, first]
+    assert at.multiselect(key="liked").value == [862, first]
+    assert any("Your likes changed since these picks" in c for c in texts(at.caption))
+    recommend(at)
+    before, after = stub.calls("POST", "/recommend")
+    assert after["liked"] == [862, first] and after["user_id"] == before["user_id"]
+    assert first not in card_ids(at)
+    assert not any("Your likes changed" in c for c in texts(at.caption))
+
+
+def test_thumbs_down_takes_a_movie_out_of_your_likes(stub: StubApi) -> None:
+    at = open_page("views/recommend.py", stub.client())
+    recommend(at)
+    second = card_ids(at)[1]
+    react(at, "like", second)
+    assert liked_strip_ids(at) == [second]
+    react(at, "dislike", second)
+
+    assert liked_strip_ids(at) == [] and at.multiselect(key="liked").value == []
+    assert [e["kind"] for e in stub.feedback] == ["like", "dislike"]
+    assert "out of your likes" in texts(at.toast)[0]
+    assert feedback_button(at, "dislike", second).proto.type == "primary"
+    assert feedback_button(at, "like", second).proto.type == "secondary"  # 👍 again is possible
+
+
+def _spool_full(stub: StubApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    stub.feedback_status = 503
+
+
+def _bad_kind(stub: StubApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    problem = {"loc": ["body", "events", 0, "kind"], "msg": "Input should be 'like'", "type": "literal_error"}
+    monkeypatch.setattr(stub, "_feedback", lambda body: (422, {"detail": [problem]}))
+
+
+def _unreachable(stub: StubApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(body: Any) -> Any:
+        raise httpx.ConnectError("connection refused")
+
+    monkeypatch.setattr(stub, "_feedback", refuse)
+
+
+@pytest.mark.parametrize(
+    ("refuse", "expected"),
+    [
+        (_spool_full, ["cannot take feedback right now", "the feedback spool is full", "try again in 5 s"]),
+        (_bad_kind, ["the API refused it", "events.0.kind: Input should be 'like'"]),
+        (_unreachable, ["Cannot reach the movie API", "Try again once it is running"]),
+    ],
+)
+def test_a_refused_thumbs_up_says_plainly_that_it_was_not_saved(
+    stub: StubApi, monkeypatch: pytest.MonkeyPatch, refuse: Any, expected: list[str]
+) -> None:
+    at = open_page("views/recommend.py", stub.client())
+    recommend(at)
+    first = card_ids(at)[0]
+    refuse(stub, monkeypatch)
+    react(at, "like", first)
+
+    [warning] = texts(at.warning)
+    assert f"Your 👍 for **{CATALOG[first]['title']}** was not saved" in warning
+    for words in expected:
+        assert words in warning
+    assert "still in your likes" in warning and liked_strip_ids(at) == [first]
+    assert any("not saved" in t for t in texts(at.toast))
+    assert feedback_button(at, "like", first).proto.type == "secondary"  # not pressed: retry it
+    assert stub.feedback == [] and len(card_ids(at)) == 10
 
 
 # --- model page -------------------------------------------------------------------------------------
 def test_model_page_shows_versions_metrics_runs_and_history(stub: StubApi) -> None:
     at = open_page("views/model.py", stub.client())
-    assert texts(at.header) == ["⭐ Rating model", "🍿 Recommender"]
+    assert texts(at.header) == ["⭐ Rating model", "🍿 Recommender", "🔁 Recommender online"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"RMSE": "0.860", "MAE": "0.660", "NDCG@10": "0.102", "Hit rate@10": "0.210"}
     rating_details = at.markdown[0].value
@@ -320,7 +462,7 @@ def test_model_page_shows_versions_metrics_runs_and_history(stub: StubApi) -> No
     assert "2025-02-26 12:00 UTC" in rating_details
     assert "offline-run-20250226_120000-rati" in rating_details and "xgboost" in rating_details
 
-    assert len(at.get("vega_lite_chart")) == 2
+    assert len(at.get("vega_lite_chart")) == 2 + 4  # two histories, four online metrics
     _, rating_history = chart_frames(at, 0)
     assert list(rating_history["value"]) == [0.94, 0.91, 0.93, 0.88, 0.86]
     assert list(rating_history["status"]).count("production") == 1
@@ -335,6 +477,45 @@ def test_model_page_without_a_history_endpoint_charts_the_production_version(stu
     assert any("does not publish the registry's history" in c for c in texts(at.caption))
     _, rating_history = chart_frames(at, 0)
     assert list(rating_history["version"]) == [RATING_VERSION]
+
+
+def test_model_page_plots_online_metrics_by_day_and_version(stub: StubApi) -> None:
+    at = open_page("views/model.py", stub.client())
+    assert stub.requests[-1][:2] == ("GET", "/model/online")
+    charts = [chart_frames(at, i) for i in range(2, 6)]
+    assert [spec["title"] for spec, _ in charts] == ["Hit rate", "MRR", "Coverage", "Fallback share"]
+    for (spec, frame), metric in zip(charts, ["hit_rate", "mrr", "coverage", "fallback_share"], strict=True):
+        assert spec["encoding"]["color"]["field"] == "version"
+        assert spec["encoding"]["x"]["field"] == "date"
+        expected = [(day["date"], v["version"], v[metric]) for day in ONLINE_DAYS for v in day["versions"]]
+        got = [
+            (d.strftime("%Y-%m-%d"), v, x)
+            for d, v, x in zip(frame["date"], frame["version"], frame["value"], strict=True)
+        ]
+        assert sorted(got) == sorted(expected)
+    # A version keeps its colour from chart to chart: the domain is the same everywhere.
+    domains = {tuple(spec["encoding"]["color"]["scale"]["domain"]) for spec, _ in charts}
+    assert domains == {(PREVIOUS_RECOMMENDER, RECOMMENDER_VERSION)}
+    captions = " ".join(texts(at.caption))
+    assert "positive feedback" in captions and "within 30 minutes" in captions
+    assert "Latest day 2025-03-05" in captions
+
+
+def test_model_page_without_online_data_says_what_produces_it(stub: StubApi) -> None:
+    stub.online_days = []
+    at = open_page("views/model.py", stub.client())
+    [info] = texts(at.info)
+    assert "No online metrics yet" in info
+    assert "./scripts/simulate.sh" in info and "recommendation page" in info and "pipeline" in info
+    assert len(at.get("vega_lite_chart")) == 2  # the histories only
+
+
+def test_model_page_says_when_online_metrics_cannot_be_read(stub: StubApi) -> None:
+    stub.online_status = 503
+    at = open_page("views/model.py", stub.client())
+    [warning] = texts(at.warning)
+    assert "cannot be read right now" in warning and "cannot read reports/online from S3" in warning
+    assert texts(at.header)[:2] == ["⭐ Rating model", "🍿 Recommender"]  # the rest of the page stands
 
 
 def test_model_page_without_a_model_says_what_to_run() -> None:
@@ -369,8 +550,6 @@ def test_app_sidebar_says_when_the_api_is_offline(down_api: MovieApi) -> None:
 
 # --- the client's reading of odd answers ------------------------------------------------------------
 def test_client_reads_a_bare_search_list_and_builds_poster_urls() -> None:
-    import httpx
-
     rows = [{"tmdb_id": 5, "title": "Four Rooms", "release_date": "1995-12-09", "poster_path": "/x.jpg"}]
     client = MovieApi(
         "http://stub.invalid", transport=httpx.MockTransport(lambda r: httpx.Response(200, json=rows))
@@ -386,8 +565,6 @@ def test_client_reads_a_bare_search_list_and_builds_poster_urls() -> None:
 
 
 def test_client_turns_garbage_into_an_error_value() -> None:
-    import httpx
-
     client = MovieApi(
         "http://stub.invalid", transport=httpx.MockTransport(lambda r: httpx.Response(200, text="<html>"))
     )
@@ -396,5 +573,22 @@ def test_client_turns_garbage_into_an_error_value() -> None:
         client.recommend([1]),
         client.search("x"),
         client.models(),
+        client.send_feedback([FeedbackEvent.new("anon-1", 1, "like")]),
+        client.online(),
     ):
         assert isinstance(result, ApiError)
+
+
+def test_client_reads_retry_after_and_sends_only_the_fields_that_are_set() -> None:
+    seen: list[Any] = []
+
+    def full(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(503, json={"detail": "spool full"}, headers={"Retry-After": "7"})
+
+    client = MovieApi("http://stub.invalid", transport=httpx.MockTransport(full))
+    error = client.send_feedback([FeedbackEvent.new("anon-1", 862, "rating", value=4.5)])
+    assert isinstance(error, ApiError) and error.kind == "not_ready"
+    assert error.retry_after_s == 7 and error.message == "spool full"
+    [event] = seen[0]["events"]
+    assert set(event) == {"event_id", "user_id", "tmdb_id", "kind", "value"}  # no request_id/position

@@ -8,12 +8,18 @@ Screenshots of every page go to test-artifacts/.
 from __future__ import annotations
 
 import os
+import re
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from services.core import events
+from services.core.storage import ObjectStore
 from tests import processes
 
 pytestmark = pytest.mark.browser
@@ -32,6 +38,7 @@ CHROMIUM_ARGS = [
 ]
 KOREAN_OVERVIEW = "한 소년이 잃어버린 강아지를 찾아 먼 바닷가 마을로 떠나고, 그곳에서 평생의 친구를 만난다."
 TIMEOUT_MS = 20_000
+S3_WAIT_S = 30  # the API's flusher uploads every couple of seconds (SPOOL_FLUSH_INTERVAL_S)
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +189,50 @@ def test_model_page_shows_versions_and_history_charts(page) -> None:
     expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2)
     wait_idle(page)
     shoot(page, "model")
+
+
+def stored_events(store: ObjectStore, stream: str, **match: Any) -> list[dict[str, Any]]:
+    """The events of one stream on S3 whose fields equal match, waiting for the API's flusher."""
+    deadline = time.monotonic() + S3_WAIT_S
+    while True:
+        found = [
+            e
+            for day in events.days(store, stream)
+            for e in events.read_day(store, stream, day)
+            if all(e.get(k) == v for k, v in match.items())
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def test_thumbs_up_on_a_card_reaches_s3_tied_to_what_was_shown(page, ui_api_url: str, pipeline_run) -> None:
+    from playwright.sync_api import expect
+
+    paths = httpx.get(f"{ui_api_url}/openapi.json", timeout=10).json()["paths"]
+    if "/feedback" not in paths:
+        pytest.skip("this API has no POST /feedback yet")
+    page.goto("/recommend")
+    page.get_by_label("Search the catalog").fill("toy")
+    page.get_by_role("button", name="Toy Story (1995)", exact=True).click()
+    expect(page.locator('[data-testid="stMultiSelect"]')).to_contain_text("Toy Story (1995)")
+    page.get_by_role("button", name="Recommend 10 movies").click()
+    cards = page.locator(".movie-card")
+    expect(cards).to_have_count(10)
+    wait_idle(page)
+    user = page.locator("code").filter(has_text=re.compile(r"^anon-[0-9a-f]{32}$")).inner_text()
+    second = int(cards.nth(1).get_attribute("data-tmdb-id"))
+
+    page.get_by_role("button", name="👍", exact=True).nth(1).click()
+    expect(page.get_by_test_id("stToast")).to_contain_text("👍 saved")
+    expect(page.locator(f'.likes-strip [data-tmdb-id="{second}"]')).to_be_visible()
+    wait_idle(page)
+    shoot(page, "recommend-feedback")
+
+    store = ObjectStore.from_settings(pipeline_run.settings)
+    [like] = stored_events(store, "feedback", user_id=user, tmdb_id=second, kind="like")
+    assert like["position"] == 2 and like["request_id"]
+    # The like names the response that showed the movie, at the place it was shown: the join key of
+    # the online evaluation.
+    [shown] = stored_events(store, "impressions", request_id=like["request_id"])
+    assert shown["items"][1] == second and shown["user_id"] == user

@@ -4,143 +4,39 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
-from services.ui.choices import LANGUAGE_NAMES, TMDB_GENRES
+from services.ui.api_types import (
+    FALLBACK_VOCABULARY,
+    ApiError,
+    HistoryPoint,
+    ModelInfo,
+    Movie,
+    Prediction,
+    Readiness,
+    Recommendations,
+    Sentiment,
+    Vocabulary,
+)
+from services.ui.choices import LANGUAGE_NAMES
+from services.ui.loop_api import FeedbackAck, FeedbackEvent, OnlineDay, read_ack, read_online
+from services.ui.readers import float_map, read_history, read_models, str_or_none
 
 log = logging.getLogger(__name__)
 
-ErrorKind = Literal["down", "not_ready", "invalid", "not_found", "server", "bad_response"]
 GENRE_PREFIX = "genre="
-MODEL_NAMES = ("rating", "recommender")
 DEFAULT_POSTER_BASE = "https://image.tmdb.org/t/p/w342"
+# A click on a card waits for this at most: feedback must never feel slow.
+FEEDBACK_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 
 
-@dataclass(frozen=True)
-class ApiError:
-    """Why a call failed, in words a user can act on."""
-
-    kind: ErrorKind
-    message: str
-    status: int | None = None
-    problems: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Sentiment:
-    """The overview's mood as the API read it."""
-
-    polarity: float
-    subjectivity: float
-    label: str
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """A predicted rating with what the model saw and why it said so."""
-
-    rating: float
-    model_version: str
-    sentiment: Sentiment
-    translated: bool
-    notes: tuple[str, ...] = ()
-    contributions: Mapping[str, float] = field(default_factory=dict)
-    bias: float | None = None
-
-
-@dataclass(frozen=True)
-class Movie:
-    """One catalog movie, as search, lookup and recommendations return it."""
-
-    tmdb_id: int
-    title: str
-    release_year: int | None = None
-    overview: str = ""
-    poster_url: str | None = None
-    genres: tuple[str, ...] = ()
-    score: float | None = None
-
-    @property
-    def label(self) -> str:
-        """'Title (1995)', or the bare title when the year is unknown."""
-        return f"{self.title} ({self.release_year})" if self.release_year else self.title
-
-
-@dataclass(frozen=True)
-class Recommendations:
-    """Ten (or k) movies to watch next, and how they were chosen."""
-
-    items: tuple[Movie, ...]
-    strategy: str
-    cold_start: bool
-    model_version: str | None = None
-    unknown: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """The production version of one model as the API serves it."""
-
-    name: str
-    version: str | None
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    created_at: str | None = None
-    wandb_run: str | None = None
-    source: str | None = None
-    algorithm: str | None = None
-    git_commit: str | None = None
-
-
-@dataclass(frozen=True)
-class HistoryPoint:
-    """One registry version of a model with its metrics."""
-
-    model: str
-    version: str
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    created_at: str | None = None
-    production: bool = False
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """Choices for the rating form, and where they came from ('api' or 'fallback')."""
-
-    genres: tuple[str, ...]
-    languages: tuple[str, ...]
-    source: Literal["api", "fallback"] = "fallback"
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Whether the API can answer predictions now."""
-
-    ready: bool
-    detail: str = ""
-
-
-FALLBACK_VOCABULARY = Vocabulary(genres=TMDB_GENRES, languages=tuple(LANGUAGE_NAMES), source="fallback")
-
-
-def _float_map(value: Any) -> dict[str, float]:
-    """The numeric entries of a JSON object; other values are dropped."""
-    if not isinstance(value, Mapping):
-        return {}
-    out: dict[str, float] = {}
-    for key, item in value.items():
-        if isinstance(item, bool) or not isinstance(item, int | float):
-            continue
-        out[str(key)] = float(item)
-    return out
-
-
-def _str_or_none(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
+def _retry_after(value: str | None) -> int | None:
+    """Retry-After in whole seconds; None when absent or given as an HTTP date."""
+    if value and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
 def _problems(detail: Any) -> tuple[str, ...]:
@@ -206,10 +102,16 @@ class MovieApi:
                 return ApiError("bad_response", f"The API answered {path} with something other than JSON.")
             return body
         detail = body.get("detail") if isinstance(body, Mapping) else None
-        log.info("API %s %s -> %s %s", method, path, status, detail)
+        # Only loc and msg: a 422's detail also echoes the inputs (overviews, user ids).
+        log.info("API %s %s -> %s %s", method, path, status, "; ".join(_problems(detail)))
         if status == 503:
             text = detail if isinstance(detail, str) else "The API is running but not ready."
-            return ApiError("not_ready", text, status=status)
+            return ApiError(
+                "not_ready",
+                text,
+                status=status,
+                retry_after_s=_retry_after(response.headers.get("retry-after")),
+            )
         if status == 422:
             return ApiError(
                 "invalid", "The API did not accept these inputs.", status=status, problems=_problems(detail)
@@ -220,8 +122,8 @@ class MovieApi:
         return ApiError("server", text, status=status)
 
     def _movie(self, raw: Mapping[str, Any]) -> Movie:
-        poster = _str_or_none(raw.get("poster_url"))
-        path = _str_or_none(raw.get("poster_path"))
+        poster = str_or_none(raw.get("poster_url"))
+        path = str_or_none(raw.get("poster_path"))
         if poster is None and path:
             poster = path if path.startswith("http") else f"{self.poster_base_url}/{path.lstrip('/')}"
         year = raw.get("release_year")
@@ -259,7 +161,7 @@ class MovieApi:
             return body
         try:
             raw_sent = body.get("overview_sentiment") or {}
-            contributions = _float_map(body.get("contributions"))
+            contributions = float_map(body.get("contributions"))
             bias = contributions.pop("bias", None)
             return Prediction(
                 rating=float(body["predicted_rating"]),
@@ -278,9 +180,14 @@ class MovieApi:
             log.warning("unexpected /predict answer: %s", exc)
             return ApiError("bad_response", "The API's prediction was not in the expected shape.")
 
-    def recommend(self, liked: Sequence[int], k: int = 10) -> Recommendations | ApiError:
+    def recommend(
+        self, liked: Sequence[int], k: int = 10, user_id: str | None = None
+    ) -> Recommendations | ApiError:
         """POST /recommend: k movies to watch next after the liked ones (most recent last)."""
-        body = self._call("POST", "/recommend", json={"liked": [int(i) for i in liked], "k": int(k)})
+        payload: dict[str, Any] = {"liked": [int(i) for i in liked], "k": int(k)}
+        if user_id:
+            payload["user_id"] = user_id
+        body = self._call("POST", "/recommend", json=payload)
         if isinstance(body, ApiError):
             return body
         try:
@@ -288,12 +195,36 @@ class MovieApi:
                 items=tuple(self._movie(item) for item in body.get("items") or []),
                 strategy=str(body.get("strategy") or "unknown"),
                 cold_start=bool(body.get("cold_start")),
-                model_version=_str_or_none(body.get("model_version")),
+                model_version=str_or_none(body.get("model_version")),
                 unknown=tuple(int(i) for i in body.get("unknown") or []),
+                request_id=str_or_none(body.get("request_id")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("unexpected /recommend answer: %s", exc)
             return ApiError("bad_response", "The API's recommendations were not in the expected shape.")
+
+    def send_feedback(self, events: Sequence[FeedbackEvent]) -> FeedbackAck | ApiError:
+        """POST /feedback: reactions to movies (1-500), each with its own event id."""
+        payload = {"events": [event.as_json() for event in events]}
+        body = self._call("POST", "/feedback", json=payload, timeout=FEEDBACK_TIMEOUT)
+        if isinstance(body, ApiError):
+            return body
+        try:
+            return read_ack(body)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("unexpected /feedback answer: %s", exc)
+            return ApiError("bad_response", "The API's answer to feedback was not in the expected shape.")
+
+    def online(self, days: int = 30) -> list[OnlineDay] | ApiError:
+        """GET /model/online: the recommender's daily online evaluation, oldest day first."""
+        body = self._call("GET", "/model/online", params={"days": int(days)})
+        if isinstance(body, ApiError):
+            return body
+        try:
+            return read_online(body)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("unexpected /model/online answer: %s", exc)
+            return ApiError("bad_response", "The API's online metrics were not in the expected shape.")
 
     def search(self, query: str, limit: int = 10) -> list[Movie] | ApiError:
         """GET /movies/search: catalog movies whose title matches the query."""
@@ -322,63 +253,14 @@ class MovieApi:
     def models(self) -> dict[str, ModelInfo] | ApiError:
         """GET /model: the production version of each model ('rating', 'recommender')."""
         body = self._call("GET", "/model")
-        if isinstance(body, ApiError):
-            return body
-        if isinstance(body, Mapping) and isinstance(body.get("models"), Mapping | list):
-            body = body["models"]
-        if isinstance(body, list):
-            body = {str(m.get("name")): m for m in body if isinstance(m, Mapping)}
-        if not isinstance(body, Mapping):
-            return ApiError("bad_response", "The API's model information was not in the expected shape.")
-        source = _str_or_none(body.get("source"))
-        loaded = [raw for raw in body.values() if isinstance(raw, Mapping) and raw.get("version")]
-        if body.get("ready") is False and not loaded:
-            detail = body.get("detail")
-            return ApiError("not_ready", str(detail) if detail else "The API has no model loaded.")
-        out: dict[str, ModelInfo] = {}
-        for name, raw in body.items():
-            if raw is None and name in MODEL_NAMES:
-                out[str(name)] = ModelInfo(name=str(name), version=None)
-            elif isinstance(raw, Mapping) and ("version" in raw or "metrics" in raw):
-                out[str(name)] = ModelInfo(
-                    name=str(name),
-                    version=_str_or_none(raw.get("version")),
-                    metrics=_float_map(raw.get("metrics")),
-                    created_at=_str_or_none(raw.get("created_at")),
-                    wandb_run=_str_or_none(raw.get("wandb_run")),
-                    source=_str_or_none(raw.get("source")) or source,
-                    algorithm=_str_or_none(raw.get("algorithm")),
-                    git_commit=_str_or_none(raw.get("git_commit")),
-                )
-        return out
+        return body if isinstance(body, ApiError) else read_models(body)
 
     def history(self) -> list[HistoryPoint] | None | ApiError:
         """GET /model/history: every registry version with metrics; None when the API lacks it."""
         body = self._call("GET", "/model/history")
         if isinstance(body, ApiError):
             return None if body.kind == "not_found" else body
-        if isinstance(body, Mapping) and isinstance(body.get("models"), Mapping | list):
-            body = body["models"]
-        rows: list[tuple[str, Any]] = []
-        if isinstance(body, Mapping):
-            for name, versions in body.items():
-                rows += [(str(name), v) for v in versions or [] if isinstance(versions, list)]
-        elif isinstance(body, list):
-            rows = [(str(v.get("model") or v.get("name") or ""), v) for v in body if isinstance(v, Mapping)]
-        points = []
-        for name, raw in rows:
-            if not isinstance(raw, Mapping) or raw.get("version") is None:
-                continue
-            points.append(
-                HistoryPoint(
-                    model=name,
-                    version=str(raw["version"]),
-                    metrics=_float_map(raw.get("metrics")),
-                    created_at=_str_or_none(raw.get("created_at")),
-                    production=bool(raw.get("production") or raw.get("is_production")),
-                )
-            )
-        return points
+        return read_history(body)
 
     def vocabulary(self) -> Vocabulary:
         """Genres and languages the model knows: from the API when it says, else TMDB's lists."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
@@ -12,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from services.ui.api_client import ApiError, HistoryPoint, Movie, Prediction, Readiness
+from services.ui.api_client import ApiError, HistoryPoint, Prediction, Readiness
 
 API_START_HINT = "./scripts/serve.sh"
 TRAIN_HINT = "./scripts/pipeline.sh"
@@ -203,76 +200,6 @@ def when(value: str | None, now: datetime | None = None) -> str:
     else:
         ago = f"{int(seconds // 86400)} days ago"
     return f"{parsed.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({ago})"
-
-
-# --- movie cards ------------------------------------------------------------------------------------
-def initials(title: str) -> str:
-    """Up to two initials of a title's words, skipping a leading article: 'The Dark Knight' -> 'DK'."""
-    words = [w for w in title.replace("-", " ").split() if w[:1].isalnum()]
-    if len(words) > 1 and words[0].lower() in {"the", "a", "an"}:
-        words = words[1:]
-    return "".join(w[0].upper() for w in words[:2]) or "?"
-
-
-def placeholder_svg(title: str) -> str:
-    """A poster-sized SVG with the title's initials on a colour drawn from the title, as a data URI."""
-    hue = int(hashlib.sha256(title.encode()).hexdigest()[:4], 16) % 360
-    svg = (
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 300">'
-        '<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">'
-        f'<stop offset="0" stop-color="hsl({hue},45%,42%)"/>'
-        f'<stop offset="1" stop-color="hsl({(hue + 40) % 360},50%,22%)"/></linearGradient></defs>'
-        '<rect width="200" height="300" fill="url(#g)"/>'
-        '<text x="100" y="168" text-anchor="middle" font-family="Helvetica,Arial,sans-serif" '
-        f'font-size="64" font-weight="700" fill="rgba(255,255,255,0.92)">{html.escape(initials(title))}</text>'
-        '<text x="100" y="280" text-anchor="middle" font-family="Helvetica,Arial,sans-serif" '
-        'font-size="13" fill="rgba(255,255,255,0.6)">no poster</text></svg>'
-    )
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
-
-
-def _css_url(url: str) -> str | None:
-    """An http(s) URL made safe inside CSS url('...') in an HTML attribute; None for anything else."""
-    if not url.startswith(("https://", "http://")):
-        return None
-    for char, code in (("'", "%27"), ('"', "%22"), ("(", "%28"), (")", "%29"), ("\\", "%5C"), (" ", "%20")):
-        url = url.replace(char, code)
-    return html.escape(url, quote=True)
-
-
-def movie_card_html(movie: Movie) -> str:
-    """A self-contained card: poster over an initials placeholder, title, year, overview."""
-    title = html.escape(movie.title)
-    # Two background layers: the poster on top, the placeholder under it. A poster that fails to load
-    # (CDN unreachable, 404) is simply not painted, so the placeholder shows and never a broken image.
-    layers = [f"url('{placeholder_svg(movie.title)}')"]
-    poster = _css_url(movie.poster_url or "")
-    if poster:
-        layers.insert(0, f"url('{poster}')")
-    meta = " · ".join(x for x in [str(movie.release_year or ""), ", ".join(movie.genres[:2])] if x)
-    overview = html.escape(movie.overview or "No overview available.")
-    return (
-        f'<div class="movie-card" data-tmdb-id="{movie.tmdb_id}" style="border:1px solid rgba(128,128,128,.25);'
-        'border-radius:10px;overflow:hidden;height:100%;background:rgba(128,128,128,.04)">'
-        f'<div class="movie-poster" role="img" aria-label="Poster of {title}" style="aspect-ratio:2/3;'
-        f'width:100%;background-size:cover;background-position:center;background-image:{",".join(layers)}">'
-        "</div>"
-        '<div style="padding:8px 10px 10px">'
-        f'<div class="movie-title" title="{title}" style="font-weight:600;line-height:1.25;'
-        f'white-space:nowrap;overflow:hidden;text-overflow:ellipsis">{title}</div>'
-        f'<div style="font-size:.8rem;opacity:.7;margin:2px 0 6px">{html.escape(meta) or "&nbsp;"}</div>'
-        '<div style="font-size:.8rem;line-height:1.35;display:-webkit-box;-webkit-line-clamp:4;'
-        f'-webkit-box-orient:vertical;overflow:hidden;min-height:5.4em">{overview}</div></div></div>'
-    )
-
-
-def movie_grid(movies: Sequence[Movie], per_row: int = 5) -> None:
-    """Cards in rows of per_row columns."""
-    for start in range(0, len(movies), per_row):
-        columns = st.columns(per_row)
-        for column, movie in zip(columns, movies[start : start + per_row], strict=False):
-            with column:
-                st.html(movie_card_html(movie))
 
 
 # --- prediction -------------------------------------------------------------------------------------

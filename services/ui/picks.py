@@ -1,7 +1,8 @@
-"""Session state of the recommend page: movies seen in search results and the liked list."""
+"""Session state of the recommend page: the anonymous user, movies seen so far, and the liked list."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 
 import streamlit as st
@@ -11,10 +12,16 @@ from services.ui.api_client import Movie
 KNOWN_KEY = "known_movies"  # tmdb_id -> Movie, every movie search has shown this session
 LIKED_KEY = "liked"  # the multiselect's value: tmdb ids in the order they were added
 RESULT_KEY = "recommendations"  # (liked ids, Recommendations | ApiError) of the last request
+USER_KEY = "user_id"  # pseudonymous, one per browser session: ties feedback to the answers it was about
+
+
+def user_id() -> str:
+    """This browser session's anonymous id ('anon-<hex>'), created on first use and then kept."""
+    return st.session_state.setdefault(USER_KEY, f"anon-{uuid.uuid4().hex}")
 
 
 def remember(movies: Iterable[Movie]) -> None:
-    """Keep movies from search results so they can stay as chips after the search changes."""
+    """Keep movies from search results and cards so they can stay as chips after those change."""
     known = st.session_state.setdefault(KNOWN_KEY, {})
     for movie in movies:
         known[movie.tmdb_id] = movie
@@ -26,6 +33,15 @@ def add_liked(tmdb_id: int) -> None:
     if tmdb_id not in liked:
         liked.append(tmdb_id)
     st.session_state[LIKED_KEY] = liked
+
+
+def remove_liked(tmdb_id: int) -> bool:
+    """Take a movie out of the liked list; True when it was in it."""
+    liked = list(st.session_state.get(LIKED_KEY, []))
+    if tmdb_id not in liked:
+        return False
+    st.session_state[LIKED_KEY] = [i for i in liked if i != tmdb_id]
+    return True
 
 
 def liked_movies(ids: Sequence[int]) -> list[Movie]:

@@ -4,7 +4,9 @@ One ``StubApi`` answers both ways the UI tests need: in process through ``httpx.
 (``stub.client()`` gives a real ``MovieApi`` on it, for AppTest) and over real HTTP on 127.0.0.1
 (``stub.serve()``, for the browser test). Switches: ``ready`` (False answers 503 like an API
 without a model), ``with_history`` (serve ``GET /model/history``, which the real API lacks so far),
-``with_recommender`` (False: popularity only). Every request is recorded.
+``with_recommender`` (False: popularity only), ``feedback_status`` (503: the API cannot take events
+now, with ``Retry-After``), ``online_days`` and ``online_status`` (what ``GET /model/online`` says).
+Every request and every answer is recorded; ``feedback`` holds the events ``/feedback`` took.
 
 Run it by hand for UI work: ``python -m tests.fakes.ui_stub_api --port 8000``.
 """
@@ -27,100 +29,12 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from services.ui.api_client import MovieApi
+from tests.fakes.ui_stub_data import CATALOG, HISTORY, ONLINE_DAYS, RATING_VERSION, RECOMMENDER_VERSION
 
 log = logging.getLogger(__name__)
 
-POSTER_BASE = "https://image.tmdb.org/t/p/w342"
-RATING_VERSION = "20250301T120000Z-a1b2c3"
-RECOMMENDER_VERSION = "20250301T121500Z-d4e5f6"
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
-
-# tmdb_id | title | year | genres | popularity | overview
-_TABLE = """
-862|Toy Story|1995|Animation,Comedy,Family|21.9|A cowboy doll feels threatened when a new spaceman figure arrives.
-863|Toy Story 2|1999|Animation,Comedy,Family|17.5|Woody is stolen by a toy collector and his friends set out to rescue him.
-12|Finding Nemo|2003|Animation,Family|25.5|A timid clownfish crosses the ocean to find his son.
-585|Monsters, Inc.|2001|Animation,Comedy,Family|26.4|Monsters who scare children for energy meet a fearless little girl.
-8587|The Lion King|1994|Animation,Drama,Family|21.6|A young lion prince flees his kingdom after his father's death.
-8844|Jumanji|1995|Adventure,Fantasy,Family|17.0|Siblings find a board game that releases jungle dangers into their town.
-949|Heat|1995|Action,Crime,Drama|17.9|A detective hunts a meticulous crew of professional thieves in Los Angeles.
-710|GoldenEye|1995|Adventure,Action,Thriller|14.7|James Bond stops a stolen satellite weapon from striking London.
-807|Se7en|1995|Crime,Mystery,Thriller|18.5|Two detectives track a killer who stages murders after the seven deadly sins.
-629|The Usual Suspects|1995|Drama,Crime,Thriller|16.3|A con man tells police how five criminals met in a line-up.
-197|Braveheart|1995|Action,Drama,History,War|20.8|William Wallace leads a Scottish revolt against English rule.
-568|Apollo 13|1995|Drama,History|11.4|Three astronauts fight to get home after an explosion on their way to the Moon.
-680|Pulp Fiction|1994|Thriller,Crime|40.6|Hitmen, a boxer and a gangster's wife cross paths in Los Angeles.
-13|Forrest Gump|1994|Comedy,Drama,Romance|48.3|A kind-hearted man drifts through decades of American history.
-329|Jurassic Park|1993|Adventure,Science Fiction|25.0|Cloned dinosaurs break loose in an island theme park.
-424|Schindler's List|1993|Drama,History,War|41.7|A businessman saves more than a thousand Jewish workers during the Holocaust.
-278|The Shawshank Redemption|1994|Drama,Crime|51.6|A banker serving a life sentence finds hope and friendship in prison.
-11|Star Wars|1977|Adventure,Action,Science Fiction|42.1|A farm boy joins rebels to rescue a princess from the Empire.
-275|Fargo|1996|Crime,Drama,Thriller|15.6|A pregnant police chief investigates a kidnapping gone wrong in Minnesota.
-603|The Matrix|1999|Action,Science Fiction|33.4|A hacker learns that the world is a simulation run by machines.
-550|Fight Club|1999|Drama|63.9|An insomniac office worker and a soap maker start an underground fight club.
-129|Spirited Away|2001|Animation,Family,Fantasy|41.0|A girl must free her parents in a world of spirits and a bathhouse witch.
-670|Oldboy|2003|Drama,Thriller,Mystery|13.6|A man imprisoned for fifteen years is released and given five days to find out why.
-1255|The Host|2006|Horror,Drama,Science Fiction|11.8|A creature rises from Seoul's Han River and takes a girl; her family hunts it.
-4584|Sense and Sensibility|1995|Drama,Romance|10.7|Two sisters of opposite temperaments look for love after losing their fortune.
-"""
-_MOVIES = [
-    (int(i), title, int(year), genres.split(","), float(pop), overview)
-    for i, title, year, genres, pop, overview in (row.split("|") for row in _TABLE.strip().splitlines())
-]
-CATALOG: dict[int, dict[str, Any]] = {
-    tmdb_id: {
-        "tmdb_id": tmdb_id,
-        "title": title,
-        "release_year": year,
-        "overview": overview,
-        "poster_url": f"{POSTER_BASE}/stub{tmdb_id}.jpg",
-        "genres": genres,
-        "original_language": "ko" if tmdb_id in (670, 1255) else "en",
-        "popularity": popularity,
-    }
-    for tmdb_id, title, year, genres, popularity, overview in _MOVIES
-}
-GENRES = sorted({g for *_, genres, _, _ in _MOVIES for g in genres} | {"Documentary", "Horror", "Western"})
-
-
-def _history(
-    model: str, version: str, metric_path: list[tuple[str, dict[str, float]]]
-) -> list[dict[str, Any]]:
-    rows = []
-    for i, (ver, metrics) in enumerate(metric_path):
-        rows.append(
-            {
-                "version": ver,
-                "created_at": f"2025-02-{10 + 4 * i:02d}T12:00:00Z",
-                "metrics": metrics,
-                "production": ver == version,
-            }
-        )
-    return rows
-
-
-HISTORY = {
-    "rating": _history(
-        "rating",
-        RATING_VERSION,
-        [
-            ("20250210T120000Z-0a0a0a", {"rmse": 0.94, "mae": 0.72}),
-            ("20250214T120000Z-1b1b1b", {"rmse": 0.91, "mae": 0.70}),
-            ("20250218T120000Z-2c2c2c", {"rmse": 0.93, "mae": 0.71}),
-            ("20250222T120000Z-3d3d3d", {"rmse": 0.88, "mae": 0.68}),
-            (RATING_VERSION, {"rmse": 0.86, "mae": 0.66}),
-        ],
-    ),
-    "recommender": _history(
-        "recommender",
-        RECOMMENDER_VERSION,
-        [
-            ("20250210T121500Z-4e4e4e", {"ndcg_at_10": 0.081, "hit_rate_at_10": 0.17}),
-            ("20250218T121500Z-5f5f5f", {"ndcg_at_10": 0.094, "hit_rate_at_10": 0.19}),
-            (RECOMMENDER_VERSION, {"ndcg_at_10": 0.102, "hit_rate_at_10": 0.21}),
-        ],
-    ),
-}
+FEEDBACK_KINDS = ("like", "dislike", "watched", "rating")
 
 
 @dataclass
@@ -130,12 +44,23 @@ class StubApi:
     ready: bool = True
     with_history: bool = True
     with_recommender: bool = True  # False: popularity for everyone, like an API without that model
+    feedback_status: int = 202  # 503: the spool is full, come back later
+    retry_after_s: int = 5
+    online_days: list[dict[str, Any]] = field(default_factory=lambda: list(ONLINE_DAYS))
+    online_status: int = 200  # 503: the reports cannot be read from S3
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    answers: list[tuple[str, str, Any]] = field(default_factory=list)
+    feedback: list[dict[str, Any]] = field(default_factory=list)
 
     # --- routing ---------------------------------------------------------------------------------
-    def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
-        """One request in, (status, JSON body) out."""
+    def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[Any, ...]:
+        """One request in, (status, JSON body) or (status, JSON body, headers) out."""
         self.requests.append((method, path, body))
+        answer = self._route(method, path, query, body)
+        self.answers.append((method, path, answer[1]))
+        return answer
+
+    def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[Any, ...]:
         if (method, path) == ("GET", "/health"):
             return 200, {"status": "ok"}
         if (method, path) == ("GET", "/ready"):
@@ -155,11 +80,21 @@ class StubApi:
             return self._predict(body)
         if (method, path) == ("POST", "/recommend"):
             return self._recommend(body)
+        if (method, path) == ("POST", "/feedback"):
+            return self._feedback(body)
+        if (method, path) == ("GET", "/model/online"):
+            if self.online_status == 503:
+                return 503, {"detail": "cannot read reports/online from S3: connection refused"}
+            return 200, {"days": self.online_days[-int(query.get("days", 30)) :]}
         return 404, {"detail": "Not Found"}
 
     def calls(self, method: str, path: str) -> list[Any]:
         """Bodies of the recorded requests to one route."""
         return [body for m, p, body in self.requests if (m, p) == (method, path)]
+
+    def answered(self, method: str, path: str) -> list[Any]:
+        """Bodies of the recorded answers from one route."""
+        return [body for m, p, body in self.answers if (m, p) == (method, path)]
 
     # --- routes ----------------------------------------------------------------------------------
     @staticmethod
@@ -252,6 +187,10 @@ class StubApi:
     def _recommend(self, body: Any) -> tuple[int, Any]:
         if not self.ready:
             return 503, {"detail": "no recommender loaded yet"}
+        user = (body or {}).get("user_id")
+        if user is not None and (not isinstance(user, str) or len(user) > 128):
+            detail = {"loc": ["body", "user_id"], "msg": "String should have at most 128 characters"}
+            return 422, {"detail": [detail | {"type": "string_too_long"}]}
         liked = [int(i) for i in (body or {}).get("liked", [])]
         k = int((body or {}).get("k", 10))
         known = [i for i in liked if i in CATALOG]
@@ -276,7 +215,23 @@ class StubApi:
             "strategy": "sequential" if personal else "popularity",
             "cold_start": not known,
             "model_version": RECOMMENDER_VERSION if self.with_recommender else None,
+            "request_id": f"req-{uuid.uuid4().hex[:12]}",
         }
+
+    def _feedback(self, body: Any) -> tuple[Any, ...]:
+        if self.feedback_status == 503:
+            detail = {"detail": "the feedback spool is full; try again shortly"}
+            return 503, detail, {"retry-after": str(self.retry_after_s)}
+        events = (body or {}).get("events") if isinstance(body, dict) else None
+        problems = _validate_events(events)
+        if problems:
+            return 422, {"detail": problems}
+        seen = {e["event_id"] for e in self.feedback}
+        fresh = [e | {"event_id": e.get("event_id") or uuid.uuid4().hex} for e in events]
+        new = [e for e in fresh if e["event_id"] not in seen]
+        self.feedback.extend(new)
+        ids = [e["event_id"] for e in fresh]
+        return 202, {"accepted": len(new), "duplicates": len(fresh) - len(new), "event_ids": ids}
 
     # --- transports ------------------------------------------------------------------------------
     def transport(self) -> httpx.MockTransport:
@@ -284,8 +239,10 @@ class StubApi:
 
         def respond(request: httpx.Request) -> httpx.Response:
             body = json.loads(request.content) if request.content else None
-            status, payload = self.handle(request.method, request.url.path, dict(request.url.params), body)
-            return httpx.Response(status, json=payload)
+            status, payload, *headers = self.handle(
+                request.method, request.url.path, dict(request.url.params), body
+            )
+            return httpx.Response(status, json=payload, headers=headers[0] if headers else None)
 
         return httpx.MockTransport(respond)
 
@@ -341,6 +298,36 @@ def _validate_movie(body: Any) -> list[dict[str, Any]]:
     return problems
 
 
+def _validate_events(events: Any) -> list[dict[str, Any]]:
+    """FastAPI-style 422 details for a /feedback body, as the real API's schema has them."""
+    if not isinstance(events, list) or not 1 <= len(events) <= 500:
+        return [{"loc": ["body", "events"], "msg": "List should have 1 to 500 items", "type": "too_long"}]
+    problems = []
+    for i, event in enumerate(events):
+        loc = ["body", "events", i]
+        if not isinstance(event, dict):
+            problems.append({"loc": loc, "msg": "Input should be a valid dictionary", "type": "dict_type"})
+            continue
+        user, kind, value = event.get("user_id"), event.get("kind"), event.get("value")
+        if not isinstance(user, str) or not 1 <= len(user) <= 128:
+            problems.append({"loc": [*loc, "user_id"], "msg": "Field required", "type": "missing"})
+        if not isinstance(event.get("tmdb_id"), int):
+            problems.append({"loc": [*loc, "tmdb_id"], "msg": "Input should be an integer", "type": "int"})
+        if kind not in FEEDBACK_KINDS:
+            msg = "Input should be 'like', 'dislike', 'watched' or 'rating'"
+            problems.append({"loc": [*loc, "kind"], "msg": msg, "type": "literal_error"})
+        if (kind == "rating") != (value is not None) or (
+            value is not None and (not 0.5 <= value <= 5 or value * 2 != int(value * 2))
+        ):
+            msg = "Value error, value is a rating in 0.5..5 (step 0.5), for kind 'rating' only"
+            problems.append({"loc": [*loc, "value"], "msg": msg, "type": "value_error"})
+        position = event.get("position")
+        if position is not None and (not isinstance(position, int) or position < 1):
+            msg = "Input should be greater than or equal to 1"
+            problems.append({"loc": [*loc, "position"], "msg": msg, "type": "greater_than_equal"})
+    return problems
+
+
 def _handler_for(stub: StubApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, method: str) -> None:
@@ -350,14 +337,17 @@ def _handler_for(stub: StubApi) -> type[BaseHTTPRequestHandler]:
             try:
                 body = json.loads(raw) if raw else None
             except ValueError:
-                status, payload = (
+                status, payload, extra = (
                     422,
                     {"detail": [{"loc": ["body"], "msg": "JSON decode error", "type": "json"}]},
+                    [],
                 )
             else:
-                status, payload = stub.handle(method, url.path, dict(parse_qsl(url.query)), body)
+                status, payload, *extra = stub.handle(method, url.path, dict(parse_qsl(url.query)), body)
             data = json.dumps(payload).encode()
             self.send_response(status)
+            for name, value in (extra[0] if extra else {}).items():
+                self.send_header(name, value)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
             self.end_headers()

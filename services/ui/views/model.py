@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from services.ui import components, data
+from services.ui import components, data, online_view
 from services.ui.api_client import ApiError, HistoryPoint
 from services.ui.models_view import (
     MODEL_TITLES,
@@ -70,3 +70,19 @@ for name in model_order(models):
         st.altair_chart(components.history_chart(frame, metric_label(metric)), width="stretch")
         if history_note:
             st.caption(history_note)
+
+st.header("🔁 Recommender online", divider="gray")
+st.caption("How the recommendations landed with the people who saw them, day by day.")
+online = data.api().online(days=30)
+if isinstance(online, ApiError):
+    st.warning(online_view.unavailable_text(online), icon="⏳")
+elif not any(day.versions for day in online):
+    st.info(online_view.empty_text(), icon="🌱")
+else:
+    frame = online_view.online_frame(online)
+    versions = list(dict.fromkeys(frame["version"]))
+    st.caption(online_view.latest_summary(online[-1]))
+    for row in (("hit_rate", "mrr"), ("coverage", "fallback_share")):
+        for column, metric in zip(st.columns(2, gap="large"), row, strict=True):
+            column.altair_chart(online_view.online_chart(frame, metric, versions), width="stretch")
+    st.caption(online_view.metrics_caption(online[-1].window_minutes))

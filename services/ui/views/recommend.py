@@ -1,13 +1,16 @@
-"""What to watch next: search the catalog, pick movies you liked, get ten recommendations."""
+"""What to watch next: search the catalog, pick movies you liked, get ten recommendations, react to them."""
 
 import streamlit as st
 
-from services.ui import components, data
+from services.ui import cards, components, data, feedback
 from services.ui.api_client import ApiError, Movie
-from services.ui.picks import KNOWN_KEY, LIKED_KEY, RESULT_KEY, add_liked, liked_movies, remember
+from services.ui.picks import KNOWN_KEY, LIKED_KEY, RESULT_KEY, add_liked, liked_movies, remember, user_id
 
 st.title("🍿 What to watch next")
-st.caption("Pick a few movies you liked, most recent last, and get ten to watch next.")
+st.caption(
+    "Pick a few movies you liked, most recent last, and get ten to watch next. "
+    "👍 a recommendation to add it to your likes, and the next picks follow."
+)
 
 # Without a model the API has no catalog to search either; the banner says why and what to run.
 api_ready = components.api_status_banner(data.readiness())
@@ -51,11 +54,14 @@ st.multiselect(
     placeholder="Search above and click a movie to add it here",
     help="The order counts: the last one is the most recent.",
 )
+if st.session_state[LIKED_KEY]:
+    st.markdown("**Your likes**")
+    st.html(cards.likes_strip_html(liked_movies(st.session_state[LIKED_KEY])))
 
-if st.button("Recommend 10 movies", type="primary", icon="✨"):
+if st.button("Recommend 10 movies", type="primary", icon="✨", key="recommend"):
     liked = list(st.session_state[LIKED_KEY])
     with st.spinner("Finding movies you will like…"):
-        st.session_state[RESULT_KEY] = (liked, data.api().recommend(liked, k=10))
+        st.session_state[RESULT_KEY] = (liked, data.api().recommend(liked, k=10, user_id=user_id()))
 
 if RESULT_KEY in st.session_state:
     liked, result = st.session_state[RESULT_KEY]
@@ -79,4 +85,15 @@ if RESULT_KEY in st.session_state:
             st.warning(f"The recommender does not know {skipped} yet, so they were left out.", icon="🤷")
         if not result.items:
             st.info("No recommendations came back. Try other movies.")
-        components.movie_grid(list(result.items))
+        elif liked != st.session_state[LIKED_KEY]:
+            st.caption("Your likes changed since these picks: press **Recommend 10 movies** for fresh ones.")
+        feedback.show_notice()
+        cards.movie_grid(
+            list(result.items),
+            below=lambda movie, position: feedback.card_buttons(movie, position, result.request_id),
+        )
+
+st.caption(
+    f"You are `{user_id()}` for this browser session: an anonymous id that ties your 👍 / 👎 to the "
+    "picks they were about, and nothing else about you."
+)
