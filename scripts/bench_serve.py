@@ -17,7 +17,7 @@ so caps what can be measured on a small machine. Each cell runs for --seconds af
 wrk's connections are the concurrency. With --pin (the default on 2+ cores with one worker) the
 servers run on the first cores and the generator on the last one, so they do not take turns on one.
 
-    .venv/bin/python scripts/bench_serve.py [--demo] [--url URL] [--seconds 8] [--workers N]
+    .venv/bin/python scripts/bench_serve.py [--demo] [--url URL] [--seconds 8]
 """
 
 from __future__ import annotations
@@ -494,15 +494,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,16", help="comma-separated levels (default 1,16)")
     parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument(
-        "--workers", type=int, default=int(os.environ.get("SERVE_WORKERS", "1")),
-        help="uvicorn workers of the started server (default SERVE_WORKERS or 1)",
-    )  # fmt: skip
-    parser.add_argument(
         "--pin", choices=("auto", "yes", "no"), default="auto",
         help="taskset: servers on the first cores, generator on the last (auto: yes with one worker)",
     )  # fmt: skip
     parser.add_argument("--skip-reference", action="store_true", help="do not run the reference pattern")
     args = parser.parse_args(argv)
+    args.workers = 1  # serve.sh runs one worker per replica (each owns an event spool)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     levels = [int(x) for x in args.concurrency.split(",")]

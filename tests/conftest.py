@@ -8,8 +8,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from services.core.embedded_s3 import EmbeddedS3, free_port_block
@@ -76,6 +78,7 @@ class PipelineRun:
     env: dict[str, str]
     dates: list[str]
     logs: dict[str, str]
+    app: dict[str, object]  # what the user did through the API between the first two days
 
 
 def _airflow_env(server: EmbeddedS3, home: Path, bucket: str) -> dict[str, str]:
@@ -98,24 +101,88 @@ def _airflow_env(server: EmbeddedS3, home: Path, bucket: str) -> dict[str, str]:
     return env
 
 
+def _dags_test(airflow: str, env: dict[str, str], home: Path, date: str) -> str:
+    proc = subprocess.run(
+        [airflow, "dags", "test", "movie_pipeline", date],
+        env=env, capture_output=True, text=True, timeout=1200, cwd=ROOT,
+    )  # fmt: skip
+    log = proc.stdout + proc.stderr
+    (home / f"dags-test-{date}.log").write_text(log)
+    if proc.returncode != 0:
+        pytest.fail(f"airflow dags test {date} failed (rc {proc.returncode}):\n{log[-6000:]}")
+    return log
+
+
+def _use_the_app(env: dict[str, str], home: Path) -> dict[str, object]:
+    """Start the real API on the pipeline's bucket, get recommendations and give feedback, as a user would.
+
+    The API is stopped with SIGTERM afterwards, which uploads its spool: the next DAG run finds the events.
+    """
+    port = processes.free_port()
+    api_env = {
+        **env, "S3_EMBEDDED": "0", "SERVE_PORT": str(port), "SPOOL_DIR": str(home / "app-spool"),
+        "MODEL_CACHE_DIR": str(home / "app-model-cache"),
+    }  # fmt: skip
+    log = home / "app-api.log"
+    proc = processes.start([str(ROOT / "scripts" / "serve.sh")], api_env, log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        processes.wait_ok(url + "/ready", proc, log, timeout_s=120)
+        with httpx.Client(base_url=url, timeout=30) as http:
+            seen = [862, 603]  # Toy Story, The Matrix
+            rec = http.post("/recommend", json={"liked": seen, "user_id": "e2e-user"}).json()
+            shown = [m["tmdb_id"] for m in rec["items"]]
+            events = (
+                [{"user_id": "e2e-user", "tmdb_id": t, "kind": "watched"} for t in seen]
+                + [
+                    {
+                        "user_id": "e2e-user",
+                        "tmdb_id": t,
+                        "kind": "like",
+                        "request_id": rec["request_id"],
+                        "position": i,
+                    }
+                    for i, t in enumerate(shown[:3], start=1)
+                ]
+                + [
+                    {
+                        "user_id": "e2e-user",
+                        "tmdb_id": shown[3],
+                        "kind": "dislike",
+                        "request_id": rec["request_id"],
+                    }
+                ]
+            )
+            ack = http.post("/feedback", json={"events": events})
+            assert ack.status_code == 202, ack.text
+    finally:
+        processes.stop(proc)
+    return {
+        "request_id": rec["request_id"],
+        "version": rec["model_version"],
+        "liked": shown[:3],
+        "seen": seen,
+    }
+
+
 @pytest.fixture(scope="session")
 def pipeline_run(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
-    """Run the real DAG for two consecutive dates; a failed run fails every test that uses it."""
+    """The real DAG for three consecutive days, the real API used in between; a failed run fails every user.
+
+    Day 1 publishes the first models. Then a user asks the API for recommendations and gives feedback
+    (stamped today by the server). Day 2 (today) trains the recommender on that feedback; day 3 finds
+    nothing new and skips training.
+    """
     home = tmp_path_factory.mktemp("airflow")
     env = _airflow_env(s3_server, home, "pipeline-" + secrets.token_hex(4))
     airflow = str(Path(sys.executable).parent / "airflow")
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    logs = {}
-    dates = ["2026-11-20", "2026-11-21"]
-    for date in dates:
-        proc = subprocess.run(
-            [airflow, "dags", "test", "movie_pipeline", date],
-            env=env, capture_output=True, text=True, timeout=1200, cwd=ROOT,
-        )  # fmt: skip
-        logs[date] = proc.stdout + proc.stderr
-        (home / f"dags-test-{date}.log").write_text(logs[date])
-        if proc.returncode != 0:
-            pytest.fail(f"airflow dags test {date} failed (rc {proc.returncode}):\n{logs[date][-6000:]}")
+    today = datetime.now(UTC).date()
+    dates = [(today + timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
+    logs = {dates[0]: _dags_test(airflow, env, home, dates[0])}
+    app = _use_the_app(env, home)
+    for date in dates[1:]:
+        logs[date] = _dags_test(airflow, env, home, date)
     settings = Settings(
         _env_file=None,
         s3_endpoint_url=s3_server.endpoint,
@@ -126,7 +193,7 @@ def pipeline_run(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory
         model_cache_dir=home / "model-cache",
         tmdb_api_key=None,
     )
-    return PipelineRun(settings=settings, env=env, dates=dates, logs=logs)
+    return PipelineRun(settings=settings, env=env, dates=dates, logs=logs, app=app)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The real DAG, run twice by `airflow dags test` against a real SeaweedFS server."""
+"""The real DAG, run for three days by `airflow dags test` against a real SeaweedFS server, with the
+real API used by a person in between (tests/conftest.py: pipeline_run)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from services.core import events
 from services.core.registry import Registry
 from services.core.storage import ObjectStore
 from services.train import raw_store
@@ -43,7 +45,7 @@ def test_second_run_promotes_or_keeps_with_a_logged_reason(pipeline_run: Pipelin
     assert "production" in second["reason"]
     assert ("beats production" in second["reason"]) == second["promoted"]
     assert "rating decision" in pipeline_run.logs[pipeline_run.dates[1]]
-    assert len(_registry(pipeline_run).versions("rating")) == 2
+    assert len(_registry(pipeline_run).versions("rating")) == len(pipeline_run.dates)
 
 
 def test_recommender_is_published_and_verified(pipeline_run: PipelineRun) -> None:
@@ -64,4 +66,39 @@ def test_registry_cli_verifies_and_detects_tampering(pipeline_run: PipelineRun) 
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("OK rating")
     listing = subprocess.run([*cli, "versions", "rating"], env=env, capture_output=True, text=True, cwd=ROOT)
-    assert listing.stdout.count("\n") == 2 and "*" in listing.stdout
+    assert listing.stdout.count("\n") == len(pipeline_run.dates) and "*" in listing.stdout
+
+
+def test_feedback_given_through_the_api_is_curated_and_trained_on(pipeline_run: PipelineRun) -> None:
+    store = ObjectStore.from_settings(pipeline_run.settings)
+    today = pipeline_run.dates[1]
+    curated = raw_store.read_jsonl(store, f"curated/feedback/dt={today}/interactions.jsonl.gz")
+    assert sorted(r["kind"] for r in curated) == ["dislike", "like", "like", "like", "watched", "watched"]
+    decision = store.get_json(f"runs/dt={today}/recommender_decision.json")
+    assert decision["skipped"] is False
+    manifest = _registry(pipeline_run).manifest("recommender", decision["version"])
+    # Five positives (two watched, three likes) of one user; the dislike never becomes an interaction.
+    assert manifest.notes["data"]["feedback_interactions"] == 5
+    assert manifest.notes["data"]["feedback_users"] == 1
+    first = store.get_json(f"runs/dt={pipeline_run.dates[0]}/recommender_decision.json")
+    assert manifest.data_fingerprint != first["data_fingerprint"]
+
+
+def test_a_day_with_nothing_new_skips_the_recommender(pipeline_run: PipelineRun) -> None:
+    store = ObjectStore.from_settings(pipeline_run.settings)
+    today, tomorrow = pipeline_run.dates[1:]
+    decision = store.get_json(f"runs/dt={tomorrow}/recommender_decision.json")
+    trained = store.get_json(f"runs/dt={today}/recommender_decision.json")
+    assert decision["skipped"] is True and decision["version"] == trained["version"]
+    assert f"no new interactions since version {trained['version']}" in pipeline_run.logs[tomorrow]
+    assert len(_registry(pipeline_run).versions("recommender")) == 2  # day 1's and today's
+
+
+def test_the_served_version_is_judged_on_what_it_showed(pipeline_run: PipelineRun) -> None:
+    store = ObjectStore.from_settings(pipeline_run.settings)
+    report = store.get_json(events.report_key("online", pipeline_run.dates[1], "recommender.json"))
+    (row,) = report["versions"]
+    assert row["version"] == pipeline_run.app["version"]
+    # One response, answered by three likes within the window: a hit, the best at rank 1.
+    assert row["responses"] == 1 and row["hit_rate"] == 1.0 and row["mrr"] == 1.0 and row["positives"] == 3
+    assert row["distinct_items"] == 10 and row["fallback_share"] == 0.0

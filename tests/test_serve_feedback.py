@@ -244,3 +244,18 @@ def test_a_long_s3_outage_answers_503(app_settings: Settings) -> None:
         assert "unreachable for 61 s" in r.json()["detail"]
         app.state.events.outage_since = None  # S3 back: taken again
         assert c.post("/feedback", json={"events": [_like(recommender_ids()[0])]}).status_code == 202
+
+
+def test_model_online_serves_the_recent_reports_oldest_first(client: TestClient, store: ObjectStore) -> None:
+    for day, hit_rate in (("2026-11-29", 0.1), ("2026-11-30", 0.2), ("2026-12-01", 0.3)):
+        report = {"date": day, "versions": [{"version": "v1", "responses": 10, "hit_rate": hit_rate}]}
+        store.put_json(events.report_key("online", day, "recommender.json"), report)
+    store.put_json(events.report_key("online", "2026-12-02", "other.json"), {})  # not this report
+    days = client.get("/model/online").json()["days"]
+    assert [d["date"] for d in days] == ["2026-11-29", "2026-11-30", "2026-12-01"]
+    assert days[-1]["versions"][0]["hit_rate"] == 0.3
+    client.app.state.reports.ttl_s = 0  # type: ignore[attr-defined]
+    assert [d["date"] for d in client.get("/model/online", params={"days": 1}).json()["days"]] == [
+        "2026-12-01"
+    ]
+    assert client.get("/model/online", params={"days": 0}).status_code == 422

@@ -56,8 +56,10 @@ class ReportReader:
     def _read(self, what: str, name: str, days: int) -> tuple[float, list[dict[str, Any]] | None, str | None]:
         try:
             dates = [d[3:] for d in self.store.list_dirs(f"{REPORTS_PREFIX}/{what}") if d.startswith("dt=")]
-            reports = []
-            for day in sorted(dates)[-days:]:
+            reports: list[dict[str, Any]] = []
+            for day in sorted(dates, reverse=True):  # newest first, until enough days have this report
+                if len(reports) == days:
+                    break
                 try:
                     reports.append(self.store.get_json(report_key(what, day, name)))
                 except ObjectNotFound:
@@ -68,4 +70,4 @@ class ReportReader:
             log.warning("%s reports unavailable: %s: %s", what, type(exc).__name__, exc)
             error = f"reports on S3 cannot be read right now ({type(exc).__name__}); try again shortly"
             return self.clock() + FAILURE_TTL_S, None, error
-        return self.clock() + self.ttl_s, reports, None
+        return self.clock() + self.ttl_s, reports[::-1], None
