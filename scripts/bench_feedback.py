@@ -3,7 +3,8 @@
 Starts the real server (scripts/serve.sh) with a spool of its own on a throw-away SeaweedFS holding
 demo models (the same setup as `bench.sh serve --demo`), unless --url points at a running server.
 Every cell uses the same load generator (wrk pinned to the last core, the server to the others) and
-the same concurrency, so the three rows are comparable: /health is the framework's ceiling.
+the same concurrency, so the three rows are comparable: /health is the framework's ceiling. The
+throw-away S3 runs on the generator's core, as a remote S3 would not use the server's CPU.
 
 Each /feedback request carries one `like` without an event id, so every request is a new event that
 the server commits to its SQLite spool before answering 202. After the run the benchmark waits for
@@ -23,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -121,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
                 "SERVE_PORT": str(_free_port()),
                 "SERVE_WORKERS": "1",
             }
+            if generator_cpus:
+                # The throw-away S3 stands in for a remote service: keep its CPU off the server's core,
+                # beside the load generator, or every upload shows up in the server's p99.
+                pid = (tmp / "s3" / "weed.pid").read_text().strip()
+                subprocess.run(
+                    ["taskset", "-a", "-p", "-c", generator_cpus, pid], capture_output=True, check=False
+                )
             env["SPOOL_DIR"] = str(tmp / "spool")
             url = f"http://127.0.0.1:{env['SERVE_PORT']}"
             log.info("starting scripts/serve.sh on %s with a fresh spool", url)

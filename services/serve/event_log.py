@@ -161,7 +161,7 @@ class EventLog:
                     break
                 for batch in batches:
                     key = batch_key(batch.stream, batch.day, self.spool.replica_id, batch.first_seq)
-                    self.store.put_bytes(key, encode_jsonl(batch.lines), "application/gzip")
+                    self.store.put_bytes(key, encode_jsonl(batch.text), "application/gzip")
                     self.metrics.events_uploaded.labels(batch.stream).inc(batch.size)
                     uploaded += batch.size
                 # Only once S3 has confirmed every batch of the window: a crash before this line uploads
