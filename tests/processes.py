@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -57,3 +58,19 @@ def stop(proc: subprocess.Popen, timeout_s: float = 15) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def serve_env(settings: Any, home: Path, port: int, **extra: str) -> dict[str, str]:
+    """The environment of scripts/serve.sh on a test's S3 settings, with its own cache and spool under home."""
+    return {
+        **os.environ,
+        "S3_EMBEDDED": "0",
+        "S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+        "S3_BUCKET": settings.s3_bucket,
+        "AWS_ACCESS_KEY_ID": settings.aws_access_key_id.get_secret_value(),
+        "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key.get_secret_value(),
+        "MODEL_CACHE_DIR": str(home / "model-cache"),
+        "SPOOL_DIR": str(home / "spool"),
+        "SERVE_PORT": str(port),
+        **extra,
+    }

@@ -21,21 +21,6 @@ from tests.serve_fixtures import publish_rating
 pytestmark = pytest.mark.integration
 
 
-def _env(s3_settings: Settings, tmp_path: Path, port: int, flush_interval_s: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "S3_EMBEDDED": "0",
-        "S3_ENDPOINT_URL": s3_settings.s3_endpoint_url or "",
-        "S3_BUCKET": s3_settings.s3_bucket,
-        "AWS_ACCESS_KEY_ID": s3_settings.aws_access_key_id.get_secret_value(),  # type: ignore[union-attr]
-        "AWS_SECRET_ACCESS_KEY": s3_settings.aws_secret_access_key.get_secret_value(),  # type: ignore[union-attr]
-        "MODEL_CACHE_DIR": str(tmp_path / "model-cache"),
-        "SPOOL_DIR": str(tmp_path / "spool"),
-        "SPOOL_FLUSH_INTERVAL_S": flush_interval_s,
-        "SERVE_PORT": str(port),
-    }
-
-
 def _stored(store: ObjectStore) -> Counter[str]:
     ids: Counter[str] = Counter()
     for day in events.days(store, "feedback"):
@@ -49,7 +34,7 @@ def test_a_thousand_acknowledged_events_survive_sigkill(
 ) -> None:
     publish_rating(registry)
     port = processes.free_port()
-    env = _env(s3_settings, tmp_path, port, flush_interval_s)
+    env = processes.serve_env(s3_settings, tmp_path, port, SPOOL_FLUSH_INTERVAL_S=flush_interval_s)
     url = f"http://127.0.0.1:{port}"
     proc = processes.start([str(ROOT / "scripts" / "serve.sh")], env, tmp_path / "serve-1.log")
     processes.wait_ok(url + "/ready", proc, tmp_path / "serve-1.log", timeout_s=120)

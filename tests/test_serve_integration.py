@@ -41,18 +41,7 @@ class Server:
 def server(s3_settings: Settings, registry: Registry, tmp_path: Path) -> Iterator[Server]:
     published = publish_rating(registry)
     port = processes.free_port()
-    env = {
-        **os.environ,
-        "S3_ENDPOINT_URL": s3_settings.s3_endpoint_url or "",
-        "S3_BUCKET": s3_settings.s3_bucket,
-        "AWS_ACCESS_KEY_ID": s3_settings.aws_access_key_id.get_secret_value(),  # type: ignore[union-attr]
-        "AWS_SECRET_ACCESS_KEY": s3_settings.aws_secret_access_key.get_secret_value(),  # type: ignore[union-attr]
-        "MODEL_CACHE_DIR": str(tmp_path / "model-cache"),
-        "SPOOL_DIR": str(tmp_path / "spool"),
-        "ADMIN_TOKEN": TOKEN,
-        "SERVE_PORT": str(port),
-        "TRANSLATE_TIMEOUT_S": "0.5",
-    }
+    env = processes.serve_env(s3_settings, tmp_path, port, ADMIN_TOKEN=TOKEN, TRANSLATE_TIMEOUT_S="0.5")
     log = tmp_path / "serve.log"
     start = time.monotonic()
     proc = processes.start([str(ROOT / "scripts" / "serve.sh")], env, log)
