@@ -21,13 +21,15 @@ mkdir -p "$VAR_DIR/logs" "$AIRFLOW_HOME"
 PIDS=()
 STARTED_S3=0
 cleanup() {
+  # Stop first, report after, and ignore SIGPIPE: under `demo.sh | tee log`, Ctrl-C closes the pipe, and
+  # an echo into it must not kill the script before the services are stopped.
   trap - INT TERM EXIT
-  echo; echo "==> stopping the stack"
+  trap '' PIPE
   for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
   sleep 2
   for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-  if [[ $STARTED_S3 == 1 ]]; then "$ROOT/scripts/s3.sh" stop || true; fi
-  echo "==> stopped"
+  if [[ $STARTED_S3 == 1 ]]; then "$ROOT/scripts/s3.sh" stop >/dev/null 2>&1 || true; fi
+  { echo; echo "==> stopped the stack"; } 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT
 
