@@ -12,5 +12,9 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 if [[ "${1:-}" =~ ^(-h|--help)$ ]]; then sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+# Stop the embedded S3 afterwards if this script started it: leave the machine as it was found.
+if [[ "$S3_EMBEDDED" == "1" ]] && ! "$PY" -m services.core.embedded_s3 status >/dev/null 2>&1; then
+  trap '"$PY" -m services.core.embedded_s3 stop >/dev/null 2>&1 || true' EXIT
+fi
 s3_up
-exec "$PY" scripts/simulate.py "$@"
+"$PY" scripts/simulate.py "$@"
