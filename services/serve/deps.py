@@ -130,8 +130,9 @@ async def require_admin(
 ) -> None:
     """Let through only 'Authorization: Bearer <ADMIN_TOKEN>'; admin is off when no token is configured."""
     if settings.admin_token is None or not settings.admin_token.get_secret_value():
+        # 403, not 503: a switched-off endpoint is no outage, and monitoring must not read it as one.
         raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
+            status.HTTP_403_FORBIDDEN,
             detail="admin endpoints are disabled: set ADMIN_TOKEN in the server's environment",
         )
     expected = settings.admin_token.get_secret_value().encode()

@@ -17,7 +17,8 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
     "/reload",
     responses={
         401: {"model": ErrorOut, "description": "Missing or wrong bearer token"},
-        503: {"model": ErrorOut, "description": "Admin disabled (no ADMIN_TOKEN) or the reload failed"},
+        403: {"model": ErrorOut, "description": "Admin is disabled: no ADMIN_TOKEN is configured"},
+        503: {"model": ErrorOut, "description": "The reload failed; the served models are unchanged"},
     },
 )
 async def reload(models: ModelsDep, loader: LoaderDep, metrics: MetricsDep) -> ReloadOut:
