@@ -169,7 +169,6 @@ class EventLog:
                 self.spool.mark_flushed(batches)
             if uploaded:
                 self.spool.delete_flushed()
-                self.spool.checkpoint()
         self.metrics.spool_pending.set(self.spool.pending)
         return uploaded
 
@@ -200,8 +199,17 @@ class EventLog:
             if self._stop.is_set():
                 break
             self._flush_reporting()
+            self._checkpoint()
             if self.clock() - self._last_prune > PRUNE_EVERY_S:
                 self._prune()
+
+    def _checkpoint(self) -> None:
+        # Every round, uploads or not: the request path never checkpoints, so during an S3 outage this
+        # is what keeps the WAL file from growing with every event.
+        try:
+            self.spool.checkpoint()
+        except Exception:  # noqa: BLE001 - housekeeping; the next round tries again
+            log.exception("checkpointing the spool failed")
 
     def _prune(self) -> None:
         self._last_prune = self.clock()
