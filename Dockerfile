@@ -42,7 +42,10 @@ COPY pyproject.toml README.md ./
 COPY services ./services
 RUN pip install ".[serve]"
 USER app
-ENV MODEL_CACHE_DIR=/home/app/model-cache
+# The event spool holds acknowledged events until S3 has them: its own volume per container (compose).
+# Made here, as the app user, so a fresh volume mounted on it starts with the right owner.
+RUN mkdir -p /home/app/model-cache /home/app/spool
+ENV MODEL_CACHE_DIR=/home/app/model-cache SPOOL_DIR=/home/app/spool
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8000/ready || exit 1
