@@ -3,11 +3,16 @@
 Run from the repo root: ``PYTHONPATH=. .venv/bin/python scripts/bench_recommend.py``.
 Times are wall-clock and CPU seconds on this machine; other processes on the same cores slow
 the wall clock, so both are printed.
+
+When ``../shared/peers/`` holds the peers' per-user test top-10 lists (optional: the project
+never needs it), they are scored with the same metrics module on the same test targets, and each
+SASRec seed is compared with RecBole's SASRec, paired by user, with a bootstrap interval.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -16,22 +21,62 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from services.core.recommender_runtime import SequentialRecommender
 from services.core.sasrec import SASRecConfig
 from services.train.recommender.baselines import fit_item_knn, fit_popularity
-from services.train.recommender.data import load_snapshot_data
-from services.train.recommender.metrics import evaluate_recommender
+from services.train.recommender.data import SequenceSplits, load_snapshot_data
+from services.train.recommender.metrics import (
+    evaluate,
+    paired_bootstrap,
+    per_user_metrics,
+    scores_from_top_lists,
+    split_scores,
+)
 from services.train.recommender.train_sasrec import TrainConfig, train_sasrec
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("hr", "ndcg", "mrr", "coverage")
-# Test figures of the RecBole 1.2.1 side-by-side harness on this protocol (issue 4); not measured here.
-REFERENCE = (
-    ("popularity", "0.0597", "0.0321", "0.029", ""),
-    ("item-kNN (cosine, 10)", "0.0701", "0.0425", "0.135", ""),
-    ("SASRec (hidden 64, 2 layers, len 50, CE)", "0.1463", "0.0804", "0.362", "23 min"),
+PEERS = ROOT.parent / "shared" / "peers"
+# Peer lists scored when present, as (file, row label); the first is the paired comparison's peer.
+PEER_FILES = (
+    ("recbole_sasrec_test_top10.csv", "RecBole SASRec (peer's lists)"),
+    ("itemknn_test_top10.csv", "item-kNN (peer's lists)"),
+    ("pop_test_top10.csv", "popularity (peer's lists)"),
 )
+RESAMPLES, BOOTSTRAP_SEED = 10_000, 0
+
+
+def peer_top_lists(frame: pd.DataFrame, splits: SequenceSplits) -> tuple[list[np.ndarray], int]:
+    """Each user's peer list (user_key,rank,tmdb_id rows) as catalog indices in splits' user order, and the unknown-id count."""
+    index = {int(t): i + 1 for i, t in enumerate(splits.item_ids)}
+    by_user = {int(u): rows.sort_values("rank")["tmdb_id"] for u, rows in frame.groupby("user_key")}
+    lists, unknown = [], 0
+    for user in splits.user_ids:
+        ids = [int(t) for t in by_user.get(int(user), [])]
+        unknown += sum(t not in index for t in ids)
+        lists.append(np.array([index[t] for t in ids if t in index], dtype=np.int64))
+    return lists, unknown
+
+
+def load_peers(splits: SequenceSplits) -> tuple[dict[str, np.ndarray], str]:
+    """Score matrices of the peers' test lists by row label, and a line saying what was read or why not."""
+    if not (PEERS / PEER_FILES[0][0]).exists():
+        return {}, f"peer comparison skipped: no {PEERS / PEER_FILES[0][0]}"
+    results = PEERS / "results.json"
+    theirs = json.loads(results.read_text()).get("split_fingerprint") if results.exists() else None
+    ours = splits.sequence_fingerprint()
+    if theirs is not None and theirs != ours:
+        return {}, f"peer comparison skipped: their split {theirs[:16]} is not ours {ours[:16]}"
+    scores, notes = {}, []
+    for file, label in PEER_FILES:
+        if (PEERS / file).exists():
+            lists, unknown = peer_top_lists(pd.read_csv(PEERS / file), splits)
+            scores[label] = scores_from_top_lists(lists, splits.n_items)
+            notes.append(f"{file} ({unknown} unknown ids)")
+    same = "same split fingerprint" if theirs else "no results.json to check the split"
+    return scores, f"peers read from {PEERS}: {', '.join(notes)}; {same}"
 
 
 def _timed(fit: Callable[[], SequentialRecommender]) -> tuple[SequentialRecommender, float, float]:
@@ -78,7 +123,11 @@ def main() -> None:
     data = load_snapshot_data(args.snapshot)
     splits = data.splits
     stats = splits.stats()
-    print(f"data: {stats} fingerprint {splits.fingerprint[:16]}")
+    print(
+        f"data: {stats} fingerprint {splits.fingerprint[:16]}, split fingerprint {splits.sequence_fingerprint()}"
+    )
+    peers, peer_note = load_peers(splits)
+    print(peer_note)
     sasrec_rows: set[str] = set()  # the rows averaged into the mean-of-seeds row
     fits: list[tuple[str, Callable[[], SequentialRecommender]]] = [
         ("popularity", lambda: fit_popularity(splits)),
@@ -118,14 +167,21 @@ def main() -> None:
     header = (
         ["model"] + [f"{s} {m}@10" for s in ("valid", "test") for m in COLUMNS] + ["train s (wall / cpu)"]
     )
-    rows, sasrec_values = [], []
+    rows, sasrec_values, per_user = [], [], {}
+    test_inputs, test_targets = splits.inputs("test"), splits.targets("test")
     for name, fit in fits:
         print(f"fitting {name} ...", file=sys.stderr, flush=True)  # SASRec takes minutes: say so
         rec, wall, cpu = _timed(fit)
-        values = [evaluate_recommender(rec, splits, split)[m] for split in ("valid", "test") for m in COLUMNS]
-        rows.append([name, *(f"{v:.4f}" for v in values), f"{wall:.1f} / {cpu:.1f}"])
+        scored = {split: split_scores(rec, splits, split) for split in ("valid", "test")}
+        values = [
+            evaluate(scores, splits.targets(split), splits.inputs(split))[m]
+            for split, scores in scored.items()
+            for m in COLUMNS
+        ]
         if name in sasrec_rows:
             sasrec_values.append((values, wall, cpu))
+            per_user[name] = per_user_metrics(scored["test"], test_targets, test_inputs)
+        rows.append([name, *(f"{v:.4f}" for v in values), f"{wall:.1f} / {cpu:.1f}"])
     if len(sasrec_values) > 1:
         mean = np.mean([v for v, _, _ in sasrec_values], axis=0)
         wall = np.mean([w for _, w, _ in sasrec_values])
@@ -139,11 +195,33 @@ def main() -> None:
         print("| " + " | ".join(cells) + " |")
     for name, note in notes.items():
         print(f"\n{name}: {note}")
-    print("\nReference, RecBole 1.2.1 on the same protocol (not measured here):\n")
-    print("| model | test hr@10 | test ndcg@10 | test coverage@10 | train time |")
-    print("|---|---|---|---|---|")
-    for row in REFERENCE:
-        print("| " + " | ".join(row) + " |")
+    if peers:
+        print("\nPeers' test lists, scored here on the same test targets (valid not available):\n")
+        print("| model | test hr@10 | test ndcg@10 | test mrr@10 | test coverage@10 |")
+        print("|---|---|---|---|---|")
+        for label, scores in peers.items():
+            metrics = evaluate(scores, test_targets, test_inputs)
+            print(f"| {label} | " + " | ".join(f"{metrics[m]:.4f}" for m in COLUMNS) + " |")
+        _print_paired(per_user, per_user_metrics(peers[PEER_FILES[0][1]], test_targets, test_inputs))
+
+
+def _print_paired(ours: dict[str, dict[str, np.ndarray]], peer: dict[str, np.ndarray]) -> None:
+    """Each SASRec seed minus the peer's SASRec, per user, with its bootstrap interval."""
+    if not ours:
+        return
+    print(
+        f"\nPaired test differences, ours minus RecBole SASRec, mean over {len(peer['ndcg'])} users "
+        f"[95% bootstrap interval, {RESAMPLES:,} resamples of users, seed {BOOTSTRAP_SEED}]:\n"
+    )
+    print("| model | NDCG@10 difference [95%] | HR@10 difference [95%] | NDCG@10 interval above 0 |")
+    print("|---|---|---|---|")
+    for name, metrics in ours.items():
+        cells, above = [], False
+        for m in ("ndcg", "hr"):
+            diff, low, high = paired_bootstrap(metrics[m], peer[m], RESAMPLES, BOOTSTRAP_SEED)
+            cells.append(f"{diff:+.4f} [{low:+.4f}, {high:+.4f}]")
+            above = above or (m == "ndcg" and low > 0)
+        print(f"| {name} | {cells[0]} | {cells[1]} | {'yes' if above else 'no'} |")
 
 
 if __name__ == "__main__":

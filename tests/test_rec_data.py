@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,9 +14,15 @@ from services.train.recommender.data import (
     build_splits,
     fingerprint,
     load_snapshot_data,
+    tie_key,
 )
 from services.train.snapshot import load_links, load_movies, load_ratings
 from tests.conftest import SNAPSHOT
+
+# The peers' split_fingerprint (../shared/peers/results.json) of the bundled snapshot: the same
+# users, sequences and hence targets as RecBole's harness; and the dataset fingerprint it gives.
+PEER_SPLIT_FINGERPRINT = "0a3477df09ab123e536f8de8870615ece45d8ac4e3afd330cc5d7f80a932d7ce"
+DATA_FINGERPRINT = "d32bcaf09383e88a3067eedc73c85fdfa940c06c2f2628df04c78e8b0ba3b1f4"
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +57,18 @@ def test_leave_one_out_holds_out_the_last_two_movies(splits: SequenceSplits) -> 
         assert valid_t[u] not in train
 
 
-def test_sequences_follow_time_then_tmdb_id(table: pd.DataFrame, splits: SequenceSplits) -> None:
+def test_sequences_follow_time_then_the_tie_hash(table: pd.DataFrame, splits: SequenceSplits) -> None:
     for u, (user_id, rows) in enumerate(table.groupby("user_id", sort=True)):
         assert splits.user_ids[u] == user_id
-        keys = list(zip(rows["timestamp"], rows["tmdb_id"], strict=True))
+        keys = [(ts, tie_key(user_id, m)) for ts, m in zip(rows["timestamp"], rows["tmdb_id"], strict=True)]
         assert keys == sorted(keys)
         np.testing.assert_array_equal(splits.item_ids[splits.sequences[u] - 1], rows["tmdb_id"])
     assert not table.duplicated(["user_id", "tmdb_id"]).any()
+
+
+def test_snapshot_split_equals_the_peers_split(splits: SequenceSplits) -> None:
+    assert splits.sequence_fingerprint() == PEER_SPLIT_FINGERPRINT
+    assert splits.fingerprint == DATA_FINGERPRINT
 
 
 def test_training_popularity_ignores_held_out_movies(splits: SequenceSplits) -> None:
@@ -90,11 +103,26 @@ def test_interaction_rules_on_hand_made_rows() -> None:
     assert outside.empty  # without TMDB 10 in the catalog user 1 has only 4 movies
 
 
-def test_equal_timestamps_are_ordered_by_tmdb_id() -> None:
-    links = pd.DataFrame({"movieId": [1, 2, 3, 4, 5], "tmdbId": [50, 40, 30, 20, 10]})
+def test_three_same_second_ratings_follow_the_hash_not_the_tmdb_id() -> None:
+    links = pd.DataFrame({"movieId": [1, 2, 3, 4, 5], "tmdbId": [10, 20, 30, 40, 50]})
     links["tmdbId"] = links["tmdbId"].astype("Int64")
-    table = build_interactions(_ratings([(1, m, 7) for m in range(1, 6)]), links, [10, 20, 30, 40, 50])
-    assert table["tmdb_id"].tolist() == [10, 20, 30, 40, 50]
+    # Users 7 and 8 rate 40 and 50 first, then movies 10, 20 and 30 in the same second (listed in
+    # reverse). sha256("7:10")[:16] = a62e…, "7:20" = 119e…, "7:30" = 3a07…: 20, 30, 10 for user 7;
+    # user 8's hashes give 30, 20, 10. Same second, same movies, another order per user.
+    rows = [(u, m, ts) for u in (7, 8) for m, ts in [(4, 1), (5, 2), (3, 9), (2, 9), (1, 9)]]
+    table = build_interactions(_ratings(rows), links, [10, 20, 30, 40, 50])
+    assert table[table["user_id"] == 7]["tmdb_id"].tolist() == [40, 50, 20, 30, 10]
+    assert table[table["user_id"] == 8]["tmdb_id"].tolist() == [40, 50, 30, 20, 10]
+    splits = build_splits(table)
+    assert splits.item_ids[splits.targets("valid") - 1].tolist() == [30, 20]
+    assert splits.item_ids[splits.targets("test") - 1].tolist() == [10, 10]
+    # The order does not depend on how the rows arrive, and hand-made tables get it too.
+    shuffled = build_splits(table.iloc[::-1].reset_index(drop=True))
+    assert shuffled.sequence_fingerprint() == splits.sequence_fingerprint()
+    assert shuffled.fingerprint == splits.fingerprint
+    assert (
+        splits.sequence_fingerprint() == hashlib.sha256(b"7:40 50 20 30 10\n8:40 50 30 20 10\n").hexdigest()
+    )
 
 
 def test_fingerprint_changes_with_any_interaction(table: pd.DataFrame) -> None:

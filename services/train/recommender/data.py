@@ -3,8 +3,9 @@
 Protocol (docs/recommender.md): every MovieLens rating is an interaction, mapped to a TMDB id
 through links.csv and kept only when the movie has metadata in the snapshot; a (user, movie)
 pair keeps its earliest rating; users need at least 5 interactions. A user's movies are ordered
-by (timestamp, tmdb id); the last one is the test target, the one before it the validation
-target, the rest the training sequence.
+by timestamp, then by a hash of (user id, tmdb id) that carries no information (``tie_key``); the
+last one is the test target, the one before it the validation target, the rest the training
+sequence.
 """
 
 from __future__ import annotations
@@ -25,13 +26,28 @@ MIN_INTERACTIONS = 5
 SPLITS = ("valid", "test")
 
 
+def tie_key(user_id: int, tmdb_id: int) -> int:
+    """The protocol's order among one user's same-second ratings: a 64-bit hash of both ids."""
+    # Within a second the true order is unknowable; ordering by tmdb id made the last movie of a
+    # bulk session the highest id, a pattern a model learns and that says nothing about taste.
+    return int(hashlib.sha256(f"{int(user_id)}:{int(tmdb_id)}".encode()).hexdigest()[:16], 16)
+
+
+def order_interactions(table: pd.DataFrame) -> pd.DataFrame:
+    """The table sorted by user, timestamp, then tie_key (stable: equal keys keep their order)."""
+    pairs = zip(table["user_id"].to_numpy(), table["tmdb_id"].to_numpy(), strict=True)
+    ties = np.fromiter((tie_key(u, m) for u, m in pairs), dtype=np.uint64, count=len(table))
+    ordered = table.assign(_tie=ties).sort_values(["user_id", "timestamp", "_tie"], kind="stable")
+    return ordered.drop(columns="_tie")
+
+
 def build_interactions(
     ratings: pd.DataFrame,
     links: pd.DataFrame,
     catalog_ids: Iterable[int],
     min_interactions: int = MIN_INTERACTIONS,
 ) -> pd.DataFrame:
-    """The interaction table (user_id, tmdb_id, timestamp), sorted by user, timestamp, tmdb id."""
+    """The interaction table (user_id, tmdb_id, timestamp), in the protocol's order (order_interactions)."""
     joined = ratings.merge(links[["movieId", "tmdbId"]], on="movieId", how="inner")
     joined = joined.dropna(subset=["tmdbId"])
     table = pd.DataFrame(
@@ -42,8 +58,9 @@ def build_interactions(
         }
     )
     table = table[table["tmdb_id"].isin(set(int(i) for i in catalog_ids))]
-    table = table.sort_values(["user_id", "timestamp", "tmdb_id"], kind="stable")
-    # Two MovieLens ids can map to one TMDB id; the earliest rating is the interaction.
+    table = order_interactions(table)
+    # Two MovieLens ids can map to one TMDB id; the earliest rating is the interaction (both
+    # ratings share a tie key, so the earlier timestamp comes first).
     table = table.drop_duplicates(["user_id", "tmdb_id"], keep="first")
     counts = table.groupby("user_id")["tmdb_id"].transform("size")
     return table[counts >= min_interactions].reset_index(drop=True)
@@ -106,6 +123,17 @@ class SequenceSplits:
             "train_targets": int(sum(len(s) - 1 for s in train)),
         }
 
+    def sequence_fingerprint(self) -> str:
+        """sha256 of the lines "<userId>:<tmdbId> <tmdbId> ...\\n", ascending user id (the peers' split_fingerprint)."""
+        order = sorted(range(self.n_users), key=lambda u: int(self.user_ids[u]))
+        lines = (
+            f"{int(self.user_ids[u])}:"
+            + " ".join(str(int(t)) for t in self.item_ids[self.sequences[u] - 1])
+            + "\n"
+            for u in order
+        )
+        return hashlib.sha256("".join(lines).encode()).hexdigest()
+
     def training_popularity(self) -> np.ndarray:
         """Interaction count of every internal index in the training sequences, extras included (index 0 stays 0)."""
         counts = np.zeros(self.n_items + 1, dtype=np.int64)
@@ -120,7 +148,9 @@ def _check(split: str) -> None:
 
 
 def build_splits(table: pd.DataFrame) -> SequenceSplits:
-    """Leave-one-out splits from an interaction table built by build_interactions."""
+    """Leave-one-out splits from an interaction table (user_id, tmdb_id, timestamp), in the protocol's order."""
+    # A no-op on build_interactions' output; hand-made tables get the same order rule.
+    table = order_interactions(table)
     item_ids = np.array(sorted(table["tmdb_id"].unique()), dtype=np.int64)
     index = pd.Series(np.arange(1, len(item_ids) + 1), index=item_ids)
     internal = index.loc[table["tmdb_id"].to_numpy()].to_numpy()

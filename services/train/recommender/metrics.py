@@ -11,7 +11,8 @@ Every model of the recommender is scored here, on a score matrix over the whole 
 - coverage@k counts the distinct items in all top-k lists (ties there broken by lower index)
   divided by the catalog size.
 
-With one target per user, HR@k equals Recall@k.
+With one target per user, HR@k equals Recall@k. Two models are compared on the same users with
+``paired_bootstrap`` over their per-user values (``per_user_metrics``).
 """
 
 from __future__ import annotations
@@ -60,19 +61,65 @@ def evaluate(
 ) -> dict[str, float]:
     """HR@k, NDCG@k, MRR@k and coverage@k, averaged over users (one target each)."""
     targets = np.asarray(targets, dtype=np.int64)
+    _check_shapes(scores, targets)
+    masked = mask_inputs(scores, inputs)
+    per_user = _per_user(masked, targets, k)
+    return {
+        **{name: float(values.mean()) for name, values in per_user.items()},
+        "coverage": float(len(np.unique(top_k(masked, k))) / (scores.shape[1] - 1)),
+    }
+
+
+def per_user_metrics(
+    scores: np.ndarray, targets: np.ndarray, inputs: Sequence[np.ndarray], k: int = 10
+) -> dict[str, np.ndarray]:
+    """Each user's HR@k, NDCG@k and MRR@k (what evaluate averages), for paired comparisons."""
+    targets = np.asarray(targets, dtype=np.int64)
+    _check_shapes(scores, targets)
+    return _per_user(mask_inputs(scores, inputs), targets, k)
+
+
+def _check_shapes(scores: np.ndarray, targets: np.ndarray) -> None:
     if scores.ndim != 2 or len(targets) != len(scores):
         raise ValueError("scores must be (users, items + 1) with one target per user")
     if (targets < 1).any() or (targets >= scores.shape[1]).any():
         raise ValueError("targets must be catalog indices 1..n_items")
-    masked = mask_inputs(scores, inputs)
+
+
+def _per_user(masked: np.ndarray, targets: np.ndarray, k: int) -> dict[str, np.ndarray]:
     ranks = target_ranks(masked, targets)
     hit = ranks <= k
     return {
-        "hr": float(hit.mean()),
-        "ndcg": float(np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0).mean()),
-        "mrr": float(np.where(hit, 1.0 / ranks, 0.0).mean()),
-        "coverage": float(len(np.unique(top_k(masked, k))) / (scores.shape[1] - 1)),
+        "hr": hit.astype(np.float64),
+        "ndcg": np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0),
+        "mrr": np.where(hit, 1.0 / ranks, 0.0),
     }
+
+
+def scores_from_top_lists(top_lists: Sequence[Sequence[int]], n_items: int) -> np.ndarray:
+    """A score matrix that ranks each user's given list (catalog indices, best first) first, the rest tied last."""
+    # -inf for unlisted items: with pessimistic ties a target outside the list never counts as a hit.
+    scores = np.full((len(top_lists), n_items + 1), -np.inf)
+    for u, items in enumerate(top_lists):
+        items = np.asarray(items, dtype=np.int64)
+        scores[u, items] = np.arange(len(items), 0, -1, dtype=np.float64)
+    return scores
+
+
+def paired_bootstrap(
+    a: np.ndarray, b: np.ndarray, resamples: int = 10_000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean of a - b over users and its percentile bootstrap interval (users resampled with replacement)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError("a and b must be equal-length, non-empty vectors of per-user values")
+    diff = a - b
+    # One (resamples, users) draw: 10,000 x 670 indices is about 54 MB, and the draw is one stream.
+    picks = np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))
+    means = diff[picks].mean(axis=1)
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(diff.mean()), float(low), float(high)
 
 
 def prefixed(metrics: dict[str, float], split: str, k: int = 10) -> dict[str, float]:
