@@ -37,10 +37,17 @@ class FeedbackRow:
 
 
 def positive_rows(feedback: Iterable[dict[str, Any]]) -> list[FeedbackRow]:
-    """Positive curated feedback, one row per (user, movie), sorted by user, time, tmdb id."""
+    """Positive curated feedback, one row per (user, movie), sorted by user, time, then a hash of both ids."""
+    # Events of one request share a timestamp: among them, the protocol's uninformative hash order
+    # (as for same-second MovieLens ratings), never the tmdb id, which a model would learn.
     ordered = sorted(
         (r for r in feedback if events.is_positive(r)),
-        key=lambda r: (r["user_id"], event_time(r["ts"]), int(r["tmdb_id"]), r["event_id"]),
+        key=lambda r: (
+            r["user_id"],
+            event_time(r["ts"]),
+            _tie(r["user_id"], int(r["tmdb_id"])),
+            r["event_id"],
+        ),
     )
     seen: set[tuple[str, int]] = set()
     out = []
@@ -50,6 +57,10 @@ def positive_rows(feedback: Iterable[dict[str, Any]]) -> list[FeedbackRow]:
             seen.add(pair)
             out.append(FeedbackRow(FEEDBACK_USER_PREFIX + r["user_id"], int(r["tmdb_id"]), r["ts"]))
     return out
+
+
+def _tie(user_id: str, tmdb_id: int) -> int:
+    return int(hashlib.sha256(f"{user_id}:{tmdb_id}".encode()).hexdigest()[:16], 16)
 
 
 def combined_fingerprint(movielens: str, rows: list[FeedbackRow]) -> str:
