@@ -109,7 +109,7 @@ class EventLog:
         """
         self._check_capacity(stream, len(records))
         try:
-            (fresh,) = self.spool.append([(stream, records)])
+            fresh = self.spool.append(stream, records)
         except sqlite3.Error as exc:
             log.exception("writing %d %s events to the spool failed", len(records), stream)
             raise EventsUnavailable(

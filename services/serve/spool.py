@@ -172,41 +172,38 @@ class Spool:
             raise RuntimeError("spool not opened")
         return self._flusher_conn
 
-    def append(self, groups: list[tuple[str, list[dict[str, Any]]]]) -> list[list[bool]]:
-        """Store (stream, records) groups in one transaction; per group, True for each record that was new.
+    def append(self, stream: str, records: list[dict[str, Any]]) -> list[bool]:
+        """Store records (each with event_id and ts) in one transaction; True for each one that was new.
 
-        Each record has an event_id and a ts. A commit writes the pages it touched to the WAL (about 4 KB
-        for one event): a batch of events in one request shares them.
+        A commit writes the pages it touched to the WAL (about 4 KB for one event): the events of one
+        request share them.
         """
-        fresh: list[list[bool]] = []
+        fresh: list[bool] = []
         with self._write_lock:
             conn = self.conn
             seq = self._next_seq
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for stream, records in groups:
-                    flags = []
-                    for r in records:
-                        cur = conn.execute(
-                            "INSERT OR IGNORE INTO seen (stream, event_id, ts) VALUES (?, ?, ?)",
-                            (stream, r["event_id"], r["ts"]),
+                for r in records:
+                    cur = conn.execute(
+                        "INSERT OR IGNORE INTO seen (stream, event_id, ts) VALUES (?, ?, ?)",
+                        (stream, r["event_id"], r["ts"]),
+                    )
+                    new = cur.rowcount == 1
+                    if new:
+                        body = json.dumps(r, ensure_ascii=False, sort_keys=True)
+                        conn.execute(
+                            "INSERT INTO events (seq, stream, day, body) VALUES (?, ?, ?, ?)",
+                            (seq, stream, day_of(r["ts"]), body),
                         )
-                        new = cur.rowcount == 1
-                        if new:
-                            body = json.dumps(r, ensure_ascii=False, sort_keys=True)
-                            conn.execute(
-                                "INSERT INTO events (seq, stream, day, body) VALUES (?, ?, ?, ?)",
-                                (seq, stream, day_of(r["ts"]), body),
-                            )
-                            seq += 1
-                        flags.append(new)
-                    fresh.append(flags)
+                        seq += 1
+                    fresh.append(new)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             self._next_seq = seq
-            self.pending += sum(sum(f) for f in fresh)
+            self.pending += sum(fresh)
         return fresh
 
     def take(self, limit: int) -> list[PendingBatch]:
