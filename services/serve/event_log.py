@@ -60,12 +60,10 @@ class EventLog:
         self.dedup_days = dedup_days
         self.clock = clock
         self.outage_since: float | None = None  # first failed upload of the current outage
-        self.last_flush: float | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._flush_lock = (
-            threading.Lock()
-        )  # the thread and a shutdown flush never upload the same rows at once
+        # The thread and a shutdown flush never upload the same rows at once.
+        self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._last_warning = -WARN_EVERY_S
         self._last_prune = clock()
@@ -187,7 +185,6 @@ class EventLog:
         if self.outage_since is not None:
             log.info("S3 reachable again after %.0f s: events flushed", self.clock() - self.outage_since)
         self.outage_since = None
-        self.last_flush = self.clock()
         if uploaded:
             log.debug("flushed %d events", uploaded)
 
@@ -227,14 +224,6 @@ class EventLog:
         if self.clock() - self._last_warning >= WARN_EVERY_S:
             self._last_warning = self.clock()
             log.warning("%s", message)
-
-    def status(self) -> dict[str, Any]:
-        """What /ready reports about the event path."""
-        return {
-            "replica_id": self.spool.replica_id,
-            "pending": self.spool.pending,
-            "s3_outage_s": None if self.outage_since is None else round(self.clock() - self.outage_since, 1),
-        }
 
 
 def _lower_priority() -> None:
