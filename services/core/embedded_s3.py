@@ -36,6 +36,10 @@ class EmbeddedS3:
     secret_key: str
     bucket: str
     host: str = "127.0.0.1"
+    # Every bucket is a SeaweedFS collection with a volume of its own, and by default the number of
+    # volumes is free disk / volume size: ~68 here, which the test suite's per-test buckets used up
+    # ("no free volumes left"). Volumes are sparse files, so a fixed ceiling costs no disk.
+    max_volumes: int = 1000
 
     @property
     def endpoint(self) -> str:
@@ -59,7 +63,7 @@ class EmbeddedS3:
             f"-ip.bind={self.host}", f"-s3.port={ports['s3']}", f"-master.port={ports['master']}",
             f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
             f"-admin.port={ports['admin']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-webdav=false", "-admin.ui=false", "-master.telemetry=false",
+            "-webdav=false", "-admin.ui=false", "-master.telemetry=false", f"-volume.max={self.max_volumes}",
         ]  # fmt: skip
 
     def start(self, timeout_s: float = 30.0) -> int:
