@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
@@ -25,6 +25,7 @@ from services.ui.loop_api import FeedbackAck, FeedbackEvent, OnlineDay, read_ack
 from services.ui.readers import float_map, read_history, read_models, str_or_none
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 GENRE_PREFIX = "genre="
 DEFAULT_POSTER_BASE = "https://image.tmdb.org/t/p/w342"
@@ -207,24 +208,12 @@ class MovieApi:
         """POST /feedback: reactions to movies (1-500), each with its own event id."""
         payload = {"events": [event.as_json() for event in events]}
         body = self._call("POST", "/feedback", json=payload, timeout=FEEDBACK_TIMEOUT)
-        if isinstance(body, ApiError):
-            return body
-        try:
-            return read_ack(body)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.warning("unexpected /feedback answer: %s", exc)
-            return ApiError("bad_response", "The API's answer to feedback was not in the expected shape.")
+        return _parsed(body, read_ack, "/feedback", "answer to feedback")
 
     def online(self, days: int = 30) -> list[OnlineDay] | ApiError:
         """GET /model/online: the recommender's daily online evaluation, oldest day first."""
         body = self._call("GET", "/model/online", params={"days": int(days)})
-        if isinstance(body, ApiError):
-            return body
-        try:
-            return read_online(body)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            log.warning("unexpected /model/online answer: %s", exc)
-            return ApiError("bad_response", "The API's online metrics were not in the expected shape.")
+        return _parsed(body, read_online, "/model/online", "online metrics")
 
     def search(self, query: str, limit: int = 10) -> list[Movie] | ApiError:
         """GET /movies/search: catalog movies whose title matches the query."""
@@ -243,12 +232,7 @@ class MovieApi:
     def movie(self, tmdb_id: int) -> Movie | ApiError:
         """GET /movies/{tmdb_id}: one catalog movie."""
         body = self._call("GET", f"/movies/{int(tmdb_id)}")
-        if isinstance(body, ApiError):
-            return body
-        try:
-            return self._movie(body)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return ApiError("bad_response", "The API's movie was not in the expected shape.")
+        return _parsed(body, self._movie, "/movies/{tmdb_id}", "movie")
 
     def models(self) -> dict[str, ModelInfo] | ApiError:
         """GET /model: the production version of each model ('rating', 'recommender')."""
@@ -285,3 +269,14 @@ class MovieApi:
         # Every two-letter code is accepted by the API; the common ones stay offered.
         merged_languages = list(dict.fromkeys([*LANGUAGE_NAMES, *languages]))
         return Vocabulary(genres=tuple(sorted(set(genres))), languages=tuple(merged_languages), source="api")
+
+
+def _parsed(body: Any, reader: Callable[[Any], T], path: str, what: str) -> T | ApiError:
+    """An answer read into its record, or a bad_response error saying which answer was off."""
+    if isinstance(body, ApiError):
+        return body
+    try:
+        return reader(body)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("unexpected %s answer: %s", path, exc)
+        return ApiError("bad_response", f"The API's answer ({what}) was not in the expected shape.")
