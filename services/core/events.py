@@ -74,9 +74,8 @@ def report_key(what: str, day: str, name: str) -> str:
 
 
 def encode_lines(records: list[dict[str, Any]]) -> bytes:
-    """Records as gzipped JSON lines (mtime 0: the same records give the same bytes)."""
-    body = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
-    return gzip.compress(body.encode(), mtime=0)
+    """Records as one gzipped JSON-lines object, as the flusher uploads them."""
+    return encode_jsonl("\n".join(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in records))
 
 
 def encode_jsonl(text: str) -> bytes:

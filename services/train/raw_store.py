@@ -7,6 +7,7 @@ import json
 import logging
 from typing import Any
 
+from services.core import events
 from services.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,7 @@ def write_jsonl(store: ObjectStore, key: str, rows: list[dict[str, Any]]) -> Non
 
 def read_jsonl(store: ObjectStore, key: str) -> list[dict[str, Any]]:
     """Read gzipped JSON lines."""
-    text = gzip.decompress(store.get_bytes(key)).decode()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return events.decode_lines(store.get_bytes(key))
 
 
 def write_partition(store: ObjectStore, logical_date: str, movies: list[dict[str, Any]], meta: dict) -> str:
