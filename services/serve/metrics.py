@@ -64,6 +64,25 @@ class ServeMetrics:
             registry=self.registry,
         )  # fmt: skip
 
+        # Monitoring, read from the DAG's daily reports (reports/rating, reports/drift): names fixed by the
+        # dashboards and alert rules that read them, hence no movie_intel_ prefix.
+        self.live_rmse = Gauge(
+            "model_live_rmse", "RMSE of the production rating model on newly collected movies, last 7 days.",
+            ["model", "version"], registry=self.registry,
+        )  # fmt: skip
+        self.validation_rmse = Gauge(
+            "model_validation_rmse", "Validation RMSE recorded when that rating model version was trained.",
+            ["model", "version"], registry=self.registry,
+        )  # fmt: skip
+        self.drift_share = Gauge(
+            "model_drift_share", "Share of features Evidently found drifted on the last monitored day.",
+            ["comparison"], registry=self.registry,
+        )  # fmt: skip
+        self.alert = Gauge(
+            "model_alert", "1 when the last monitored day raised an alert, per reason.", ["reason"],
+            registry=self.registry,
+        )  # fmt: skip
+
     def set_models(self, infos: list[dict[str, str]]) -> None:
         """Replace the model info series with the versions now served."""
         self.model_info.clear()
