@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     wandb_project: str = "movie-intel"
     wandb_dir: Path = PROJECT_ROOT / "var" / "wandb"
 
+    # --- Monitoring (the DAG's evaluate_live, monitor and alert tasks) -------------------------------
+    alert_rmse_margin: float = 0.5  # live RMSE (7 days) above validation RMSE by more than this: alert
+    alert_live_min_count: int = 20  # fewer new labelled movies in the window: too few to judge
+    alert_drift_share: float = 0.3  # share of monitored features Evidently finds drifted: alert above
+    drift_min_rows: int = 10  # fewer rows on a day: "not enough to compare", not a drift verdict
+    alert_webhook_url: SecretStr | None = None  # Slack-style incoming webhook (the URL is the secret)
+
     # --- Serving ---------------------------------------------------------------------------------
     serve_url: str | None = None  # the DAG's last task POSTs /admin/reload here when set
     admin_token: SecretStr | None = None
@@ -64,6 +71,11 @@ class Settings(BaseSettings):
     spool_max_pending: int = 1_000_000  # more waiting than this: 503 until S3 catches up
     spool_max_outage_s: float = 600.0  # S3 unreachable for longer: 503 instead of piling up
     spool_dedup_days: int = 7  # a retried event id is recognised for this long after its upload
+
+    # /predict requests logged to the predictions stream (for drift): share of requests, and whether the
+    # overview text itself is kept (by default only its features and length are).
+    prediction_log_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    prediction_log_text: bool = False
 
     # --- UI --------------------------------------------------------------------------------------
     api_url: str = "http://127.0.0.1:8000"

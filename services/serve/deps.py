@@ -98,7 +98,11 @@ async def get_rating_service(request: Request) -> RatingService:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=detail)
     service = getattr(state, "rating_service", None)
     if service is None or service.bundle is not bundle:
-        service = RatingService(bundle, state.translator, state.metrics)
+        settings = state.settings
+        service = RatingService(
+            bundle, state.translator, state.metrics,
+            log_rate=settings.prediction_log_rate, log_text=settings.prediction_log_text,
+        )  # fmt: skip
         state.rating_service = service  # a reload swapped the bundle: the next request builds a new one
     return service
 

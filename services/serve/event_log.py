@@ -122,10 +122,12 @@ class EventLog:
             self._wake.set()
         return fresh
 
-    def record(self, stream: str, record: dict[str, Any]) -> bool:
-        """Spool one record for a response that must not fail because of it (impressions); False if refused."""
+    def record(self, stream: str, records: list[dict[str, Any]]) -> bool:
+        """Spool records a response must not fail for (impressions, prediction logs); False if refused."""
+        if not records:
+            return True
         try:
-            self.append(stream, [record])
+            self.append(stream, records)
             return True
         except EventsUnavailable as exc:
             self._warn(f"{stream} event not recorded: {exc}")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import random
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from services.core.events import utc_now
 from services.core.features import featurize_one
 from services.core.movie import normalize_movie
 from services.serve.metrics import ServeMetrics
@@ -26,11 +30,21 @@ class RatingService:
     """Predicts ratings with the model bundle and translator it is handed (no I/O of its own)."""
 
     def __init__(
-        self, bundle: RatingBundle, translator: OverviewTranslator, metrics: ServeMetrics | None = None
+        self,
+        bundle: RatingBundle,
+        translator: OverviewTranslator,
+        metrics: ServeMetrics | None = None,
+        *,
+        log_rate: float = 0.0,
+        log_text: bool = False,
+        sample: Callable[[], float] = random.random,
     ) -> None:
         self.bundle = bundle
         self.translator = translator
         self.metrics = metrics
+        self.log_rate = log_rate
+        self.log_text = log_text
+        self.sample = sample
         # Sentiment is a model feature already: read it from the vector instead of running TextBlob twice.
         self._polarity = bundle.feature_names.index("overview_polarity")
         self._subjectivity = bundle.feature_names.index("overview_subjectivity")
@@ -41,6 +55,12 @@ class RatingService:
 
     def predict(self, movies: Sequence[MovieIn], explain: bool = False) -> list[PredictionOut]:
         """One prediction per movie, in order; one model call for the whole list."""
+        return self.predict_logged(movies, explain)[0]
+
+    def predict_logged(
+        self, movies: Sequence[MovieIn], explain: bool = False
+    ) -> tuple[list[PredictionOut], list[dict[str, Any]]]:
+        """Predictions, and the prediction-log events of the sampled ones (for the predictions stream)."""
         translations = self.translator.translate_many([(m.overview, m.original_language) for m in movies])
         records = []
         for movie, translation in zip(movies, translations, strict=True):
@@ -69,7 +89,37 @@ class RatingService:
                 )
             )
         self._observe(ratings, translations)
-        return out
+        return out, self._log_events(movies, x, out)
+
+    def _log_events(
+        self, movies: Sequence[MovieIn], x: np.ndarray, out: list[PredictionOut]
+    ) -> list[dict[str, Any]]:
+        # What drift monitoring compares with the training features: the raw fields, the vector the model
+        # saw and its answer. The overview is kept as its features and length only, unless asked for.
+        if self.log_rate <= 0.0:
+            return []
+        events, ts, names = [], utc_now(), self.bundle.feature_names
+        for movie, row, prediction in zip(movies, x, out, strict=True):
+            if self.log_rate < 1.0 and self.sample() >= self.log_rate:
+                continue
+            fields = movie.model_dump(exclude={"overview"})
+            fields["overview_length"] = len(movie.overview)
+            if self.log_text:
+                fields["overview"] = movie.overview
+            events.append(
+                {
+                    "event_id": uuid.uuid4().hex,
+                    "ts": ts,
+                    "model_version": prediction.model_version,
+                    "prediction": prediction.predicted_rating,
+                    "translated": prediction.translated,
+                    "input": fields,
+                    "features": {
+                        n: (None if math.isnan(v) else float(v)) for n, v in zip(names, row, strict=True)
+                    },
+                }
+            )
+        return events
 
     def _notes(self, record: dict[str, Any], translation: TranslationResult) -> list[str]:
         enc, version = self.bundle.encoders, self.bundle.manifest.version

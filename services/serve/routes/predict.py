@@ -9,7 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from services.serve.deps import RatingServiceDep
+from services.serve.deps import EventLogDep, RatingServiceDep
+from services.serve.event_log import EventLog
 from services.serve.rating_service import RatingService
 from services.serve.schemas import (
     NO_MODEL,
@@ -35,13 +36,17 @@ ExplainQuery = Annotated[bool, Query(description="Add each feature's contributio
     response_model_exclude_none=True,
     responses={**NO_MODEL, **UNREADABLE_BODY},
 )
-async def predict(movie: MovieIn, service: RatingServiceDep, explain: ExplainQuery = False) -> Response:
+async def predict(
+    movie: MovieIn, service: RatingServiceDep, events: EventLogDep, explain: ExplainQuery = False
+) -> Response:
     """Predict the TMDB rating (0-10) of one movie."""
-    return _json(await _predict_one(service, movie, explain))
+    return _json(await _predict_one(service, events, movie, explain))
 
 
 @router.get("", response_model=PredictionOut, response_model_exclude_none=True, responses=NO_MODEL)
-async def predict_get(query: Annotated[PredictQuery, Query()], service: RatingServiceDep) -> Response:
+async def predict_get(
+    query: Annotated[PredictQuery, Query()], service: RatingServiceDep, events: EventLogDep
+) -> Response:
     """Predict from raw query values: ?runtime=&genre=&language=&overview= (genre may repeat)."""
     genres = [g.strip() for value in query.genre for g in value.split(",") if g.strip()]
     try:
@@ -50,22 +55,32 @@ async def predict_get(query: Annotated[PredictQuery, Query()], service: RatingSe
         )
     except ValidationError as exc:  # e.g. 31 comma-separated genres: the caller's mistake, not a 500
         raise RequestValidationError(_as_query_errors(exc)) from exc
-    return _json(await _predict_one(service, movie, query.explain))
+    return _json(await _predict_one(service, events, movie, query.explain))
 
 
 @router.post("/batch", response_model_exclude_none=True, responses={**NO_MODEL, **UNREADABLE_BODY})
-def predict_batch(batch: BatchIn, service: RatingServiceDep, explain: ExplainQuery = False) -> BatchOut:
+def predict_batch(
+    batch: BatchIn, service: RatingServiceDep, events: EventLogDep, explain: ExplainQuery = False
+) -> BatchOut:
     """Predict up to 1000 movies in one call; predictions come back in request order."""
-    return BatchOut(predictions=service.predict(batch.movies, explain=explain))
+    out, logged = service.predict_logged(batch.movies, explain=explain)
+    events.record("predictions", logged)  # the spool is thread-safe; a refusal never costs the answer
+    return BatchOut(predictions=out)
 
 
 INLINE_MAX_CHARS = 2000  # a longer overview takes TextBlob milliseconds: too long to hold the event loop
 
 
-async def _predict_one(service: RatingService, movie: MovieIn, explain: bool) -> PredictionOut:
+async def _predict_one(
+    service: RatingService, events: EventLog, movie: MovieIn, explain: bool
+) -> PredictionOut:
     if len(movie.overview) > INLINE_MAX_CHARS or service.must_wait([movie]):
-        return (await run_in_threadpool(service.predict, [movie], explain))[0]
-    return service.predict([movie], explain)[0]
+        out, logged = await run_in_threadpool(service.predict_logged, [movie], explain)
+    else:
+        out, logged = service.predict_logged([movie], explain)
+    # The prediction log feeds drift monitoring: a refused one is counted and logged, never a failed answer.
+    events.record("predictions", logged)
+    return out[0]
 
 
 def _json(out: PredictionOut) -> Response:

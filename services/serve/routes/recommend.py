@@ -24,6 +24,6 @@ async def recommend(body: RecommendIn, service: RecommendServiceDep, events: Eve
     """
     out = service.recommend(body.liked, body.k, uuid.uuid4().hex)
     # An impression that cannot be spooled is counted and logged, but never costs the user the answer.
-    events.record("impressions", service.impression(out, body.user_id, utc_now()))
+    events.record("impressions", [service.impression(out, body.user_id, utc_now())])
     # Built by the service from validated parts: serialise once instead of FastAPI re-validating it.
     return Response(out.model_dump_json(), media_type="application/json")
