@@ -456,7 +456,7 @@ def test_model_page_shows_versions_metrics_runs_and_history(stub: StubApi) -> No
     at = open_page("views/model.py", stub.client())
     assert texts(at.header) == ["⭐ Rating model", "🍿 Recommender", "🔁 Recommender online"]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"RMSE": "0.860", "MAE": "0.660", "NDCG@10": "0.102", "Hit rate@10": "0.210"}
+    assert metrics == {"RMSE": "0.86 pts", "MAE": "0.66 pts", "NDCG@10": "0.102", "HR@10": "21.0%"}
     rating_details = at.markdown[0].value
     assert RATING_VERSION in rating_details
     assert "2025-02-26 12:00 UTC" in rating_details

@@ -4,14 +4,8 @@ import streamlit as st
 
 from services.ui import components, data, online_view
 from services.ui.api_client import ApiError, HistoryPoint
-from services.ui.models_view import (
-    MODEL_TITLES,
-    SOURCES,
-    metric_label,
-    metric_value,
-    model_order,
-    wandb_markdown,
-)
+from services.ui.metric_labels import MetricCard, card_layout, metric_label
+from services.ui.models_view import MODEL_TITLES, SOURCES, model_order, wandb_markdown
 
 st.title("📈 Models in production")
 st.caption("What the API serves right now, and how each model's metrics moved from version to version.")
@@ -38,6 +32,15 @@ else:
     history_points = history
     history_note = ""
 
+
+def metric_cards(cards: list[MetricCard]) -> None:
+    """A row of metric cards (at least four columns wide, so a short row keeps the cards' width)."""
+    for start in range(0, len(cards), 6):
+        row = cards[start : start + 6]
+        for column, card in zip(st.columns(max(4, len(row))), row, strict=False):
+            column.metric(card.label, card.value, help=card.help, border=True)
+
+
 for name in model_order(models):
     info = models[name]
     st.header(MODEL_TITLES.get(name, name.capitalize()), divider="gray")
@@ -45,9 +48,12 @@ for name in model_order(models):
         st.warning("No production version is loaded for this model yet.", icon="⏳")
         continue
     if info.metrics:
-        metric_cols = st.columns(min(6, max(4, len(info.metrics))))
-        for column, (metric, value) in zip(metric_cols, info.metrics.items(), strict=False):
-            column.metric(metric_label(metric), metric_value(value), border=True)
+        headline, rest = card_layout(info.metrics)
+        metric_cards(headline)
+        if rest:
+            with st.expander("Validation and train metrics"):
+                for row in rest:
+                    metric_cards(row)
     else:
         st.caption("No metrics recorded for this version.")
     details, chart = st.columns([1, 1.6], gap="large")
