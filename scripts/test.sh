@@ -24,6 +24,18 @@ if [[ ${#MISSING[@]} -gt 0 && "${SKIP_BROWSER_INSTALL:-0}" != "1" ]]; then
   fi
 fi
 
+# The monitoring tests run Debian's Prometheus and promtool on loopback (tests/test_monitoring_stack.py).
+# No recommends: they would add a node exporter that nothing here uses.
+if ! dpkg -s prometheus >/dev/null 2>&1 && [[ "${SKIP_PROMETHEUS_INSTALL:-0}" != "1" ]]; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "==> installing prometheus for the monitoring tests (apt-get, ~30 s)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) \
+      > "$VAR_DIR/apt-prometheus.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-prometheus.log): monitoring tests will skip"
+  else
+    echo "==> missing prometheus and not root: monitoring tests will skip"
+  fi
+fi
+
 echo "==> ruff"
 ruff check .
 ruff format --check . > /dev/null || { ruff format --check .; exit 1; }
