@@ -1,0 +1,121 @@
+"""Live error: the production rating model scored on the day's new, labelled movies it never saw.
+
+Runs before the day's training, so "production" is the version users were served yesterday. The
+reference recipe (five features, XGBoost), trained on the same rows, is scored on the same movies: when
+both get worse together the day's movies are harder; when only ours does, the model is the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+
+from services.core.events import report_key
+from services.core.storage import ObjectNotFound
+from services.train.context import Context
+from services.train.production import load_production, new_movies, training_movies
+from services.train.rating_data import labelled, targets
+from services.train.reference_recipe import train_recipe
+
+log = logging.getLogger(__name__)
+
+WINDOW_DAYS = 7
+
+
+def errors(y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """Count, RMSE and MAE, with the sums that let days be pooled exactly."""
+    if len(y) == 0:
+        return {"count": 0, "rmse": None, "mae": None, "sse": 0.0, "sae": 0.0}
+    diff = np.asarray(predicted, dtype=np.float64) - np.asarray(y, dtype=np.float64)
+    sse, sae = float(np.sum(diff**2)), float(np.sum(np.abs(diff)))
+    n = len(y)
+    return {
+        "count": n,
+        "rmse": round(math.sqrt(sse / n), 4),
+        "mae": round(sae / n, 4),
+        "sse": sse,
+        "sae": sae,
+    }
+
+
+def pooled(days: list[dict[str, Any]]) -> dict[str, Any]:
+    """RMSE and MAE over several days' movies together (not a mean of daily figures)."""
+    n = sum(d["count"] for d in days)
+    sse, sae = sum(d["sse"] for d in days), sum(d["sae"] for d in days)
+    return {
+        "count": n,
+        "rmse": round(math.sqrt(sse / n), 4) if n else None,
+        "mae": round(sae / n, 4) if n else None,
+        "days": len([d for d in days if d["count"]]),
+    }
+
+
+def _earlier_days(ctx: Context, logical_date: str, version: str) -> list[dict[str, Any]]:
+    day = date.fromisoformat(logical_date)
+    found = []
+    for back in range(1, WINDOW_DAYS):
+        key = report_key("rating", (day - timedelta(days=back)).isoformat(), "live.json")
+        try:
+            report = ctx.store.get_json(key)
+        except ObjectNotFound:
+            continue
+        if report.get("model_version") == version and report.get("model", {}).get("count"):
+            found.append(report["model"])
+    return found
+
+
+def evaluate_live(ctx: Context, logical_date: str) -> dict[str, Any]:
+    """Score the day's new labelled movies with production and the recipe; write reports/rating/…/live.json."""
+    key = report_key("rating", logical_date, "live.json")
+    prod = load_production(ctx)
+    if prod is None:
+        report = {"date": logical_date, "status": "no production rating model yet: nothing to judge"}
+        ctx.store.put_json(key, report)
+        log.info("live error: %s", report["status"])
+        return report
+    movies = labelled(new_movies(ctx, logical_date, prod.seen), ctx.settings.min_vote_count)
+    y = targets(movies)
+    model = errors(y, prod.predict(movies) if movies else np.zeros(0))
+    recipe = errors(y, train_recipe(training_movies(ctx, prod)).predict(movies) if movies else np.zeros(0))
+    window = pooled([model, *_earlier_days(ctx, logical_date, prod.version)])
+    report = {
+        "date": logical_date,
+        "status": "ok" if movies else "no new labelled movies today",
+        "model_version": prod.version,
+        "algorithm": prod.manifest.algorithm,
+        "built_on": prod.built_on,
+        "validation_rmse": prod.manifest.metrics.get("val_rmse"),
+        "model": model,
+        "reference_recipe": recipe,
+        "window": {"days_back": WINDOW_DAYS, **window},
+        "movies": [int(m["id"]) for m in movies],
+    }
+    ctx.store.put_json(key, report)
+    log.info(
+        "live error of %s on %d new movies: RMSE %s (recipe %s); %d-day RMSE %s vs validation %s",
+        prod.version, model["count"], model["rmse"], recipe["rmse"], WINDOW_DAYS, window["rmse"],
+        report["validation_rmse"],
+    )  # fmt: skip
+    config = {"model_version": prod.version, "date": logical_date}
+    with ctx.tracker.run(
+        f"rating-live-{logical_date}", config, group="monitoring", job_type="monitor"
+    ) as run:
+        run.summary(
+            {
+                "live_count": model["count"],
+                "live_rmse": _nan(model["rmse"]),
+                "live_mae": _nan(model["mae"]),
+                "recipe_live_rmse": _nan(recipe["rmse"]),
+                "window_rmse": _nan(window["rmse"]),
+                "validation_rmse": _nan(report["validation_rmse"]),
+            }
+        )
+    return {k: report[k] for k in ("date", "status", "model_version")} | {"rmse": model["rmse"]}
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)

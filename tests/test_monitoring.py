@@ -1,0 +1,175 @@
+"""Monitoring pieces on real parts: the predictions stream, Evidently's drift verdicts, the alert rules."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from services.core import events
+from services.core.features import feature_names, featurize, fit_encoders
+from services.core.registry import Registry
+from services.core.settings import Settings
+from services.core.storage import ObjectStore
+from services.serve.app import create_app
+from services.train.alerts import AlertRaised, assess, raise_alerts, webhook_message
+from services.train.drift import PREDICTION, drift_report
+from services.train.monitor import request_frame
+from services.train.rating_data import first_run_rows
+from tests.conftest import SNAPSHOT
+from tests.fakes.webhook_server import webhook_server
+from tests.serve_fixtures import FakeTranslator, fake_recommender_loader, movie_payload, publish_rating
+
+SHIFTED = ("runtime", "main_genre", "n_genres", "is_english")
+
+
+@pytest.fixture
+def client(s3_settings: Settings, registry: Registry) -> Iterator[TestClient]:
+    publish_rating(registry)
+    app = create_app(s3_settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    with TestClient(app) as c:
+        yield c
+
+
+def _predictions(c: TestClient, store: ObjectStore) -> list[dict]:
+    c.app.state.events.flush()  # type: ignore[attr-defined]
+    return [
+        r for day in events.days(store, "predictions") for r in events.read_day(store, "predictions", day)
+    ]
+
+
+def test_each_prediction_is_logged_with_its_features_but_not_its_overview(
+    client: TestClient, store: ObjectStore
+) -> None:
+    body = movie_payload(overview="A secret plot nobody should store.")
+    answer = client.post("/predict", json=body).json()
+    batch = client.post("/predict/batch", json={"movies": [body, body]})
+    assert batch.status_code == 200
+    logged = _predictions(client, store)
+    assert len(logged) == 3
+    first = logged[0]
+    assert first["prediction"] == answer["predicted_rating"]
+    assert first["model_version"] == answer["model_version"]
+    assert first["features"]["runtime"] == body["runtime"]
+    assert first["input"]["overview_length"] == len(body["overview"])
+    assert "secret plot" not in str(logged)  # the text itself stays out unless PREDICTION_LOG_TEXT asks
+    names = list(first["features"])
+    frame, versions = request_frame(logged, names)
+    assert frame.shape == (3, len(names) + 1) and versions == {answer["model_version"]: 3}
+
+
+def test_prediction_log_rate_zero_logs_nothing(
+    s3_settings: Settings, registry: Registry, store: ObjectStore
+) -> None:
+    publish_rating(registry)
+    settings = s3_settings.model_copy(update={"prediction_log_rate": 0.0})
+    app = create_app(settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    with TestClient(app) as c:
+        assert c.post("/predict", json=movie_payload()).status_code == 200
+        assert _predictions(c, store) == []
+
+
+@pytest.fixture(scope="module")
+def frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Reference and current rows from one population: the snapshot's labelled movies, dealt at random."""
+    rows = first_run_rows(SNAPSHOT, holdback=0, min_vote_count=10)
+    random.Random(0).shuffle(rows)
+    reference_rows, current_rows = rows[:-80], rows[-80:]
+    encoders = fit_encoders(reference_rows)
+    names = feature_names(encoders)
+    frame = {}
+    for name, part in (("reference", reference_rows), ("current", current_rows)):
+        frame[name] = pd.DataFrame(featurize(part, encoders), columns=names)
+        frame[name][PREDICTION] = [float(m["vote_average"]) for m in part]
+    shifted_rows = [
+        {**m, "runtime": 200 + i, "genres": ["Horror"], "original_language": "en"}
+        for i, m in enumerate(current_rows)
+    ]
+    shifted = pd.DataFrame(featurize(shifted_rows, encoders), columns=names)
+    shifted[PREDICTION] = frame["current"][PREDICTION]
+    return frame["reference"], frame["current"], shifted
+
+
+def test_unshifted_inputs_are_not_flagged(frames: tuple[pd.DataFrame, ...]) -> None:
+    reference, current, _ = frames
+    summary, html = drift_report(reference, current)
+    assert not set(SHIFTED) & set(summary["drifted"]), summary["drifted"]
+    assert summary["share"] <= Settings(_env_file=None).alert_drift_share
+    assert summary["prediction"]["drifted"] is False
+    assert "<html" in html.lower()
+
+
+def test_shifted_inputs_are_flagged_feature_by_feature(frames: tuple[pd.DataFrame, ...]) -> None:
+    reference, _, shifted = frames
+    summary, _ = drift_report(reference, shifted)
+    assert set(SHIFTED) <= set(summary["drifted"]), summary["drifted"]
+    assert summary["share"] > Settings(_env_file=None).alert_drift_share
+    assert summary["features"]["runtime"]["method"] == "ks" and summary["features"]["runtime"]["score"] < 0.05
+    assert summary["rows_current"] == len(shifted)
+
+
+def _live(rmse: float, count: int, validation: float = 0.7) -> dict:
+    return {"model_version": "v1", "validation_rmse": validation,
+            "window": {"rmse": rmse, "count": count, "days_back": 7}}  # fmt: skip
+
+
+def _drift(share: float, name: str = "requests") -> dict:
+    drifted = ["runtime", "main_genre"] if share else []
+    return {"comparisons": {name: {"status": "ok", "share": share, "drifted": drifted, "features": {"a": 1}}}}
+
+
+def test_alert_rules_follow_the_thresholds() -> None:
+    s = Settings(_env_file=None, alert_rmse_margin=0.5, alert_live_min_count=20, alert_drift_share=0.3)
+    assert not assess(s, "d", _live(1.1, 50), _drift(0.1))["alert"]
+    assert [r["reason"] for r in assess(s, "d", _live(1.3, 50), None)["reasons"]] == ["live_rmse"]
+    assert not assess(s, "d", _live(3.0, 5), None)["alert"]  # five movies are too few to judge
+    assert [r["reason"] for r in assess(s, "d", None, _drift(0.5))["reasons"]] == ["drift_requests"]
+    # New releases differ from the catalogue every day: "collected" is reported, not alerted on, by default.
+    assert not assess(s, "d", None, _drift(0.9, "collected"))["alert"]
+    both = s.model_copy(update={"alert_drift_comparisons": "requests,collected"})
+    assert assess(both, "d", None, _drift(0.9, "collected"))["alert"]
+
+
+def test_a_bad_day_posts_to_the_webhook_and_raises(store: ObjectStore, s3_settings: Settings) -> None:
+    store.put_json(events.report_key("drift", "2026-01-02", "summary.json"), _drift(0.5))
+    with webhook_server() as (url, received):
+        settings = s3_settings.model_copy(update={"alert_webhook_url": SecretStr(url)})
+        with pytest.raises(AlertRaised, match="features drifted in requests"):
+            raise_alerts(store, settings, "2026-01-02")
+    verdict = store.get_json(events.report_key("alerts", "2026-01-02", "alert.json"))
+    assert verdict["alert"] and verdict["webhook"] == "sent"
+    assert len(received) == 1 and "2026-01-02" in received[0]["body"]["text"]
+    assert url not in str(verdict)  # the webhook URL carries its token: never stored
+
+
+def test_a_good_day_stores_its_verdict_and_posts_nothing(store: ObjectStore, s3_settings: Settings) -> None:
+    store.put_json(events.report_key("drift", "2026-01-03", "summary.json"), _drift(0.0))
+
+    def refuse(*args: object, **kwargs: object) -> httpx.Response:
+        raise AssertionError("no webhook call on a good day")
+
+    settings = s3_settings.model_copy(update={"alert_webhook_url": SecretStr("http://127.0.0.1:9/hook")})
+    verdict = raise_alerts(store, settings, "2026-01-03", post=refuse)
+    assert verdict["alert"] is False and verdict["drift_share"] == {"requests": 0.0}
+
+
+def test_webhook_message_is_slack_text() -> None:
+    verdict = {
+        "date": "2026-01-02",
+        "model_version": "v1",
+        "reasons": [{"reason": "x", "message": "too high"}],
+    }
+    body = webhook_message(verdict)
+    assert isinstance(body["text"], str) and "too high" in body["text"] and "2026-01-02" in body["text"]
+
+
+def test_drift_ignores_rows_it_cannot_read() -> None:
+    frame, versions = request_frame([{"features": "junk"}, {"prediction": 5.0}, {"features": {}, "prediction": 6}],
+                                    ["runtime"])  # fmt: skip
+    assert frame.shape == (1, 2) and np.isnan(frame["runtime"][0]) and versions == {"None": 1}
