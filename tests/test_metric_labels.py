@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from services.ui import data
-from services.ui.metric_labels import card_layout, duration, metric_card, metric_label
+from services.ui.metric_labels import card_layout, duration, metric_card, metric_label, rest_title
 from tests.fakes.ui_stub_api import HISTORY, StubApi
 
 UI = Path(__file__).resolve().parents[1] / "services" / "ui"
@@ -51,7 +51,7 @@ RECOMMENDER = {
         ("test_hr@10", 0.1179104, "HR@10 (test)", "11.8%"),
         ("valid_ndcg@10", 0.0644759, "NDCG@10 (validation)", "0.064"),
         ("test_mrr@10", 0.0454803, "MRR@10 (test)", "0.045"),
-        ("valid_coverage@10", 0.1630435, "Catalog coverage@10 (validation)", "16.3%"),
+        ("valid_coverage@10", 0.1630435, "Coverage@10 (validation)", "16.3%"),
         ("train_seconds", 162.4, "Training time", "2 min 42 s"),
         ("train_rmse", 0.58, "RMSE (train)", "0.58 pts"),
         # Older or hand-made keys: bare names, the _at_ spelling, aliases.
@@ -111,11 +111,13 @@ def test_cards_put_the_test_split_first_and_the_rest_in_rows_per_split() -> None
         "Overfitting gap",
     ]
     assert [[c.split for c in row] for row in rest] == [["validation"] * 3, ["train"] * 3]
+    assert rest_title(rest) == "Validation and train metrics"
     headline, rest = card_layout(RECOMMENDER)
     assert [c.label for c in headline] == [
-        "HR@10 (test)", "NDCG@10 (test)", "MRR@10 (test)", "Catalog coverage@10 (test)", "Training time"
+        "HR@10 (test)", "NDCG@10 (test)", "MRR@10 (test)", "Coverage@10 (test)", "Training time"
     ]  # fmt: skip
     assert [c.label for c in rest[0]][0] == "HR@10 (validation)" and len(rest) == 1
+    assert rest_title(rest) == "Validation metrics"
     # Without a test split, validation leads; bare keys are all headline.
     headline, rest = card_layout({"val_rmse": 0.7, "train_rmse": 0.6, "gap": 0.1})
     assert [c.label for c in headline] == ["RMSE (validation)", "Overfitting gap"]
@@ -140,5 +142,5 @@ def test_model_page_shows_real_metric_keys_with_labels_and_units(monkeypatch: py
     assert cards["HR@10 (test)"] == "11.8%"
     assert cards["Training time"] == "2 min 42 s"
     assert cards["NDCG@10 (validation)"] == "0.064"
-    assert [e.label for e in at.expander] == ["Validation and train metrics"] * 2
+    assert [e.label for e in at.expander] == ["Validation and train metrics", "Validation metrics"]
     assert all("_" not in label for label in cards)  # no raw key on the page

@@ -78,7 +78,7 @@ KINDS: dict[str, Kind] = {
     "hr": Kind("HR@{k}", percent, "Hit rate: share of held-out users whose next movie is among the top {k} recommended."),
     "ndcg": Kind("NDCG@{k}", decimals3, "Normalised discounted cumulative gain of the top {k}: 1 when the next movie is always first."),
     "mrr": Kind("MRR@{k}", decimals3, "Mean reciprocal rank of the next movie within the top {k} (0 when it is not there)."),
-    "coverage": Kind("Catalog coverage@{k}", percent, "Share of the catalog recommended to at least one user in a top {k}."),
+    "coverage": Kind("Coverage@{k}", percent, "Share of the catalog recommended to at least one user in a top {k}."),
     "train_seconds": Kind("Training time", duration, "Wall-clock time the training run took."),
 }  # fmt: skip
 ALIASES = {"hit_rate": "hr", "within_half": "within_0_5", "training_seconds": "train_seconds"}
@@ -158,3 +158,10 @@ def card_layout(metrics: Mapping[str, float]) -> tuple[list[MetricCard], list[li
     else:
         headline, rest = rows[0] + whole, rows[1:]
     return headline, rest
+
+
+def rest_title(rest: list[list[MetricCard]]) -> str:
+    """What the rows beyond the headline hold: 'Validation and train metrics', 'Validation metrics'."""
+    splits = [row[0].split for row in rest if row]
+    text = " and ".join(splits) or "other"
+    return f"{text[:1].upper()}{text[1:]} metrics"

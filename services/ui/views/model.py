@@ -4,7 +4,7 @@ import streamlit as st
 
 from services.ui import components, data, online_view
 from services.ui.api_client import ApiError, HistoryPoint
-from services.ui.metric_labels import MetricCard, card_layout, metric_label
+from services.ui.metric_labels import MetricCard, card_layout, metric_label, rest_title
 from services.ui.models_view import MODEL_TITLES, SOURCES, model_order, wandb_markdown
 
 st.title("📈 Models in production")
@@ -34,10 +34,10 @@ else:
 
 
 def metric_cards(cards: list[MetricCard]) -> None:
-    """A row of metric cards (at least four columns wide, so a short row keeps the cards' width)."""
-    for start in range(0, len(cards), 6):
-        row = cards[start : start + 6]
-        for column, card in zip(st.columns(max(4, len(row))), row, strict=False):
+    """Metric cards four to a row (wider rows cut labels and values off), a short row at the same width."""
+    for start in range(0, len(cards), 4):
+        row = cards[start : start + 4]
+        for column, card in zip(st.columns(4), row, strict=False):
             column.metric(card.label, card.value, help=card.help, border=True)
 
 
@@ -51,7 +51,7 @@ for name in model_order(models):
         headline, rest = card_layout(info.metrics)
         metric_cards(headline)
         if rest:
-            with st.expander("Validation and train metrics"):
+            with st.expander(rest_title(rest)):
                 for row in rest:
                     metric_cards(row)
     else:
