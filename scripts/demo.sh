@@ -10,6 +10,7 @@
 # --fresh deletes var/ (local S3 data, Airflow DB, model cache) first.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
+source "$ROOT/scripts/ports.sh"
 case "${1:-}" in
   -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   --fresh) "$ROOT/scripts/s3.sh" stop >/dev/null 2>&1 || true; rm -rf "$VAR_DIR"; exec "$0" ;;
@@ -61,6 +62,8 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
 export SERVE_URL="${SERVE_URL:-http://127.0.0.1:${SERVE_PORT:-8000}}"
 export API_URL="${API_URL:-$SERVE_URL}"
 
+# A second demo (or scripts/prod.sh) holding a port: say which process it is, before starting anything.
+check_ports_free "airflow=$AIRFLOW_PORT" "api=${SERVE_PORT:-8000}" "ui=${UI_PORT:-8501}" || exit 1
 echo "==> S3"
 if [[ "$S3_EMBEDDED" == "1" ]] && ! "$ROOT/scripts/s3.sh" status >/dev/null 2>&1; then STARTED_S3=1; fi
 s3_up
