@@ -311,7 +311,7 @@ def stack(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> It
         (config_dir / "targets").mkdir()
         target = f"127.0.0.1:{api_port}"
         (config_dir / "targets" / "api.json").write_text(
-            json.dumps([{"targets": [target], "labels": {"deployment": "test"}}])
+            json.dumps([{"targets": [target], "labels": {"deployment": "test", "replica": "api-test"}}])
         )
         prom_port = processes.free_port()
         prom_log = home / "prometheus.log"
@@ -362,7 +362,10 @@ def test_every_dashboard_query_evaluates_in_prometheus(stack: Stack) -> None:
     for title, expr in _expressions(_dashboard()):
         stack.query(_for_prometheus(expr), context=title)  # a PromQL error fails here
     # Queries that have data after one request and a scrape: the panels are not blank from the start.
-    assert stack.query(_for_prometheus(_expr("Model version per replica")))
+    versions = stack.query(_for_prometheus(_expr("Model version per replica")))
+    assert {(r["metric"]["replica"], r["metric"]["model"], r["metric"]["version"]) for r in versions} >= {
+        ("api-test", "rating", stack.published.version)
+    }
     assert stack.query(_for_prometheus(_expr("Replicas up")))
 
 
