@@ -4,7 +4,9 @@
 collect → validate → build features → train (XGBoost, LightGBM, random forest, mean baseline, and
 the sequential recommender, in parallel) → select and publish the rating model → notify serving.
 Alongside: collect_feedback curates the app's feedback of the day, which the recommender trains on
-and evaluate_online joins with the day's impressions.
+and evaluate_online joins with the day's impressions. Before anything is published, evaluate_live
+scores the day's new movies with the production rating model and monitor runs the drift reports;
+alert then fails (and calls the webhook) when the day is bad, without holding training back.
 
 Each task is idempotent for its logical date and exchanges S3 keys through XCom, never data.
 The work itself lives in `services/train/steps.py`; this file only wires it (and imports nothing
@@ -17,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import dag, get_current_context, task
 
 RATING_ALGORITHMS = ("xgboost", "lightgbm", "random_forest", "mean")
@@ -105,6 +108,33 @@ def movie_pipeline() -> None:
         return evaluate_online(ctx.store, ctx.tracker, _logical_date())
 
     @task
+    def evaluate_live(validated: dict[str, Any]) -> dict[str, Any]:
+        """Production rating model's RMSE and MAE on the day's new labelled movies (and the recipe's)."""
+        from services.train.live_eval import evaluate_live
+
+        return evaluate_live(_ctx(), _logical_date())
+
+    @task
+    def monitor(validated: dict[str, Any]) -> dict[str, Any]:
+        """Evidently drift reports: the day's /predict inputs and new movies against the training features."""
+        from services.train.monitor import monitor
+
+        return monitor(_ctx(), _logical_date())
+
+    @task(retries=0, trigger_rule="all_done")
+    def alert() -> dict[str, Any]:
+        """Fails, and posts to ALERT_WEBHOOK_URL, when live error or drift passes its threshold."""
+        from airflow.exceptions import AirflowFailException
+
+        from services.train.alerts import AlertRaised, raise_alerts
+
+        ctx = _ctx()
+        try:
+            return raise_alerts(ctx.store, ctx.settings, _logical_date())
+        except AlertRaised as exc:
+            raise AirflowFailException(f"bad day: {exc}") from exc
+
+    @task
     def select_and_publish(features: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any]:
         """Pick the challenger, compare with production on the same rows, publish, maybe promote."""
         from services.train import steps
@@ -128,7 +158,14 @@ def movie_pipeline() -> None:
     feedback = collect_feedback()
     recommender = train_recommender(validated, feedback)
     evaluate_online(feedback)
+    # Monitoring judges yesterday's production model, so it finishes before anything is published; its
+    # failure holds nothing back (all_done), and alert's failure only colours the run.
+    watched = [evaluate_live(validated), monitor(validated)]
+    monitored = EmptyOperator(task_id="monitoring_done", trigger_rule="all_done")
+    watched >> monitored
+    watched >> alert()
     rating = select_and_publish(features, candidates)
+    monitored >> rating
     notify_serving(rating, recommender)
 
 

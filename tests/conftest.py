@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -79,6 +80,8 @@ class PipelineRun:
     dates: list[str]
     logs: dict[str, str]
     app: dict[str, object]  # what the user did through the API between the first two days
+    states: dict[str, dict[str, str]]  # task id -> final state, per date
+    webhook: list[dict[str, object]]  # what the alert task POSTed to the stand-in webhook
 
 
 def _airflow_env(server: EmbeddedS3, home: Path, bucket: str) -> dict[str, str]:
@@ -101,16 +104,45 @@ def _airflow_env(server: EmbeddedS3, home: Path, bucket: str) -> dict[str, str]:
     return env
 
 
-def _dags_test(airflow: str, env: dict[str, str], home: Path, date: str) -> str:
+# A bad day fails the `alert` task on purpose (the run's colour says it); any other failure is a broken run.
+MAY_FAIL = {"alert"}
+
+
+def _task_states(home: Path, date: str) -> dict[str, str]:
+    # Read from Airflow's own metadata database (SQLite here): one query instead of two CLI start-ups.
+    with sqlite3.connect(home / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT ti.task_id, ti.state FROM task_instance ti JOIN dag_run dr"
+            " ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id"
+            " WHERE dr.dag_id = 'movie_pipeline' AND dr.logical_date LIKE ?",
+            (date + "%",),
+        ).fetchall()
+    return dict(rows)
+
+
+def _dags_test(airflow: str, env: dict[str, str], home: Path, date: str) -> tuple[str, dict[str, str]]:
     proc = subprocess.run(
         [airflow, "dags", "test", "movie_pipeline", date],
         env=env, capture_output=True, text=True, timeout=1200, cwd=ROOT,
     )  # fmt: skip
     log = proc.stdout + proc.stderr
     (home / f"dags-test-{date}.log").write_text(log)
-    if proc.returncode != 0:
-        pytest.fail(f"airflow dags test {date} failed (rc {proc.returncode}):\n{log[-6000:]}")
-    return log
+    states = _task_states(home, date)
+    broken = {t: s for t, s in states.items() if s != "success" and t not in MAY_FAIL}
+    if broken or not states:
+        pytest.fail(f"airflow dags test {date} failed (rc {proc.returncode}, {broken}):\n{log[-6000:]}")
+    return log, states
+
+
+def _shifted_requests(n: int = 40) -> list[dict[str, object]]:
+    """/predict bodies shifted on purpose: real overviews, but every runtime past 200 min, one language, one genre."""
+    from services.train.snapshot import load_movies
+
+    overviews = [m["overview"] for m in load_movies(SNAPSHOT) if (m.get("overview") or "").strip()][:n]
+    return [
+        {"overview": text, "runtime": 200 + 3 * i, "genres": ["Horror"], "original_language": "en"}
+        for i, text in enumerate(overviews)
+    ]
 
 
 def _use_the_app(env: dict[str, str], home: Path) -> dict[str, object]:
@@ -155,6 +187,10 @@ def _use_the_app(env: dict[str, str], home: Path) -> dict[str, object]:
             )
             ack = http.post("/feedback", json={"events": events})
             assert ack.status_code == 202, ack.text
+            shifted = _shifted_requests()
+            for body in shifted:
+                answer = http.post("/predict", json=body)
+                assert answer.status_code == 200, answer.text
     finally:
         processes.stop(proc)
     return {
@@ -162,27 +198,44 @@ def _use_the_app(env: dict[str, str], home: Path) -> dict[str, object]:
         "version": rec["model_version"],
         "liked": shown[:3],
         "seen": seen,
+        "shifted_predictions": len(shifted),
     }
 
 
 @pytest.fixture(scope="session")
-def pipeline_run(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
+def webhook_stand_in() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    """A local Slack-style webhook: (URL, bodies it accepted)."""
+    from tests.fakes.webhook_server import webhook_server
+
+    with webhook_server() as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(
+    s3_server: EmbeddedS3,
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook_stand_in: tuple[str, list[dict[str, object]]],
+) -> PipelineRun:
     """The real DAG for three consecutive days, the real API used in between; a failed run fails every user.
 
-    Day 1 publishes the first models. Then a user asks the API for recommendations and gives feedback
-    (stamped today by the server). Day 2 (today) trains the recommender on that feedback; day 3 finds
-    nothing new and skips training.
+    Day 1 publishes the first models. Then a user asks the API for recommendations, gives feedback and
+    asks for predictions whose inputs are shifted on purpose (all stamped today by the server). Day 2
+    (today) trains the recommender on that feedback, finds the drift and fails its alert task; day 3
+    finds nothing new and skips training.
     """
     home = tmp_path_factory.mktemp("airflow")
     env = _airflow_env(s3_server, home, "pipeline-" + secrets.token_hex(4))
+    env["ALERT_WEBHOOK_URL"] = webhook_stand_in[0]
     airflow = str(Path(sys.executable).parent / "airflow")
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     today = datetime.now(UTC).date()
     dates = [(today + timedelta(days=d)).isoformat() for d in (-1, 0, 1)]
-    logs = {dates[0]: _dags_test(airflow, env, home, dates[0])}
+    logs, states = {}, {}
+    logs[dates[0]], states[dates[0]] = _dags_test(airflow, env, home, dates[0])
     app = _use_the_app(env, home)
     for date in dates[1:]:
-        logs[date] = _dags_test(airflow, env, home, date)
+        logs[date], states[date] = _dags_test(airflow, env, home, date)
     settings = Settings(
         _env_file=None,
         s3_endpoint_url=s3_server.endpoint,
@@ -193,7 +246,15 @@ def pipeline_run(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory
         model_cache_dir=home / "model-cache",
         tmdb_api_key=None,
     )
-    return PipelineRun(settings=settings, env=env, dates=dates, logs=logs, app=app)
+    return PipelineRun(
+        settings=settings,
+        env=env,
+        dates=dates,
+        logs=logs,
+        app=app,
+        states=states,
+        webhook=webhook_stand_in[1],
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -173,3 +174,45 @@ def test_drift_ignores_rows_it_cannot_read() -> None:
     frame, versions = request_frame([{"features": "junk"}, {"prediction": 5.0}, {"features": {}, "prediction": 6}],
                                     ["runtime"])  # fmt: skip
     assert frame.shape == (1, 2) and np.isnan(frame["runtime"][0]) and versions == {"None": 1}
+
+
+def _reports(store: ObjectStore, day: str) -> dict:
+    verdict = {"date": day, "alert": True, "model_version": "v7", "live_rmse": 1.4, "validation_rmse": 0.7,
+               "drift_share": {"requests": 0.5, "collected": 0.25},
+               "reasons": [{"reason": "drift_requests", "message": "6 of 12 features drifted"}]}  # fmt: skip
+    store.put_json(events.report_key("alerts", day, "alert.json"), verdict)
+    store.put_json(events.report_key("rating", day, "live.json"), {"date": day, "model_version": "v7"})
+    store.put_json(events.report_key("drift", day, "summary.json"), {"date": day, "comparisons": {}})
+    store.put_bytes(events.report_key("drift", day, "requests.html"), b"<html>evidently</html>", "text/html")
+    return verdict
+
+
+def test_monitoring_endpoints_serve_the_reports_and_the_drift_page(
+    client: TestClient, store: ObjectStore
+) -> None:
+    _reports(store, "2026-01-02")
+    body = client.get("/model/monitoring", params={"days": 7}).json()
+    assert [d["date"] for d in body["live"]] == ["2026-01-02"] and body["alerts"][0]["alert"] is True
+    page = client.get("/model/monitoring/drift/2026-01-02")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.text == "<html>evidently</html>"
+    missing = client.get("/model/monitoring/drift/2026-01-02", params={"comparison": "collected"})
+    assert missing.status_code == 404 and "no collected drift report" in missing.json()["detail"]
+    bad = client.get("/model/monitoring/drift/2026-13-45")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "day"]
+
+
+def test_gauges_show_the_latest_verdict(
+    s3_settings: Settings, registry: Registry, store: ObjectStore
+) -> None:
+    publish_rating(registry)
+    _reports(store, "2026-01-02")
+    app = create_app(s3_settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    with TestClient(app) as c:
+        deadline = time.monotonic() + 10
+        while "model_live_rmse{" not in (text := c.get("/metrics").text) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the lifespan's background refresh reads the verdict right after start-up
+    assert 'model_live_rmse{model="rating",version="v7"} 1.4' in text
+    assert 'model_validation_rmse{model="rating",version="v7"} 0.7' in text
+    assert 'model_drift_share{comparison="requests"} 0.5' in text
+    assert 'model_alert{reason="any"} 1.0' in text and 'model_alert{reason="drift_requests"} 1.0' in text

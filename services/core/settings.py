@@ -82,6 +82,7 @@ class Settings(BaseSettings):
 
     # --- UI --------------------------------------------------------------------------------------
     api_url: str = "http://127.0.0.1:8000"
+    api_public_url: str | None = None  # where browsers reach the API (report links); unset: api_url
 
     def s3_client_kwargs(self) -> dict:
         """Keyword arguments for boto3.client('s3', ...), secrets unwrapped only here."""

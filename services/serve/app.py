@@ -11,19 +11,30 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.routing import Match, Route
 
 from services.core.features import sentiment
 from services.core.registry import Registry
 from services.core.settings import Settings, get_settings
 from services.core.storage import ObjectStore
-from services.serve import lifecycle
+from services.serve import gauges, lifecycle
 from services.serve.cache import ModelCache
 from services.serve.event_log import EventLog
 from services.serve.history import RegistryHistory
 from services.serve.loader import ModelLoader, RecommenderLoader
 from services.serve.metrics import MetricsMiddleware, ServeMetrics
 from services.serve.reports import ReportReader
-from services.serve.routes import admin, feedback, history, movies, online, ops, predict, recommend
+from services.serve.routes import (
+    admin,
+    feedback,
+    history,
+    monitoring,
+    movies,
+    online,
+    ops,
+    predict,
+    recommend,
+)
 from services.serve.spool import Spool
 from services.serve.state import ModelState
 from services.serve.translate import GoogleBackend, OverviewTranslator, Translator
@@ -68,7 +79,10 @@ def create_app(
             await anyio.to_thread.run_sync(
                 sentiment, "Warm up the sentiment lexicon before the first request."
             )
-            yield
+            async with anyio.create_task_group() as background:
+                background.start_soon(gauges.keep_fresh, app.state.metrics, app.state.reports)
+                yield
+                background.cancel_scope.cancel()
         finally:
             app.state.translator.close()
             await anyio.to_thread.run_sync(app.state.events.close)
@@ -84,8 +98,9 @@ def create_app(
     app.state.metrics = ServeMetrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(405, _method_not_allowed)
     app.add_exception_handler(Exception, _unhandled_error)
-    for module in (predict, recommend, feedback, movies, ops, history, online, admin):
+    for module in (predict, recommend, feedback, movies, ops, history, online, monitoring, admin):
         app.include_router(module.router)
     return app
 
@@ -117,6 +132,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for e in exc.errors()
     ]
     return JSONResponse(status_code=422, content=jsonable_encoder({"detail": errors}))
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's Allow names the methods of the first route on the path only (POST for /predict, which
+    # serves GET too). The union over every route on the path is what the OpenAPI document says of it, and
+    # so what OPTIONS or any other method the path does not serve should be told.
+    methods = {
+        method
+        for route in request.app.router.routes
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE
+        for method in route.methods or ()
+    }
+    headers = {"Allow": ", ".join(sorted(methods))}
+    return JSONResponse(status_code=405, content={"detail": "Method Not Allowed"}, headers=headers)
 
 
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:

@@ -53,6 +53,16 @@ class ReportReader:
             raise ReportsUnavailable(error or "reports unavailable")
         return reports
 
+    def page(self, what: str, day: str, name: str) -> bytes | None:
+        """One stored report file as bytes (not cached: pages are megabytes and rarely opened); None if absent."""
+        try:
+            return self.store.get_bytes(report_key(what, day, name))
+        except ObjectNotFound:
+            return None
+        except (BotoCoreError, ClientError, OSError) as exc:
+            log.warning("%s report %s for %s unavailable: %s", what, name, day, exc)
+            raise ReportsUnavailable("reports on S3 cannot be read right now; try again shortly") from exc
+
     def _read(self, what: str, name: str, days: int) -> tuple[float, list[dict[str, Any]] | None, str | None]:
         try:
             dates = [d[3:] for d in self.store.list_dirs(f"{REPORTS_PREFIX}/{what}") if d.startswith("dt=")]

@@ -22,6 +22,7 @@ from services.ui.api_types import (
 )
 from services.ui.choices import LANGUAGE_NAMES
 from services.ui.loop_api import FeedbackAck, FeedbackEvent, OnlineDay, read_ack, read_online
+from services.ui.monitoring_view import Monitoring, read_monitoring
 from services.ui.readers import float_map, read_history, read_models, str_or_none
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,11 @@ class MovieApi:
         """GET /model/online: the recommender's daily online evaluation, oldest day first."""
         body = self._call("GET", "/model/online", params={"days": int(days)})
         return _parsed(body, read_online, "/model/online", "online metrics")
+
+    def monitoring(self, days: int = 30) -> Monitoring | ApiError:
+        """GET /model/monitoring: the production rating model's live error, drift and alerts, by day."""
+        body = self._call("GET", "/model/monitoring", params={"days": int(days)})
+        return _parsed(body, read_monitoring, "/model/monitoring", "monitoring reports")
 
     def search(self, query: str, limit: int = 10) -> list[Movie] | ApiError:
         """GET /movies/search: catalog movies whose title matches the query."""

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from services.ui import components, data, online_view
+from services.core.settings import get_settings
+from services.ui import components, data, monitoring_view, online_view
 from services.ui.api_client import ApiError, HistoryPoint
 from services.ui.metric_labels import MetricCard, card_layout, metric_label, rest_title
 from services.ui.models_view import MODEL_TITLES, SOURCES, model_order, wandb_markdown
@@ -92,3 +93,63 @@ else:
         for column, metric in zip(st.columns(2, gap="large"), row, strict=True):
             column.altair_chart(online_view.online_chart(frame, metric, versions), width="stretch")
     st.caption(online_view.metrics_caption(online[-1].window_minutes))
+
+st.header("🩺 Monitoring", divider="gray")
+st.caption(
+    "How the production rating model does on movies it never saw (each day's new releases, whose ratings "
+    "are known), and whether what people ask about still looks like what it learned from."
+)
+monitoring = data.api().monitoring(days=30)
+if isinstance(monitoring, ApiError):
+    st.warning(f"The monitoring reports cannot be read right now: {monitoring.message}", icon="⏳")
+elif not monitoring.live and not monitoring.drift:
+    st.info(monitoring_view.empty_text(), icon="🌱")
+else:
+    for day, reasons in monitoring.alerts[-3:]:
+        st.error(f"**Alert on {day}**: " + "; ".join(reasons), icon="🚨")
+    judged = [d for d in monitoring.live if d.rmse is not None]
+    if judged:
+        latest = judged[-1]
+        cards = st.columns(4)
+        cards[0].metric(
+            "Live RMSE (latest day)",
+            f"{latest.rmse:.2f}",
+            border=True,
+            help=f"{latest.count} new labelled movies on {latest.date}, version {latest.version}",
+        )
+        cards[1].metric(
+            "Live RMSE (7 days)", f"{latest.window_rmse:.2f}" if latest.window_rmse else "–", border=True
+        )
+        cards[2].metric(
+            "Validation RMSE",
+            f"{latest.validation_rmse:.2f}" if latest.validation_rmse else "–",
+            border=True,
+            help="Measured when the version was trained, on releases it did not learn from",
+        )
+        cards[3].metric(
+            "Reference recipe (latest day)",
+            f"{latest.recipe_rmse:.2f}" if latest.recipe_rmse else "–",
+            border=True,
+            help="The five-feature XGBoost on the same movies: is it the model or the day?",
+        )
+        frame = monitoring_view.live_frame(judged)
+        st.altair_chart(monitoring_view.live_chart(frame), width="stretch")
+    else:
+        st.caption("No day has had new labelled movies to judge the production model on yet.")
+    if monitoring.drift:
+        st.subheader("Drift (Evidently)")
+        st.dataframe(monitoring_view.drift_rows(monitoring.drift), hide_index=True, width="stretch")
+        settings = get_settings()
+        public = settings.api_public_url or settings.api_url
+        links = [d for d in reversed(monitoring.drift) if d.has_report][:4]
+        if links:
+            st.markdown(
+                "Open a report: "
+                + " · ".join(
+                    f"[{d.date} {d.comparison}]({monitoring_view.report_url(public, d)})" for d in links
+                )
+            )
+        st.caption(
+            "Each feature of the fields every request carries is compared with the production model's training "
+            "data: Kolmogorov-Smirnov for numbers, chi-square for categories (p < 0.05 counts as drifted)."
+        )

@@ -1,0 +1,74 @@
+"""How the production models hold up: the DAG's live-error, drift and alert reports, and the drift pages."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import HTMLResponse
+
+from services.serve.deps import ReportsDep
+from services.serve.reports import FAILURE_TTL_S, ReportReader, ReportsUnavailable
+from services.serve.schemas import ErrorOut
+
+router = APIRouter(tags=["ops"])
+
+UNAVAILABLE = {503: {"model": ErrorOut, "description": "The reports on S3 cannot be read"}}
+Days = Annotated[int, Query(ge=1, le=365, description="How many recent days")]
+
+
+def _unavailable(exc: ReportsUnavailable) -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": str(int(FAILURE_TTL_S))}
+    )
+
+
+async def _recent(reports: ReportReader, what: str, name: str, days: int) -> list[dict[str, Any]]:
+    return await anyio.to_thread.run_sync(reports.recent, what, name, days, limiter=reports.limiter)
+
+
+@router.get("/model/monitoring", responses=UNAVAILABLE)
+async def model_monitoring(reports: ReportsDep, days: Days = 30) -> dict[str, list[dict[str, Any]]]:
+    """Recent days' live error, drift summaries and alert verdicts, oldest first.
+
+    `live`: RMSE and MAE of the production rating model (and of the reference recipe) on each day's new,
+    labelled movies, with the 7-day pooled RMSE and the version's validation RMSE. `drift`: per comparison
+    (`requests`: logged /predict inputs; `collected`: new movies), Evidently's drifted features and share.
+    `alerts`: whether the day raised an alert, and why.
+    """
+    try:
+        return {
+            "live": await _recent(reports, "rating", "live.json", days),
+            "drift": await _recent(reports, "drift", "summary.json", days),
+            "alerts": await _recent(reports, "alerts", "alert.json", days),
+        }
+    except ReportsUnavailable as exc:
+        raise _unavailable(exc) from exc
+
+
+@router.get(
+    "/model/monitoring/drift/{day}",
+    response_class=HTMLResponse,
+    responses={**UNAVAILABLE, 404: {"model": ErrorOut, "description": "No report for that day"}},
+)
+async def drift_page(
+    day: date,
+    reports: ReportsDep,
+    comparison: Annotated[
+        Literal["requests", "collected"],
+        Query(description="requests: /predict inputs; collected: new movies"),
+    ] = "requests",
+) -> HTMLResponse:
+    """The Evidently drift report of a day (an HTML page with its charts)."""
+    try:
+        page = await anyio.to_thread.run_sync(reports.page, "drift", day.isoformat(), f"{comparison}.html")
+    except ReportsUnavailable as exc:
+        raise _unavailable(exc) from exc
+    if page is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"no {comparison} drift report for {day}: the monitor task writes one per day with enough rows",
+        )
+    return HTMLResponse(page)

@@ -1,0 +1,163 @@
+"""The Models page's monitoring section: live RMSE of the production model by day, drift, alerts.
+
+Reads GET /model/monitoring (the DAG's evaluate_live, monitor and alert reports) into small frozen types,
+and turns them into frames and charts; Streamlit calls stay in views/model.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+COMPARISONS = {
+    "requests": "what people asked /predict about",
+    "collected": "the day's newly collected movies",
+}
+
+
+@dataclass(frozen=True)
+class LiveDay:
+    """One day's live error of the production rating model on new, labelled movies."""
+
+    date: str
+    version: str
+    count: int
+    rmse: float | None
+    recipe_rmse: float | None
+    validation_rmse: float | None
+    window_rmse: float | None
+    status: str
+
+
+@dataclass(frozen=True)
+class DriftDay:
+    """One day's drift verdict for one comparison."""
+
+    date: str
+    comparison: str
+    status: str
+    share: float | None
+    drifted: tuple[str, ...]
+    rows: int
+    has_report: bool
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Recent monitoring reports, oldest day first, and the days that raised an alert."""
+
+    live: tuple[LiveDay, ...]
+    drift: tuple[DriftDay, ...]
+    alerts: tuple[tuple[str, tuple[str, ...]], ...]  # (date, reason messages) of alerted days
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def read_monitoring(body: Any) -> Monitoring:
+    """Parse /model/monitoring's answer (KeyError/TypeError/ValueError when it has another shape)."""
+    if not isinstance(body, Mapping):
+        raise TypeError("expected an object")
+    live = tuple(
+        LiveDay(
+            date=str(d["date"]),
+            version=str(d["model_version"]),
+            count=int(d["model"]["count"]),
+            rmse=_number(d["model"]["rmse"]),
+            recipe_rmse=_number(d.get("reference_recipe", {}).get("rmse")),
+            validation_rmse=_number(d.get("validation_rmse")),
+            window_rmse=_number(d.get("window", {}).get("rmse")),
+            status=str(d.get("status", "")),
+        )
+        for d in body.get("live", [])
+        if "model" in d  # days before the first production model say so and carry no figures
+    )
+    drift = tuple(
+        DriftDay(
+            date=str(d["date"]),
+            comparison=name,
+            status=str(c.get("status", "")),
+            share=_number(c.get("share")),
+            drifted=tuple(c.get("drifted") or ()),
+            rows=int(c.get("rows_current") or 0),
+            has_report=bool(c.get("report")),
+        )
+        for d in body.get("drift", [])
+        for name, c in (d.get("comparisons") or {}).items()
+    )
+    alerts = tuple(
+        (str(a["date"]), tuple(str(r.get("message", r.get("reason"))) for r in a.get("reasons", [])))
+        for a in body.get("alerts", [])
+        if a.get("alert")
+    )
+    return Monitoring(live, drift, alerts)
+
+
+def live_frame(days: Sequence[LiveDay]) -> pd.DataFrame:
+    """One row per day and series: the model's RMSE, the recipe's, and the version's validation RMSE."""
+    rows = []
+    for d in days:
+        for series, value in (
+            (f"live RMSE ({d.version})", d.rmse),
+            ("reference recipe, live", d.recipe_rmse),
+            (f"validation RMSE ({d.version})", d.validation_rmse),
+        ):
+            if value is not None:
+                rows.append(
+                    {"date": pd.Timestamp(d.date), "series": series, "rmse": value, "movies": d.count}
+                )
+    return pd.DataFrame(rows, columns=["date", "series", "rmse", "movies"])
+
+
+def live_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Live RMSE by day (points and lines), validation RMSE dashed, one colour per series."""
+    dashed = alt.condition(alt.datum.series.startswith("validation"), alt.value([5, 4]), alt.value([0]))
+    return (
+        alt.Chart(frame, title="RMSE on new movies, by day (lower is better)")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("date:T", title="day"),
+            y=alt.Y("rmse:Q", title="RMSE (stars out of 10)", scale=alt.Scale(zero=False)),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=1)),
+            strokeDash=dashed,
+            tooltip=["date:T", "series:N", alt.Tooltip("rmse:Q", format=".3f"), "movies:Q"],
+        )
+    )
+
+
+def drift_rows(days: Sequence[DriftDay], limit: int = 14) -> pd.DataFrame:
+    """The newest days' drift verdicts as a table."""
+    rows = [
+        {
+            "day": d.date,
+            "compared": d.comparison,
+            "rows": d.rows,
+            "drifted share": f"{d.share:.0%}" if d.share is not None else "–",
+            "drifted features": ", ".join(d.drifted)
+            if d.drifted
+            else ("none" if d.share is not None else d.status),
+        }
+        for d in sorted(days, key=lambda d: (d.date, d.comparison), reverse=True)
+    ]
+    return pd.DataFrame(
+        rows[:limit], columns=["day", "compared", "rows", "drifted share", "drifted features"]
+    )
+
+
+def report_url(api_url: str, day: DriftDay) -> str:
+    """Where the browser opens a day's Evidently report (served by the API)."""
+    return f"{api_url.rstrip('/')}/model/monitoring/drift/{day.date}?comparison={day.comparison}"
+
+
+def empty_text() -> str:
+    """What produces monitoring reports, for when there are none yet."""
+    return (
+        "**No monitoring reports yet.** Each pipeline run scores the day's new movies with the production "
+        "model and compares the day's `/predict` requests with its training data. Run the pipeline on a "
+        "few days (`./scripts/pipeline.sh`, or `./scripts/simulate.sh`) to see live RMSE here."
+    )
