@@ -102,21 +102,29 @@ def live_frame(days: Sequence[LiveDay]) -> pd.DataFrame:
     """One row per day and series: the model's RMSE, the recipe's, and the version's validation RMSE."""
     rows = []
     for d in days:
-        for series, value in (
-            (f"live RMSE ({d.version})", d.rmse),
-            ("reference recipe, live", d.recipe_rmse),
-            (f"validation RMSE ({d.version})", d.validation_rmse),
+        for kind, series, value in (
+            ("live", f"live RMSE ({d.version})", d.rmse),
+            ("recipe", "reference recipe, live", d.recipe_rmse),
+            ("validation", f"validation RMSE ({d.version})", d.validation_rmse),
         ):
             if value is not None:
-                rows.append(
-                    {"date": pd.Timestamp(d.date), "series": series, "rmse": value, "movies": d.count}
-                )
-    return pd.DataFrame(rows, columns=["date", "series", "rmse", "movies"])
+                row = {
+                    "date": pd.Timestamp(d.date),
+                    "kind": kind,
+                    "series": series,
+                    "rmse": value,
+                    "movies": d.count,
+                }
+                rows.append(row)
+    return pd.DataFrame(rows, columns=["date", "kind", "series", "rmse", "movies"])
 
 
 def live_chart(frame: pd.DataFrame) -> alt.Chart:
     """Live RMSE by day (points and lines), validation RMSE dashed, one colour per series."""
-    dashed = alt.condition(alt.datum.series.startswith("validation"), alt.value([5, 4]), alt.value([0]))
+    dashed = alt.StrokeDash(
+        "kind:N", legend=None,
+        scale=alt.Scale(domain=["live", "recipe", "validation"], range=[[1, 0], [2, 2], [6, 4]]),
+    )  # fmt: skip
     return (
         alt.Chart(frame, title="RMSE on new movies, by day (lower is better)")
         .mark_line(point=True)

@@ -5,7 +5,8 @@ One ``StubApi`` answers both ways the UI tests need: in process through ``httpx.
 (``stub.serve()``, for the browser test). Switches: ``ready`` (False answers 503 like an API
 without a model), ``with_history`` (serve ``GET /model/history``, which the real API lacks so far),
 ``with_recommender`` (False: popularity only), ``feedback_status`` (503: the API cannot take events
-now, with ``Retry-After``), ``online_days`` and ``online_status`` (what ``GET /model/online`` says).
+now, with ``Retry-After``), ``online_days`` and ``online_status`` (what ``GET /model/online`` says), ``monitoring`` and
+``monitoring_status`` (``GET /model/monitoring``).
 Every request and every answer is recorded; ``feedback`` holds the events ``/feedback`` took.
 
 Run it by hand for UI work: ``python -m tests.fakes.ui_stub_api --port 8000``.
@@ -29,7 +30,14 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from services.ui.api_client import MovieApi
-from tests.fakes.ui_stub_data import CATALOG, HISTORY, ONLINE_DAYS, RATING_VERSION, RECOMMENDER_VERSION
+from tests.fakes.ui_stub_data import (
+    CATALOG,
+    HISTORY,
+    MONITORING,
+    ONLINE_DAYS,
+    RATING_VERSION,
+    RECOMMENDER_VERSION,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,8 @@ class StubApi:
     retry_after_s: int = 5
     online_days: list[dict[str, Any]] = field(default_factory=lambda: list(ONLINE_DAYS))
     online_status: int = 200  # 503: the reports cannot be read from S3
+    monitoring: dict[str, Any] = field(default_factory=lambda: dict(MONITORING))
+    monitoring_status: int = 200
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     answers: list[tuple[str, str, Any]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
@@ -86,6 +96,10 @@ class StubApi:
             if self.online_status == 503:
                 return 503, {"detail": "cannot read reports/online from S3: connection refused"}
             return 200, {"days": self.online_days[-int(query.get("days", 30)) :]}
+        if (method, path) == ("GET", "/model/monitoring"):
+            if self.monitoring_status != 200:
+                return self.monitoring_status, {"detail": "cannot read reports from S3: connection refused"}
+            return 200, self.monitoring
         return 404, {"detail": "Not Found"}
 
     def calls(self, method: str, path: str) -> list[Any]:

@@ -8,6 +8,7 @@ POSTER_BASE = "https://image.tmdb.org/t/p/w342"
 RATING_VERSION = "20250301T120000Z-a1b2c3"
 RECOMMENDER_VERSION = "20250301T121500Z-d4e5f6"
 PREVIOUS_RECOMMENDER = "20250218T121500Z-5f5f5f"
+PREVIOUS_RATING = "20250218T120000Z-0e0e0e"
 
 # tmdb_id | title | year | genres | popularity | overview
 _TABLE = """
@@ -142,3 +143,45 @@ ONLINE_DAYS: list[dict[str, Any]] = [
         ("2025-03-05", [_online(RECOMMENDER_VERSION, 455, 0.27, 0.109, 0.33, 0.19)]),
     ]
 ]
+
+
+def _live(
+    date: str, version: str, count: int, rmse: float, recipe: float, validation: float
+) -> dict[str, Any]:
+    model = {"count": count, "rmse": rmse, "mae": round(rmse * 0.78, 4), "sse": count * rmse**2, "sae": 0.0}
+    return {
+        "date": date,
+        "status": "ok",
+        "model_version": version,
+        "validation_rmse": validation,
+        "model": model,
+        "reference_recipe": {**model, "rmse": recipe},
+        "window": {"days_back": 7, "count": count, "rmse": rmse, "mae": model["mae"], "days": 1},
+    }
+
+
+def _drift(date: str, share: float, drifted: list[str]) -> dict[str, Any]:
+    requests = {"status": "ok", "share": share, "drifted": drifted, "features": {}, "rows_current": 240,
+                "report": f"reports/drift/dt={date}/requests.html"}  # fmt: skip
+    return {"date": date, "status": "ok", "comparisons": {
+        "requests": requests, "collected": {"status": "no new movies were collected that day", "rows_current": 0}}}  # fmt: skip
+
+
+# Three monitored days: the version of 03-04 does worse on 03-05's releases, whose requests drifted.
+MONITORING: dict[str, Any] = {
+    "live": [
+        {"date": "2025-03-02", "status": "no production rating model yet: nothing to judge"},
+        _live("2025-03-03", PREVIOUS_RATING, 81, 0.79, 0.89, 0.71),
+        _live("2025-03-04", RATING_VERSION, 77, 0.83, 0.90, 0.70),
+        _live("2025-03-05", RATING_VERSION, 74, 1.31, 0.95, 0.70),
+    ],
+    "drift": [_drift("2025-03-04", 0.0, []), _drift("2025-03-05", 0.5, ["runtime", "main_genre"])],
+    "alerts": [
+        {"date": "2025-03-04", "alert": False, "reasons": []},
+        {
+            "date": "2025-03-05",
+            "alert": True,
+            "reasons": [{"reason": "drift_requests", "message": "2 of 4 features drifted in requests"}],
+        },  # fmt: skip
+    ],
+}
