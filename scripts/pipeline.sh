@@ -6,7 +6,8 @@
 # Uses the configured S3 (starts the embedded SeaweedFS when it is the configured one), the
 # bundled snapshot unless TMDB_API_KEY is set, and W&B offline unless WANDB_API_KEY is set.
 # Prints progress and a per-task timing table; the full Airflow log goes to var/logs/.
-# Exits non-zero when the run fails.
+# Exits 1 when the run fails, and 3 when it ran through but its `alert` task failed: the day was
+# marked bad (live error or drift past its threshold; see reports/alerts/), models still published.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -46,7 +47,13 @@ trap - INT TERM
 sleep 0.5  # let the progress filter print its timing table
 echo "==> wall time: $(( $(date +%s) - START )) s"
 if [[ $STATUS -ne 0 ]]; then
-  echo "==> pipeline FAILED for $DATE (see $LOG)" >&2
+  FAILED="$(cd scripts && "$PY" run_failures.py "$LOG" 2>/dev/null | tr '\n' ' ' | sed 's/ *$//')"
+  if [[ "$FAILED" == "alert" ]]; then
+    "$PY" -m services.train.report "$DATE"
+    echo "==> ALERT: $DATE is marked bad (the alert task failed on purpose; models were still published)" >&2
+    exit 3
+  fi
+  echo "==> pipeline FAILED for $DATE${FAILED:+ (failed: $FAILED)} (see $LOG)" >&2
   exit 1
 fi
 "$PY" -m services.train.report "$DATE"

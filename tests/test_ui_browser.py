@@ -188,9 +188,17 @@ def test_model_page_shows_versions_history_and_online_charts(page) -> None:
     # The pipeline run judged the version the app served (tests/conftest.py: pipeline_run): its online
     # section plots hit rate, MRR, coverage and fallback share beside the two history charts.
     expect(page.get_by_role("heading", name="Recommender online")).to_be_visible()
-    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(6)
+    # Monitoring: the pipeline's later days scored the new movies with production (live RMSE by day) and
+    # ran Evidently on the shifted requests the app was sent; the report opens from its link.
+    expect(page.get_by_role("heading", name="Monitoring")).to_be_visible()
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(7)
+    expect(page.get_by_text("Alert on", exact=False).first).to_be_visible()
+    link = page.get_by_role("link", name=re.compile(r"\d{4}-\d{2}-\d{2} requests")).first
+    expect(link).to_be_visible()
     wait_idle(page)
     shoot(page, "model")
+    report = page.context.request.get(link.get_attribute("href"))
+    assert report.status == 200 and "evidently" in report.text().lower()
 
 
 def stored_events(store: ObjectStore, stream: str, **match: Any) -> list[dict[str, Any]]:
