@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import pytest
 import yaml
 
 from services.core.embedded_s3 import EmbeddedS3
+from services.core.events import report_key
 from services.core.registry import Manifest, Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
@@ -43,6 +45,14 @@ JOB = "movie-intel-api"
 PROMETHEUS_OWN = {"up"}
 # Grafana's macros, replaced by what Grafana would put there before the query reaches Prometheus.
 GRAFANA_MACROS = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h"}
+VERDICT = {
+    "alert": True,
+    "reasons": [{"reason": "drift_requests", "message": "5 of 8 features drifted in requests"}],
+    "live_rmse": 0.97,
+    "live_count": 40,
+    "validation_rmse": 0.9,
+    "drift_share": {"requests": 0.625, "collected": 0.125},
+}
 
 
 def _binary(name: str) -> str:
@@ -223,6 +233,78 @@ def test_promtool_accepts_the_config_and_the_rules() -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+def _series(name: str, values: str, **labels: str) -> dict[str, str]:
+    labels = {"job": JOB, "instance": "api-1:8000", **labels}
+    return {"series": name + "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}", "values": values}
+
+
+def _expect(alert: str, at: str, labels: dict[str, str] | None = None, **annotations: str) -> dict[str, Any]:
+    """At `at`, `alert` fires once with these labels and annotations, or not at all when labels is None."""
+    fired = [] if labels is None else [{"exp_labels": labels, "exp_annotations": annotations}]
+    return {"eval_time": at, "alertname": alert, "exp_alerts": fired}
+
+
+def test_promtool_unit_tests_of_the_alert_rules(tmp_path: Path) -> None:
+    """The rules on synthetic series (promtool test rules): when each alert fires, and what it says."""
+    promtool = _binary("promtool")
+    rules = sorted(str(p) for p in (PROMETHEUS_DIR / "rules").glob("*.yml"))
+    requests = "movie_intel_http_requests_total"
+    ok, failed = {"method": "POST", "route": "/predict", "status": "200"}, {"status": "503"}
+    tests = [
+        {  # a bad day, seen by two replicas: one alert naming both reasons
+            "input_series": [
+                _series("model_alert", "0 0 1 1", reason="any"),
+                _series("model_alert", "0 0 1 1", reason="any", instance="api-2:8000"),
+                _series("model_alert", "_ _ 1 1", reason="drift_requests"),
+                _series("model_alert", "_ _ 1 1", reason="live_rmse"),
+            ],
+            "alert_rule_test": [
+                _expect("ModelMonitoringAlert", "1m"),
+                _expect(
+                    "ModelMonitoringAlert", "3m", {"severity": "ticket"},
+                    summary="The last monitored day raised a model alert: drift_requests, live_rmse",
+                    description="See reports/alerts, reports/rating and reports/drift for that day, and the "
+                    "model page of the UI.",
+                ),
+            ],
+        },
+        {  # a replica stops answering: an alert after 2 minutes, not before
+            "input_series": [_series("up", "1 0 0 0 0"), _series("up", "1 1 1 1 1", instance="api-2:8000")],
+            "alert_rule_test": [
+                _expect("ApiReplicaDown", "2m"),
+                _expect(
+                    "ApiReplicaDown", "4m", {"severity": "page", "job": JOB, "instance": "api-1:8000"},
+                    summary="API replica api-1:8000 does not answer /metrics",
+                ),
+            ],
+        },
+        {  # 10% of requests fail: paged once it lasted 10 minutes
+            "input_series": [_series(requests, "0+9x30", **ok), _series(requests, "0+1x30", **(ok | failed))],
+            "alert_rule_test": [
+                _expect("ApiErrorRateHigh", "8m"),
+                _expect(
+                    "ApiErrorRateHigh", "20m", {"severity": "page"},
+                    summary="More than 5% of API requests answer 5xx (10%)",
+                ),
+            ],
+        },
+        {  # 2% fail: no page
+            "input_series": [_series(requests, "0+49x30", **ok), _series(requests, "0+1x30", **(ok | failed))],
+            "alert_rule_test": [_expect("ApiErrorRateHigh", "25m")],
+        },
+    ]  # fmt: skip
+    cases = {
+        "rule_files": rules,
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", **t} for t in tests],
+    }
+    (tmp_path / "rules_test.yml").write_text(yaml.safe_dump(cases, sort_keys=False))
+    checked = subprocess.run(
+        [promtool, "test", "rules", str(tmp_path / "rules_test.yml")], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_promtool_accepts_a_copy_of_the_config_alone(tmp_path: Path) -> None:
     # scripts/prod.sh copies only prometheus.yml beside its own targets/api.json: the rules glob then
     # matches nothing, which must not be an error.
@@ -292,6 +374,9 @@ def stack(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> It
     store = ObjectStore.from_settings(settings)
     store.ensure_bucket()
     published = publish_rating(Registry(store))
+    # A bad day's verdict, as services/train/alerts.py stores it: the API turns it into the gauges.
+    store.put_json(report_key("alerts", datetime.now(UTC).date().isoformat(), "alert.json"), VERDICT | {
+        "model_version": published.version})  # fmt: skip
 
     api_port = processes.free_port()
     api_log = home / "serve.log"
@@ -367,6 +452,18 @@ def test_every_dashboard_query_evaluates_in_prometheus(stack: Stack) -> None:
         ("api-test", "rating", stack.published.version)
     }
     assert stack.query(_for_prometheus(_expr("Replicas up")))
+
+
+def test_prometheus_holds_the_monitoring_gauges_the_dashboard_plots(stack: Stack) -> None:
+    live = stack.wait_for(_for_prometheus(_expr("Live RMSE against validation RMSE")))
+    assert [(r["metric"]["version"], float(r["value"][1])) for r in live] == [(stack.published.version, 0.97)]
+    validation = stack.query("max by (model, version) (model_validation_rmse)")
+    assert [float(r["value"][1]) for r in validation] == [0.9]
+    drift = stack.query(_for_prometheus(_expr("Drift share")))
+    assert {r["metric"]["comparison"]: float(r["value"][1]) for r in drift} == {
+        "requests": 0.625,
+        "collected": 0.125,
+    }
 
 
 def _expr(title: str) -> str:
