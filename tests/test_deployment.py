@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -53,7 +55,8 @@ def test_compose_file_is_valid_against_the_compose_spec(name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "required"),
     [
-        ("docker-compose-airflow.yaml", {"POSTGRES_PASSWORD", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_ADMIN_PASSWORD",
+        ("docker-compose-airflow.yaml", {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW__API_AUTH__JWT_SECRET",
+                                         "AIRFLOW__API__SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD",
                                          "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}),
         ("docker-compose-serve.yaml", {"S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ADMIN_TOKEN"}),
     ],
@@ -70,8 +73,8 @@ def test_secrets_are_required_and_have_no_defaults(name: str, required: set[str]
 
 def test_training_host_has_the_official_airflow_services() -> None:
     services = _load("docker-compose-airflow.yaml")["services"]
-    expected = {"postgres", "seaweedfs", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-                "airflow-dag-processor", "airflow-triggerer"}  # fmt: skip
+    expected = {"postgres", "redis", "seaweedfs", "airflow-init", "airflow-apiserver", "airflow-scheduler",
+                "airflow-dag-processor", "airflow-triggerer", "airflow-worker-1", "airflow-worker-2"}  # fmt: skip
     assert expected <= set(services)
     for name in expected - {"airflow-init"}:
         assert "healthcheck" in services[name], name
@@ -80,8 +83,95 @@ def test_training_host_has_the_official_airflow_services() -> None:
 
 def test_serving_host_checks_readiness() -> None:
     services = _load("docker-compose-serve.yaml")["services"]
-    assert "/ready" in " ".join(services["api"]["healthcheck"]["test"])
-    assert services["ui"]["environment"]["API_URL"].startswith("http://")
+    for api in ("api-1", "api-2"):
+        assert "/ready" in " ".join(services[api]["healthcheck"]["test"])
+        assert services[api]["environment"]["REPLICA_ID"] == api
+    assert services["ui"]["environment"]["API_URL"] == "http://lb:8000"  # through nginx
+
+
+# ---- compose and scripts/prod.sh share their configuration files ---------------------------------------
+def test_training_host_and_prod_sh_share_the_airflow_settings() -> None:
+    compose = _load("docker-compose-airflow.yaml")
+    for name in ("airflow-apiserver", "airflow-scheduler", "airflow-worker-1", "airflow-worker-2"):
+        assert compose["services"][name]["env_file"] == ["deploy/airflow/airflow.env"], name
+    assert 'source "$ROOT/deploy/airflow/airflow.env"' in (ROOT / "scripts" / "prod.sh").read_text()
+    settings = dict(
+        line.split("=", 1)
+        for line in (ROOT / "deploy" / "airflow" / "airflow.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert settings["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert settings["AIRFLOW__CORE__HOSTNAME_CALLABLE"] == "services.core.airflow_hostname.hostname"
+    # Host-specific values and secrets stay out of the shared file.
+    for key in settings:
+        assert not re.search(
+            r"SQL_ALCHEMY_CONN|BROKER_URL|RESULT_BACKEND|PASSWORD|SECRET|TOKEN|FERNET", key
+        ), key
+    # The worker naming callable imports (the train image installs services/ as a package).
+    from services.core.airflow_hostname import hostname
+
+    assert isinstance(hostname(), str)
+
+
+def test_serving_host_and_prod_sh_share_the_nginx_config() -> None:
+    lb = _load("docker-compose-serve.yaml")["services"]["lb"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in lb["volumes"]}
+    assert mounts["/etc/nginx/nginx.conf"] == "./deploy/nginx/nginx.conf"
+    assert 'cp "$ROOT/deploy/nginx/nginx.conf"' in (ROOT / "scripts" / "prod.sh").read_text()
+    conf = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    # What differs per host is included from beside nginx.conf; compose mounts its own copies there.
+    for include in re.findall(r"^\s*include\s+(\S+);", conf, re.M):
+        assert f"/etc/nginx/{include}" in mounts, include
+        assert (ROOT / mounts[f"/etc/nginx/{include}"].removeprefix("./")).is_file()
+    upstream = (ROOT / "deploy" / "nginx" / "compose" / "upstream.conf").read_text()
+    services = _load("docker-compose-serve.yaml")["services"]
+    assert set(re.findall(r"server\s+([\w-]+):8000", upstream)) == {"api-1", "api-2"} <= set(services)
+    assert "X-Forwarded-For" in conf and "proxy_next_upstream" in conf
+
+
+def _largest_valid_request_bytes() -> int:
+    """POST /predict/batch at every schema limit: MAX_BATCH movies, each field at its max, 4-byte characters."""
+    from services.serve.schemas import MAX_BATCH, MAX_OVERVIEW_CHARS, BatchIn, MovieIn
+
+    def limit(name: str) -> int:
+        (found,) = [m.max_length for m in MovieIn.model_fields[name].metadata if hasattr(m, "max_length")]
+        return found
+
+    name_max = 200  # the Name type of genres and companies
+    c = "\U0001f600"  # one character, four bytes of UTF-8
+    movie = {
+        "overview": c * MAX_OVERVIEW_CHARS, "runtime": 999.999999999, "genres": [c * name_max] * limit("genres"),
+        "original_language": "en", "title": c * limit("title"), "tagline": c * limit("tagline"),
+        "release_date": "2000-01-01", "budget": 9999999999.99999,
+        "production_companies": [c * name_max] * limit("production_companies"),
+        "production_countries": ["US"] * limit("production_countries"),
+        "spoken_languages": ["en"] * limit("spoken_languages"),
+        "belongs_to_collection": c * limit("belongs_to_collection"),
+    }  # fmt: skip
+    assert set(movie) == set(MovieIn.model_fields), "a MovieIn field is missing from the worst case"
+    BatchIn.model_validate({"movies": [movie]})  # valid, every field at its limit
+    one = len(json.dumps(movie, ensure_ascii=False, separators=(",", ":")).encode())
+    return len(b'{"movies":[]}') + MAX_BATCH * one + (MAX_BATCH - 1)
+
+
+def test_nginx_caps_bodies_at_the_largest_valid_request() -> None:
+    conf = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    (cap,) = re.findall(r"client_max_body_size\s+(\d+)m;", conf)
+    largest = _largest_valid_request_bytes()
+    assert largest <= int(cap) * 2**20 <= largest * 1.02, (largest / 2**20, cap)
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (prod.sh installs it)")
+def test_nginx_accepts_the_config_with_prod_sh_includes(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "deploy" / "nginx" / "nginx.conf", tmp_path / "nginx.conf")
+    (tmp_path / "upstream.conf").write_text("upstream api { server 127.0.0.1:1; }\n")
+    (tmp_path / "listen.conf").write_text("listen 127.0.0.1:1;\n")
+    proc = subprocess.run(
+        ["nginx", "-t", "-q", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "e.log"),
+         "-g", f"pid {tmp_path / 'nginx.pid'};"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_dockerfile_has_the_three_stages_and_no_runtime_pip_install() -> None:
