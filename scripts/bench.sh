@@ -5,6 +5,7 @@
 #   ./scripts/bench.sh recommend   popularity, item-kNN and the torch recommender on the LOO protocol
 #   ./scripts/bench.sh serve       API throughput and p50/p99 vs the reference serving pattern
 #   ./scripts/bench.sh feedback    POST /feedback and /recommend with impression logging, beside /health
+#   ./scripts/bench.sh scale       /predict and /recommend: 1 replica direct, 1 and 2 replicas behind nginx
 #   ./scripts/bench.sh pipeline    one full pipeline run on a fresh bucket, with per-task times
 #
 # Extra arguments go to the benchmark (each has --help).
@@ -14,10 +15,15 @@ what="${1:-}"; shift || true
 case "$what" in
   rating)    exec "$PY" scripts/bench_rating.py "$@" ;;
   recommend) exec "$PY" scripts/bench_recommend.py "$@" ;;
-  serve|feedback)
+  serve|feedback|scale)
     # wrk (C, low overhead) keeps the load generator from eating the server's CPU; Python fallback otherwise.
     if ! command -v wrk >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
       echo "==> installing wrk (apt-get)"; (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || true
+    fi
+    if [[ "$what" == scale ]] && ! command -v nginx >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+      echo "==> installing nginx (apt-get, log in $VAR_DIR/apt-nginx.log)"
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 nginx) \
+        > "$VAR_DIR/apt-nginx.log" 2>&1 || true
     fi
     # Start the embedded S3 if it is the configured one and down; stop it again afterwards, so a
     # benchmark leaves the machine as it found it.
@@ -25,10 +31,14 @@ case "$what" in
       trap '"$PY" -m services.core.embedded_s3 stop >/dev/null 2>&1 || true' EXIT
     fi
     if [[ "$what" == "feedback" ]]; then exec "$PY" scripts/bench_feedback.py "$@"; fi
+    if [[ "$what" == "scale" ]]; then
+      [[ " $* " =~ " -h "|" --help " ]] || s3_up
+      "$PY" scripts/bench_scale.py "$@"; exit 0
+    fi
     s3_up; "$PY" scripts/bench_serve.py "$@" ;;
   pipeline)
     export S3_BUCKET="bench-pipeline-$(date +%s)"
     echo "==> fresh bucket $S3_BUCKET"
     exec "$ROOT/scripts/pipeline.sh" --date "${1:-2026-11-20}" ;;
-  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
 esac
