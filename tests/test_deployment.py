@@ -58,7 +58,8 @@ def test_compose_file_is_valid_against_the_compose_spec(name: str) -> None:
         ("docker-compose-airflow.yaml", {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW__API_AUTH__JWT_SECRET",
                                          "AIRFLOW__API__SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD",
                                          "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}),
-        ("docker-compose-serve.yaml", {"S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ADMIN_TOKEN"}),
+        ("docker-compose-serve.yaml", {"S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ADMIN_TOKEN",
+                                       "GRAFANA_ADMIN_PASSWORD"}),
     ],
 )  # fmt: skip
 def test_secrets_are_required_and_have_no_defaults(name: str, required: set[str]) -> None:
@@ -184,3 +185,35 @@ def test_dockerfile_has_the_three_stages_and_no_runtime_pip_install() -> None:
     # The project is installed into the image, never at container start.
     assert not re.search(r"^\s*(ENV|ARG)\b.*_PIP_ADDITIONAL_REQUIREMENTS", text, re.M)
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in (ROOT / "docker-compose-airflow.yaml").read_text()
+
+
+def test_serving_host_monitors_every_replica_with_the_repo_files() -> None:
+    services = _load("docker-compose-serve.yaml")["services"]
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in prometheus["volumes"] + grafana["volumes"]}
+    # Prometheus reads the repo's config folder: prometheus.yml, rules/, targets/compose.json.
+    assert mounts["/etc/prometheus"] == "./deploy/prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    assert "/-/ready" in " ".join(prometheus["healthcheck"]["test"])
+    # The targets file lists exactly the API replica services, on the port their healthcheck probes.
+    replicas = {name for name in services if re.fullmatch(r"api-\d+", name)}
+    ports = {
+        re.search(r"127\.0\.0\.1:(\d+)/ready", " ".join(services[r]["healthcheck"]["test"])).group(1)
+        for r in replicas
+    }
+    groups = json.loads((ROOT / "deploy" / "prometheus" / "targets" / "compose.json").read_text())
+    targets = {t for g in groups for t in g["targets"]}
+    assert targets == {f"{r}:{p}" for r in replicas for p in ports} and len(replicas) >= 2
+    assert {g["labels"]["replica"] for g in groups} == replicas
+    # Grafana: the provisioning folder, and the dashboards where the provider looks for them.
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/dashboards.yml").read_text())
+    path = provider["providers"][0]["options"]["path"]
+    assert mounts[path] == "./deploy/grafana/dashboards"
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(path + "/") and (ROOT / "deploy/grafana/dashboards" / Path(home).name).is_file()
+    source = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert source["datasources"][0]["url"] == "http://prometheus:9090"  # the service above, its own port
+    for mounted in (v for v in mounts.values() if v.startswith("./")):
+        assert (ROOT / mounted).exists(), mounted
+    assert {"prometheus-data", "grafana-data"} <= set(_load("docker-compose-serve.yaml")["volumes"])
