@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from services.core.embedded_s3 import EmbeddedS3
 from services.core.features import Encoders, featurize_one
@@ -24,6 +27,8 @@ from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.serve.app import create_app
 from services.serve.deps import get_rating_service
+from services.serve.event_schemas import FeedbackEventIn
+from services.serve.schemas import RELEASE_DATE_PATTERN, MovieIn, RecommendIn
 from tests.serve_fixtures import (
     FakeRecommender,
     FakeTranslator,
@@ -275,6 +280,78 @@ def test_validation_errors_do_not_echo_the_input(ro) -> None:
     r = ro.post("/predict", json=movie_payload(overview="y" * 20_001))
     assert r.status_code == 422
     assert "yyyy" not in r.text
+
+
+# ---- the OpenAPI document says what is enforced ----------------------------------------------------
+def test_the_release_date_pattern_is_exactly_the_calendar_from_1870_to_2100() -> None:
+    # Every YYYY-MM-DD with months 00-13 and days 00-32 around the range: the published regex matches
+    # exactly the real days of the accepted years (leap days included, 1900 and 2100 not leap years).
+    for year in range(1860, 2111):
+        for month in range(14):
+            for day in range(33):
+                text = f"{year:04d}-{month:02d}-{day:02d}"
+                try:
+                    real = 1870 <= date.fromisoformat(text).year <= 2100
+                except ValueError:
+                    real = False
+                assert bool(re.fullmatch(RELEASE_DATE_PATTERN, text)) is real, text
+
+
+@pytest.mark.parametrize(
+    ("release_date", "accepted"),
+    [
+        ("2000-02-29", True), ("2100-12-31", True), ("1870-01-01", True), ("1937-06-52", False),
+        ("1900-02-29", False), ("1869-12-31", False), ("20240315", False), ("2024-W11-5", False),
+        ("2024-03-15\n", False),
+    ],
+)  # fmt: skip
+def test_release_date_must_be_a_calendar_date(ro, release_date: str, accepted: bool) -> None:
+    r = ro.post("/predict", json=movie_payload(release_date=release_date))
+    assert r.status_code == (200 if accepted else 422), r.text
+    if not accepted:
+        (error,) = r.json()["detail"]
+        assert error["loc"] == ["body", "release_date"] and "not a calendar date" in error["msg"]
+
+
+MOVIE_CASES = [
+    {"budget": False}, {"runtime": "104"}, {"runtime": True}, {"genres": ["\x1c"]}, {"genres": [" "]},
+    {"genres": [" Drama "]}, {"genres": ["x" * 201]}, {"overview": "\u3000\t"}, {"overview": "\ufeff"},
+    {"release_date": "1937-06-52"}, {"release_date": "2000-02-29"}, {"release_date": None},
+]  # fmt: skip
+FEEDBACK_CASES = [
+    {"kind": "like"}, {"kind": "like", "value": None}, {"kind": "like", "value": 4.0},
+    {"kind": "rating", "value": 4.5}, {"kind": "rating"}, {"kind": "rating", "value": None},
+    {"kind": "like", "tmdb_id": 862.0}, {"kind": "like", "tmdb_id": True}, {"kind": "like", "position": "3"},
+]  # fmt: skip
+RECOMMEND_CASES = [{"k": 5.0}, {"k": True}, {"k": "5"}, {"liked": ["862"]}, {"liked": [862.0]}]
+
+
+@pytest.mark.parametrize(
+    ("model", "body"),
+    [(MovieIn, movie_payload(**c)) for c in MOVIE_CASES]
+    + [(FeedbackEventIn, {"user_id": "u", "tmdb_id": 862, **c}) for c in FEEDBACK_CASES]
+    + [(RecommendIn, c) for c in RECOMMEND_CASES],
+)
+def test_the_json_schema_accepts_what_the_model_accepts(model: type[BaseModel], body: dict) -> None:
+    # The schema is what clients and schemathesis go by: it must agree with validation on edge cases.
+    by_schema = jsonschema.Draft202012Validator(model.model_json_schema()).is_valid(body)
+    try:
+        model.model_validate_json(json.dumps(body))
+        by_model = True
+    except ValidationError:
+        by_model = False
+    assert by_schema == by_model, body
+
+
+def test_options_and_other_unserved_methods_hear_every_method_of_the_path(ro) -> None:
+    # Starlette alone would answer OPTIONS /predict with Allow: POST, though GET /predict is served too.
+    for path, item in ro.app.openapi()["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        for method in ("OPTIONS", "PATCH"):
+            r = ro.request(method, concrete)
+            assert r.status_code == 405, (method, path)
+            assert r.headers["allow"] == ", ".join(sorted(m.upper() for m in item)), (method, path)
+    assert ro.options("/predict").headers["allow"] == "GET, POST"
 
 
 # ---- /recommend --------------------------------------------------------------------------------

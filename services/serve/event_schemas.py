@@ -6,13 +6,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
-from services.core.events import FeedbackKind
+from services.core.events import FEEDBACK_KINDS, FeedbackKind
+from services.serve.schemas import IntegralFloat, TmdbId
 
 MAX_FEEDBACK_BATCH = 500
 
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-TmdbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 EXAMPLE_FEEDBACK = {
     "events": [
@@ -28,10 +28,25 @@ EXAMPLE_FEEDBACK = {
 }
 
 
+# What _value_only_for_ratings enforces, said in the schema: a rating has a number, any other kind none.
+VALUE_ONLY_FOR_RATINGS = {
+    "anyOf": [
+        {"properties": {"kind": {"const": "rating"}, "value": {"type": "number"}}, "required": ["value"]},
+        {
+            "properties": {
+                "kind": {"enum": [k for k in FEEDBACK_KINDS if k != "rating"]},
+                "value": {"type": "null"},
+            }
+        },
+    ]
+}
+
+
 class FeedbackEventIn(BaseModel):
     """One thing a user did about a movie."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: no true or "862" where the schema says integer or number.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=VALUE_ONLY_FOR_RATINGS)
 
     event_id: EventId | None = Field(
         None, description="A unique id (a UUID): retrying with the same id never stores the event twice"
@@ -45,7 +60,9 @@ class FeedbackEventIn(BaseModel):
         description="Stars, 0.5 to 5 in steps of 0.5: required for a rating, absent otherwise",
     )  # fmt: skip
     request_id: EventId | None = Field(None, description="The /recommend response this answers")
-    position: int | None = Field(None, ge=1, le=100, description="Where the movie was shown: 1 is first")
+    position: Annotated[int, Field(ge=1, le=100), IntegralFloat] | None = Field(
+        None, description="Where the movie was shown: 1 is first"
+    )
 
     @field_validator("value")
     @classmethod

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 MAX_OVERVIEW_CHARS = 20_000
 MAX_RUNTIME_MIN = 1000
@@ -14,8 +23,60 @@ MAX_LIKED = 200
 
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]  # ISO 639-1
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]  # ISO 3166-1 alpha-2
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-TmdbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+# What str.strip() strips, spelled out: JSON Schema's \s (ECMA-262) is a slightly different set.
+_WHITESPACE = r"\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# The schema's way of saying "not blank": somewhere a character that strip() keeps.
+NOT_BLANK = {"pattern": f"[^{_WHITESPACE}]"}
+
+
+def _stripped(value: str) -> str:
+    # Constraints apply to the value as sent (as the schema says), then it is stored stripped.
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    Field(json_schema_extra=NOT_BLANK),
+    AfterValidator(_stripped),
+]
+
+
+def _integral_float(value: object) -> object:
+    # JSON Schema counts 1.0 as an integer and strict pydantic does not: an integral float becomes an int.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# The bodies are strict (no true or "862" where the schema says integer), so their integers take this.
+# After any constraints in an Annotated: placed before them, it makes pydantic drop them from the schema.
+IntegralFloat = BeforeValidator(_integral_float)
+TmdbId = Annotated[int, Field(ge=1, le=2**31 - 1), IntegralFloat]
+
+# Every day from 1870-01-01 to 2100-12-31 and nothing else, as one regex, so that the OpenAPI schema says
+# exactly what is accepted (`format: date` would promise the years 0001 to 9999 as well). February 29th
+# only in leap years: every fourth year, but not 1900 or 2100.
+_YEAR = r"(18[7-9][0-9]|19[0-9]{2}|20[0-9]{2}|2100)"
+_DAY_31 = r"(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"
+_DAY_30 = r"(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+_DAY_28 = r"02-(0[1-9]|1[0-9]|2[0-8])"
+_LEAP_DAY = r"(18(7[26]|8[048]|9[26])|19(0[48]|[2468][048]|[13579][26])|20([02468][048]|[13579][26]))-02-29"
+RELEASE_DATE_PATTERN = rf"^({_YEAR}-({_DAY_31}|{_DAY_30}|{_DAY_28})|{_LEAP_DAY})$"
+
+
+def _calendar_date(value: str) -> str:
+    # A check of our own rather than a pattern constraint: pydantic's message would quote the whole regex.
+    # The value is not quoted either: it may be 20,000 characters long.
+    if not re.fullmatch(RELEASE_DATE_PATTERN, value):
+        raise ValueError("not a calendar date from 1870 to 2100 (YYYY-MM-DD)")
+    return value
+
+
+ReleaseDate = Annotated[
+    str, AfterValidator(_calendar_date), WithJsonSchema({"type": "string", "pattern": RELEASE_DATE_PATTERN})
+]
 
 EXAMPLE_MOVIE = {
     "title": "The Long Night Shift",
@@ -31,17 +92,21 @@ EXAMPLE_MOVIE = {
 class MovieIn(BaseModel):
     """One movie, with TMDB movie-details field names (extra TMDB fields are ignored)."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [EXAMPLE_MOVIE]})
+    # strict: a number is a JSON number, not true or "104", which is what the schema says.
+    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra={"examples": [EXAMPLE_MOVIE]})
 
     overview: str = Field(
-        min_length=1, max_length=MAX_OVERVIEW_CHARS, description="Plot summary, any language"
-    )
+        min_length=1, max_length=MAX_OVERVIEW_CHARS, description="Plot summary, any language",
+        json_schema_extra=NOT_BLANK,
+    )  # fmt: skip
     runtime: float = Field(gt=0, le=MAX_RUNTIME_MIN, allow_inf_nan=False, description="Minutes")
     genres: list[Name] = Field(max_length=30, description='Genre names, e.g. ["Drama", "Comedy"]')
     original_language: LanguageCode = Field(description="ISO 639-1 code, two lowercase letters")
     title: str | None = Field(None, max_length=500)
     tagline: str | None = Field(None, max_length=1000)
-    release_date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")
+    release_date: ReleaseDate | None = Field(
+        None, description="YYYY-MM-DD, a calendar date from 1870 to 2100"
+    )
     budget: float | None = Field(None, ge=0, le=1e10, allow_inf_nan=False, description="US dollars")
     production_companies: list[Name] = Field(default_factory=list, max_length=100)
     production_countries: list[CountryCode] = Field(default_factory=list, max_length=100)
@@ -55,22 +120,11 @@ class MovieIn(BaseModel):
             raise ValueError("overview must not be blank")
         return value
 
-    @field_validator("release_date")
-    @classmethod
-    def _real_date(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            day = date.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not a calendar date") from exc
-        if not 1870 <= day.year <= 2100:
-            raise ValueError("release year must be between 1870 and 2100")
-        return value
-
 
 class BatchIn(BaseModel):
     """Up to 1000 movies in one request."""
+
+    model_config = ConfigDict(strict=True)
 
     movies: list[MovieIn] = Field(min_length=1, max_length=MAX_BATCH)
 
@@ -83,7 +137,7 @@ class PredictQuery(BaseModel):
         min_length=1, max_length=30, description="Genre name; repeat or comma-separate for several"
     )
     language: LanguageCode = Field(description="Original language, ISO 639-1")
-    overview: str = Field(min_length=1, max_length=MAX_OVERVIEW_CHARS)
+    overview: str = Field(min_length=1, max_length=MAX_OVERVIEW_CHARS, json_schema_extra=NOT_BLANK)
     explain: bool = False
 
 
@@ -119,8 +173,10 @@ class BatchOut(BaseModel):
 class RecommendIn(BaseModel):
     """Movies the user liked, most recent last."""
 
+    model_config = ConfigDict(strict=True)  # as MovieIn: what the schema says is a number is a JSON number
+
     liked: list[TmdbId] = Field(default_factory=list, max_length=MAX_LIKED, description="TMDB ids")
-    k: int = Field(10, ge=1, le=100, description="How many recommendations")
+    k: Annotated[int, IntegralFloat] = Field(10, ge=1, le=100, description="How many recommendations")
     user_id: str | None = Field(
         None, min_length=1, max_length=128, description="Pseudonymous user id, logged with what was shown"
     )
@@ -250,4 +306,12 @@ class ErrorOut(BaseModel):
 
 
 UNREADABLE_BODY = {400: {"model": ErrorOut, "description": "The body is not UTF-8 JSON"}}
+# uvicorn (httptools) refuses a request line of over ~80 kB with a plain-text 400 before the app sees it:
+# a GET /predict whose overview or genres run to thousands of characters, percent-encoded.
+URL_TOO_LONG = {
+    400: {
+        "description": "The URL is too long for the server (about 80 kB): send long values with POST /predict",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
 NO_MODEL = {503: {"model": ErrorOut, "description": "No model loaded (the message says what to run)"}}

@@ -15,6 +15,7 @@ from services.serve.rating_service import RatingService
 from services.serve.schemas import (
     NO_MODEL,
     UNREADABLE_BODY,
+    URL_TOO_LONG,
     BatchIn,
     BatchOut,
     MovieIn,
@@ -43,7 +44,12 @@ async def predict(
     return _json(await _predict_one(service, events, movie, explain))
 
 
-@router.get("", response_model=PredictionOut, response_model_exclude_none=True, responses=NO_MODEL)
+@router.get(
+    "",
+    response_model=PredictionOut,
+    response_model_exclude_none=True,
+    responses={**NO_MODEL, **URL_TOO_LONG},
+)
 async def predict_get(
     query: Annotated[PredictQuery, Query()], service: RatingServiceDep, events: EventLogDep
 ) -> Response:
