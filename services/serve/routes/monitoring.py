@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import HTMLResponse
 
 from services.serve.deps import ReportsDep
@@ -50,8 +50,13 @@ async def model_monitoring(reports: ReportsDep, days: Days = 30) -> dict[str, li
 
 @router.get(
     "/model/monitoring/drift/{day}",
-    response_class=HTMLResponse,
-    responses={**UNAVAILABLE, 404: {"model": ErrorOut, "description": "No report for that day"}},
+    # Response, not HTMLResponse: only the 200 is HTML; the 404 and 503 are JSON like every error here.
+    response_class=Response,
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "Evidently's report"},
+        404: {"model": ErrorOut, "description": "No report for that day"},
+        **UNAVAILABLE,
+    },
 )
 async def drift_page(
     day: date,
@@ -60,7 +65,7 @@ async def drift_page(
         Literal["requests", "collected"],
         Query(description="requests: /predict inputs; collected: new movies"),
     ] = "requests",
-) -> HTMLResponse:
+) -> Response:
     """The Evidently drift report of a day (an HTML page with its charts)."""
     try:
         page = await anyio.to_thread.run_sync(reports.page, "drift", day.isoformat(), f"{comparison}.html")
