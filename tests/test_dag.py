@@ -35,12 +35,20 @@ def test_pipeline_order_and_schedule(dagbag) -> None:  # noqa: ANN001
     assert t["validate"].upstream_task_ids == {"collect"}
     assert t["build_features"].upstream_task_ids == {"validate"}
     trains = {"train_xgboost", "train_lightgbm", "train_random_forest", "train_mean"}
-    assert t["select_and_publish"].upstream_task_ids == trains | {"build_features"}
+    # Publishing waits for the monitoring tasks (they judge yesterday's production), not for their success.
+    assert t["select_and_publish"].upstream_task_ids == trains | {"build_features", "monitoring_done"}
+    assert t["evaluate_live"].upstream_task_ids == {"validate"} == t["monitor"].upstream_task_ids
+    assert t["monitoring_done"].upstream_task_ids == {"evaluate_live", "monitor"}
+    assert t["monitoring_done"].trigger_rule == "all_done"
+    # A bad day fails alert, once (never retried), and only after both reports exist.
+    assert t["alert"].upstream_task_ids == {"evaluate_live", "monitor"}
+    assert t["alert"].retries == 0 and t["alert"].trigger_rule == "all_done"
+    assert t["alert"].downstream_task_ids == set()
     assert t["collect_feedback"].upstream_task_ids == set()
     assert t["train_recommender"].upstream_task_ids == {"validate", "collect_feedback"}
     assert t["evaluate_online"].upstream_task_ids == {"collect_feedback"}
     assert t["notify_serving"].upstream_task_ids == {"select_and_publish", "train_recommender"}
-    assert all(task.retries >= 1 for task in dag.tasks)
+    assert all(task.retries >= 1 for task in dag.tasks if task.task_id not in ("alert", "monitoring_done"))
 
 
 def test_parsing_the_dag_file_does_no_heavy_imports() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -241,7 +242,7 @@ def test_a_long_s3_outage_answers_503(app_settings: Settings) -> None:
         app.state.events.outage_since = app.state.events.clock() - 61  # the flusher has failed for a minute
         r = c.post("/feedback", json={"events": [_like(recommender_ids()[0])]})
         assert r.status_code == 503 and r.headers["retry-after"] == "30"
-        assert "unreachable for 61 s" in r.json()["detail"]
+        assert re.search(r"unreachable for 6\d s", r.json()["detail"])  # 61 s, or 62 on a busy machine
         app.state.events.outage_since = None  # S3 back: taken again
         assert c.post("/feedback", json={"events": [_like(recommender_ids()[0])]}).status_code == 202
 

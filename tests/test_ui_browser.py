@@ -198,7 +198,10 @@ def test_model_page_shows_versions_history_and_online_charts(page) -> None:
     wait_idle(page)
     shoot(page, "model")
     report = page.context.request.get(link.get_attribute("href"))
-    assert report.status == 200 and "evidently" in report.text().lower()
+    assert report.status == 200 and report.headers["content-type"].startswith("text/html")
+    assert (
+        "drift" in report.text().lower() and len(report.body()) > 100_000
+    )  # Evidently's page, charts inline
 
 
 def stored_events(store: ObjectStore, stream: str, **match: Any) -> list[dict[str, Any]]:
