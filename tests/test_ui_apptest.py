@@ -601,7 +601,7 @@ def test_model_page_monitoring_shows_live_rmse_by_day_against_validation_and_lin
     at = open_page("views/model.py", stub.client())
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Live RMSE (latest day)"] == "1.31" and metrics["Validation RMSE"] == "0.70"
-    assert metrics["Reference recipe (latest day)"] == "0.95"
+    assert metrics["Recipe (latest day)"] == "0.95"
     [alert] = texts(at.error)
     assert "Alert on 2025-03-05" in alert and "features drifted in requests" in alert
     spec, frame = chart_frames(at, 6)

@@ -48,8 +48,13 @@ def _evidently() -> Any:
     return evidently
 
 
-def drift_report(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[dict[str, Any], str]:
-    """Per-feature data drift and prediction drift of `current` against `reference`: (summary, HTML)."""
+def drift_report(
+    reference: pd.DataFrame, current: pd.DataFrame, drift_share: float = 0.5
+) -> tuple[dict[str, Any], str]:
+    """Per-feature data drift and prediction drift of `current` against `reference`: (summary, HTML).
+
+    `drift_share` is the share of drifted features the report calls dataset drift (the alert threshold).
+    """
     evidently = _evidently()
     from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
@@ -62,7 +67,9 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[dict[s
     keep = [*columns, PREDICTION]
     report = evidently.Report(
         [
-            DataDriftPreset(columns=columns, num_method=NUM_METHOD, cat_method=CAT_METHOD),
+            DataDriftPreset(
+                columns=columns, num_method=NUM_METHOD, cat_method=CAT_METHOD, drift_share=drift_share
+            ),
             ValueDrift(column=PREDICTION, method=NUM_METHOD),
         ],
         include_tests=True,

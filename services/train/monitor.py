@@ -53,7 +53,7 @@ def _compare(
     if n < ctx.settings.drift_min_rows:
         return {"status": f"only {n} rows: too few to compare (DRIFT_MIN_ROWS={ctx.settings.drift_min_rows})",
                 "rows_current": n}  # fmt: skip
-    summary, html = drift_report(reference, current)
+    summary, html = drift_report(reference, current, drift_share=ctx.settings.alert_drift_share)
     key = report_key("drift", logical_date, f"{name}.html")
     ctx.store.put_bytes(key, html.encode(), "text/html; charset=utf-8")
     log.info("drift of %s: %d of %d features drifted %s; prediction drifted: %s", name, len(summary["drifted"]),

@@ -98,44 +98,46 @@ def read_monitoring(body: Any) -> Monitoring:
     return Monitoring(live, drift, alerts)
 
 
+SERIES = {
+    "live": "production model, live",
+    "recipe": "reference recipe, live",
+    "validation": "production model, validation",
+}
+
+
 def live_frame(days: Sequence[LiveDay]) -> pd.DataFrame:
-    """One row per day and series: the model's RMSE, the recipe's, and the version's validation RMSE."""
-    rows = []
-    for d in days:
-        for kind, series, value in (
-            ("live", f"live RMSE ({d.version})", d.rmse),
-            ("recipe", "reference recipe, live", d.recipe_rmse),
-            ("validation", f"validation RMSE ({d.version})", d.validation_rmse),
-        ):
-            if value is not None:
-                row = {
-                    "date": pd.Timestamp(d.date),
-                    "kind": kind,
-                    "series": series,
-                    "rmse": value,
-                    "movies": d.count,
-                }
-                rows.append(row)
-    return pd.DataFrame(rows, columns=["date", "kind", "series", "rmse", "movies"])
+    """One row per day and series (live, recipe, validation RMSE), with the version that served that day."""
+    rows = [
+        {"date": pd.Timestamp(d.date), "kind": kind, "series": SERIES[kind], "rmse": value,
+         "version": d.version, "movies": d.count}
+        for d in days
+        for kind, value in (("live", d.rmse), ("recipe", d.recipe_rmse), ("validation", d.validation_rmse))
+        if value is not None
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["date", "kind", "series", "rmse", "version", "movies"])
 
 
 def live_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Live RMSE by day (points and lines), validation RMSE dashed, one colour per series."""
-    dashed = alt.StrokeDash(
-        "kind:N", legend=None,
-        scale=alt.Scale(domain=["live", "recipe", "validation"], range=[[1, 0], [2, 2], [6, 4]]),
-    )  # fmt: skip
+    """RMSE on new movies by day: production's live error against its validation RMSE (dashed) and the recipe.
+
+    One line per series, not per version: a version serves a day or a few, so per-version lines would be
+    dots; the version of each day is in the tooltip.
+    """
+    order = list(SERIES.values())
     return (
-        alt.Chart(frame, title="RMSE on new movies, by day (lower is better)")
+        alt.Chart(frame, title="RMSE on new movies, by day (lower is better)", height=280)
         .mark_line(point=True)
         .encode(
-            x=alt.X("date:T", title="day"),
-            y=alt.Y("rmse:Q", title="RMSE (stars out of 10)", scale=alt.Scale(zero=False)),
-            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=1)),
-            strokeDash=dashed,
-            tooltip=["date:T", "series:N", alt.Tooltip("rmse:Q", format=".3f"), "movies:Q"],
+            x=alt.X("date:T", title="day", axis=alt.Axis(format="%b %d", tickCount="day")),
+            y=alt.Y("rmse:Q", title="RMSE (rating points)", scale=alt.Scale(zero=False, nice=True)),
+            color=alt.Color("series:N", title=None, sort=order, legend=alt.Legend(orient="bottom", labelLimit=300)),
+            strokeDash=alt.StrokeDash(
+                "series:N", sort=order, legend=None,
+                scale=alt.Scale(domain=order, range=[[1, 0], [2, 2], [6, 4]]),
+            ),
+            tooltip=["date:T", "series:N", alt.Tooltip("rmse:Q", format=".3f"), "version:N", "movies:Q"],
         )
-    )
+    )  # fmt: skip
 
 
 def drift_rows(days: Sequence[DriftDay], limit: int = 14) -> pd.DataFrame:

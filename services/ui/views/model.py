@@ -127,7 +127,7 @@ else:
             help="Measured when the version was trained, on releases it did not learn from",
         )
         cards[3].metric(
-            "Reference recipe (latest day)",
+            "Recipe (latest day)",
             f"{latest.recipe_rmse:.2f}" if latest.recipe_rmse else "–",
             border=True,
             help="The five-feature XGBoost on the same movies: is it the model or the day?",
