@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, then pytest (unit, real SeaweedFS, real Airflow, real uvicorn,
-# real headless Chromium). Installs what it needs on a fresh machine (.venv, Debian's chromium).
+# The whole test suite: lint, then pytest (unit, real SeaweedFS, real Airflow, real uvicorn, real
+# Prometheus, real headless Chromium). Installs what it needs on a fresh machine (.venv, Debian's
+# chromium and prometheus; the prod tests install postgresql, redis-server and nginx via prod.sh).
 #
 #   ./scripts/test.sh                 everything
+#   ./scripts/test.sh -m "not prod"   the quick loop: all but the production-shape tests
 #   ./scripts/test.sh -m "not browser" tests/test_registry.py   (any pytest arguments)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
-if [[ "${1:-}" =~ ^(-h|--help)$ ]]; then sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" =~ ^(-h|--help)$ ]]; then sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 
 # Browser tests drive Debian's chromium (Playwright's own browser download cannot work offline);
 # the CJK and emoji fonts make the Korean form and the UI's icons readable in the screenshots.
