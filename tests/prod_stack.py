@@ -1,23 +1,19 @@
 """The production-shape stack the prod tests drive: scripts/prod.sh up in a temp var dir, and its probes."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from services.core.embedded_s3 import free_port_block
 from tests import processes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,62 +155,6 @@ def _port_block(n: int) -> list[int]:
     while len(ports) < n:
         ports.add(processes.free_port())
     return sorted(ports)
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    """`prod.sh up` in a temporary var dir on free ports; `prod.sh down` afterwards (checked: no listener)."""
-    if os.geteuid() != 0:
-        pytest.skip("prod.sh runs PostgreSQL as the postgres user: needs root (runuser)")
-    # Not pytest's tmp_path: its folders are mode 700, and the postgres user must reach its cluster.
-    var = Path(tempfile.mkdtemp(prefix="prod-test-"))
-    var.chmod(0o755)
-    names = ["postgres", "redis", "airflow", "nginx", "api-1", "api-2", "ui", "prometheus", "scheduler"]
-    ports = dict(zip(names, _port_block(len(names)), strict=True))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW", "S3_", "SPOOL_", "SERVE_", "PROD_"))
-        and k
-        not in ("ADMIN_TOKEN", "API_URL", "MODEL_CACHE_DIR", "REPLICA_ID", "TMDB_API_KEY", "WANDB_API_KEY")
-    }
-    env.update(
-        VAR_DIR=str(var),
-        PROD_DIR=str(var / "prod"),
-        S3_PORT=str(free_port_block()),
-        S3_BUCKET="prod-test",
-        PROD_PG_PORT=str(ports["postgres"]),
-        PROD_REDIS_PORT=str(ports["redis"]),
-        AIRFLOW_PORT=str(ports["airflow"]),
-        PROD_API_PORT=str(ports["nginx"]),
-        PROD_REPLICA_PORTS=f"{ports['api-1']} {ports['api-2']}",
-        UI_PORT=str(ports["ui"]),
-        PROMETHEUS_PORT=str(ports["prometheus"]),
-        PROD_SCHEDULER_HEALTH_PORT=str(ports["scheduler"]),
-        PROD_REPLICA_PREFIX="prod-test",
-        RECOMMENDER_MAX_EPOCHS="1",
-        # The load here is twenty variants of one movie: drift by design, which the DAG's alert task
-        # would rightly call a bad day (and fail the run). Its verdict is not what is tested here.
-        ALERT_DRIFT_SHARE="1.0",
-        WANDB_MODE="offline",
-    )
-    s = Stack(env=env, var=var, ports=ports)
-    try:
-        s.sh("up", "s3", timeout=300)
-        _seed_weak_rating_model(s)
-        up = s.sh("up", timeout=900)
-        s.events.append(up.stdout)
-        yield s
-    finally:
-        s.sh("down", check=False, timeout=300)
-        held = [f"{name}={port}" for name, port in ports.items() if _listening(port)]
-        if (var / "prod" / "logs").exists():
-            keep = ROOT / "test-artifacts" / "prod-logs"
-            shutil.rmtree(keep, ignore_errors=True)
-            shutil.copytree(var / "prod" / "logs", keep, dirs_exist_ok=True)
-        shutil.rmtree(var, ignore_errors=True)
-        print("\n".join(s.events))
-        assert not held, f"listeners left after prod.sh down: {held}"
 
 
 def _listening(port: int) -> bool:
