@@ -13,15 +13,21 @@ from pathlib import Path
 RUN = re.compile(r"<DagRun (\w+) @ .*?: ((?:manual|scheduled|backfill|asset_triggered)__\S+?), state:")
 
 
+def run_in_log(log: Path) -> tuple[str, str] | None:
+    """(dag_id, run_id) of the run an `airflow dags test` log created, or None when it created none."""
+    match = RUN.search(log.read_text(errors="replace"))
+    return (match.group(1), match.group(2)) if match else None
+
+
 def main() -> int:
     """Find the run in the log and set it (and its unfinished tasks) to failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("log", type=Path)
     args = parser.parse_args()
-    match = RUN.search(args.log.read_text(errors="replace"))
-    if not match:
+    found = run_in_log(args.log)
+    if found is None:
         return 0
-    dag_id, run_id = match.groups()
+    dag_id, run_id = found
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, TaskInstanceState

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from airflow_fail_run import RUN
+from airflow_fail_run import run_in_log
 
 
 def main() -> int:
@@ -18,11 +18,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("log", type=Path)
     args = parser.parse_args()
-    match = RUN.search(args.log.read_text(errors="replace"))
-    if not match:
+    found = run_in_log(args.log)
+    if found is None:
         print("unknown")  # no run was created: a broken run, whatever its tasks
         return 0
-    dag_id, run_id = match.groups()
+    dag_id, run_id = found
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.state import TaskInstanceState
