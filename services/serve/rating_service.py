@@ -53,14 +53,10 @@ class RatingService:
         """Whether predicting these movies waits on the translator (so must not run on the event loop)."""
         return self.translator.must_wait([(m.overview, m.original_language) for m in movies])
 
-    def predict(self, movies: Sequence[MovieIn], explain: bool = False) -> list[PredictionOut]:
-        """One prediction per movie, in order; one model call for the whole list."""
-        return self.predict_logged(movies, explain)[0]
-
     def predict_logged(
         self, movies: Sequence[MovieIn], explain: bool = False
     ) -> tuple[list[PredictionOut], list[dict[str, Any]]]:
-        """Predictions, and the prediction-log events of the sampled ones (for the predictions stream)."""
+        """One prediction per movie, in order (one model call for the list), and the log events of the sampled ones."""
         translations = self.translator.translate_many([(m.overview, m.original_language) for m in movies])
         records = []
         for movie, translation in zip(movies, translations, strict=True):
