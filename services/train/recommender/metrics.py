@@ -13,6 +13,14 @@ Every model of the recommender is scored here, on a score matrix over the whole 
 
 With one target per user, HR@k equals Recall@k. Two models are compared on the same users with
 ``paired_bootstrap`` over their per-user values (``per_user_metrics``).
+
+A second protocol, item cold start (``cold_start.py``), ranks only a candidate set (the withheld
+movies) and gives each user several targets. ``per_user_multi_target`` scores it on a matrix
+over the candidate columns only (no padding column, nothing masked): Recall@k is the hits in the
+top k over min(k, number of targets), NDCG@k the DCG of the top k (binary gains) over the ideal
+DCG of min(k, number of targets) hits. NaN scores count as -inf and ties stay pessimistic: among
+equal scores every non-target ranks before the targets. ``mean_and_se`` gives each mean with its
+standard error, and ``paired_bootstrap`` compares two models on the same users.
 """
 
 from __future__ import annotations
@@ -149,3 +157,55 @@ def evaluate_recommender(
 ) -> dict[str, float]:
     """Full-ranking metrics of a recommender on the valid or test split (inputs masked)."""
     return evaluate(split_scores(rec, splits, split), splits.targets(split), splits.inputs(split), k)
+
+
+def per_user_multi_target(
+    scores: np.ndarray, targets: Sequence[np.ndarray], k: int = 10
+) -> dict[str, np.ndarray]:
+    """Each user's Recall@k and NDCG@k with several targets among candidate columns (a perfect list scores 1).
+
+    ``scores`` is (users, candidates) over the candidate columns only and ``targets[u]`` holds
+    column indices. Recall@k is hits in the top k divided by min(k, |targets|), as in Liang et
+    al. 2018 (VAE-CF), so a perfect list scores 1 whatever the number of targets; NDCG@k is the
+    DCG of the top k (binary gains) over the ideal DCG of min(k, |targets|) hits. NaN scores
+    count as -inf; among equal scores every non-target ranks before the targets (pessimistic).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or len(targets) != len(scores):
+        raise ValueError("scores must be (users, candidates) with one target array per user")
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    n_candidates = scores.shape[1]
+    discounts = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))  # rank r -> 1/log2(r + 1)
+    recall = np.zeros(len(scores))
+    ndcg = np.zeros(len(scores))
+    for u, cols in enumerate(targets):
+        cols = np.asarray(cols, dtype=np.int64)
+        if len(cols) == 0 or len(np.unique(cols)) != len(cols):
+            raise ValueError(f"user {u} needs distinct, non-empty targets")
+        if (cols < 0).any() or (cols >= n_candidates).any():
+            raise ValueError(f"user {u} has a target outside the {n_candidates} candidate columns")
+        row = np.where(np.isnan(scores[u]), -np.inf, scores[u])
+        is_target = np.zeros(n_candidates, dtype=bool)
+        is_target[cols] = True
+        others = np.sort(row[~is_target])
+        target_scores = np.sort(row[cols])[::-1]
+        # The j-th best target (0-based) sits after the j better-or-tied targets and after
+        # every non-target scoring at least as high: the pessimistic rank.
+        at_least = len(others) - np.searchsorted(others, target_scores, side="left")
+        ranks = np.arange(1, len(cols) + 1) + at_least
+        hits = ranks[ranks <= k]
+        ideal = min(k, len(cols))
+        recall[u] = len(hits) / ideal
+        ndcg[u] = discounts[hits - 1].sum() / discounts[:ideal].sum()
+    return {"recall": recall, "ndcg": ndcg}
+
+
+def mean_and_se(values: np.ndarray) -> tuple[float, float]:
+    """Mean over users and its standard error (sample std with ddof=1 over sqrt(n); NaN for one user)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError("values must be a non-empty vector of per-user values")
+    if len(values) == 1:
+        return float(values[0]), float("nan")
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))
