@@ -21,11 +21,11 @@ import streamlit as st
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
-from services.ui import cards, components, data
-from services.ui.api_client import ApiError, FeedbackEvent, Movie, MovieApi
+from services.ui import cards, components, data, new_for_you
+from services.ui.api_client import ApiError, FeedbackEvent, Movie, MovieApi, Recommendations
 from services.ui.choices import TMDB_GENRES
 from tests.fakes.ui_stub_api import CATALOG, RATING_VERSION, StubApi
-from tests.fakes.ui_stub_data import ONLINE_DAYS, PREVIOUS_RECOMMENDER, RECOMMENDER_VERSION
+from tests.fakes.ui_stub_data import NEW_RELEASES, ONLINE_DAYS, PREVIOUS_RECOMMENDER, RECOMMENDER_VERSION
 
 UI = Path(__file__).resolve().parents[1] / "services" / "ui"
 KOREAN_OVERVIEW = "한 소년이 잃어버린 강아지를 찾아 먼 바닷가 마을로 떠나고, 그곳에서 평생의 친구를 만난다."
@@ -73,14 +73,20 @@ def chart_frames(at: AppTest, index: int = 0) -> tuple[dict[str, Any], pd.DataFr
     return spec, frame
 
 
-def card_ids(at: AppTest) -> list[int]:
-    """tmdb ids of the movie cards on the page, in order."""
-    ids = []
-    for element in at.get("html"):
-        body = element.proto.body
-        if 'class="movie-card"' in body:
-            ids.append(int(body.split('data-tmdb-id="')[1].split('"')[0]))
-    return ids
+def card_bodies(at: AppTest, row: str | None = "main") -> list[str]:
+    """HTML of the movie cards on the page, in order: the main picks, "new" for New for you, None all."""
+    bodies = [e.proto.body for e in at.get("html") if 'class="movie-card"' in e.proto.body]
+    return [b for b in bodies if row is None or f'data-row="{row}"' in b]
+
+
+def card_ids(at: AppTest, row: str | None = "main") -> list[int]:
+    """tmdb ids of the movie cards on the page, in order (row as for card_bodies)."""
+    return [int(body.split('data-tmdb-id="')[1].split('"')[0]) for body in card_bodies(at, row)]
+
+
+def main_calls(stub: StubApi) -> list[Any]:
+    """Bodies of the /recommend requests for the main picks (not the new pool)."""
+    return [body for body in stub.calls("POST", "/recommend") if body.get("pool", "all") == "all"]
 
 
 # --- rating page ------------------------------------------------------------------------------------
@@ -240,8 +246,9 @@ def test_three_liked_movies_give_ten_recommendation_cards(stub: StubApi) -> None
     assert at.button(key="add-670").disabled  # already picked
 
     recommend(at)
-    [sent] = stub.calls("POST", "/recommend")
+    sent, sent_new = stub.calls("POST", "/recommend")
     assert sent == {"liked": [862, 603, 670], "k": 10, "user_id": at.session_state["user_id"]}
+    assert sent_new == sent | {"k": 5, "pool": "new"}
     assert sent["user_id"].startswith("anon-")
     expected = StubApi().handle("POST", "/recommend", {}, {"liked": [862, 603, 670], "k": 10})[1]
     assert card_ids(at) == [item["tmdb_id"] for item in expected["items"]]
@@ -258,7 +265,7 @@ def test_removing_a_chip_drops_that_movie_from_the_request(stub: StubApi) -> Non
     pick(at, "heat", 949)
     at.multiselect(key="liked").unselect(862).run()
     recommend(at)
-    assert [body["liked"] for body in stub.calls("POST", "/recommend")] == [[949]]
+    assert [body["liked"] for body in stub.calls("POST", "/recommend")] == [[949], [949]]  # main, new
 
 
 def test_no_picks_gives_popular_movies_and_says_so(stub: StubApi) -> None:
@@ -291,11 +298,12 @@ def test_recommend_page_without_a_model_warns_once_and_does_not_search() -> None
 def test_every_card_has_its_poster_over_an_initials_placeholder(stub: StubApi) -> None:
     at = open_page("views/recommend.py", stub.client())
     recommend(at)
-    cards = [h.proto.body for h in at.get("html") if "movie-card" in h.proto.body]
-    assert len(cards) == 10
+    cards = card_bodies(at, row=None)
+    assert len(cards) == 10 + new_for_you.NEW_K
     for body in cards:
         tmdb_id = int(body.split('data-tmdb-id="')[1].split('"')[0])
-        poster_layer = f"url('{CATALOG[tmdb_id]['poster_url']}'),url('data:image/svg+xml;base64,"
+        movie = CATALOG.get(tmdb_id) or NEW_RELEASES[tmdb_id]
+        poster_layer = f"url('{movie['poster_url']}'),url('data:image/svg+xml;base64,"
         assert poster_layer in body  # the poster first; if it cannot load, the placeholder shows
         assert "<img" not in body  # so a broken-image icon can never appear
 
@@ -351,8 +359,8 @@ def test_thumbs_up_posts_a_like_with_the_cards_request_position_and_user(stub: S
     react(at, "like", third)
 
     [event] = stub.feedback
-    [asked] = stub.calls("POST", "/recommend")
-    [answer] = stub.answered("POST", "/recommend")
+    [asked] = main_calls(stub)
+    answer, _ = stub.answered("POST", "/recommend")
     assert event == {
         "event_id": event["event_id"],
         "user_id": asked["user_id"],
@@ -387,7 +395,7 @@ def test_a_liked_card_joins_your_likes_and_the_next_recommend_call(stub: StubApi
     assert at.multiselect(key="liked").value == [862, first]
     assert any("Your likes changed since these picks" in c for c in texts(at.caption))
     recommend(at)
-    before, after = stub.calls("POST", "/recommend")
+    before, after = main_calls(stub)
     assert after["liked"] == [862, first] and after["user_id"] == before["user_id"]
     assert first not in card_ids(at)
     assert not any("Your likes changed" in c for c in texts(at.caption))
@@ -449,6 +457,112 @@ def test_a_refused_thumbs_up_says_plainly_that_it_was_not_saved(
     assert any("not saved" in t for t in texts(at.toast))
     assert feedback_button(at, "like", first).proto.type == "secondary"  # not pressed: retry it
     assert stub.feedback == [] and len(card_ids(at)) == 10
+
+
+# --- New for you: the new-releases pool ------------------------------------------------------------
+def new_pool_answer(stub: StubApi) -> dict[str, Any]:
+    """The stub's one answer to a pool "new" request."""
+    [answer] = [a for a in stub.answered("POST", "/recommend") if a.get("pool") == "new"]
+    return answer
+
+
+def test_new_for_you_shows_new_movies_in_a_row_under_the_main_picks(stub: StubApi) -> None:
+    at = open_page("views/recommend.py", stub.client())
+    pick(at, "toy", 862)
+    recommend(at)
+
+    assert new_for_you.HEADING in texts(at.subheader)
+    assert new_for_you.CAPTION in texts(at.caption)
+    expected = [item["tmdb_id"] for item in new_pool_answer(stub)["items"]]
+    assert card_ids(at, "new") == expected and len(expected) == new_for_you.NEW_K
+    assert expected[:2] == [1100001, 1100006]  # the animated family ones match Toy Story best
+    assert set(expected) <= set(NEW_RELEASES) and not set(expected) & set(card_ids(at))
+    # Under the ten main cards, each titled and marked new; the main cards carry no badge.
+    assert card_ids(at, None) == card_ids(at) + expected and len(card_ids(at)) == 10
+    for body, tmdb_id in zip(card_bodies(at, "new"), expected, strict=True):
+        assert NEW_RELEASES[tmdb_id]["title"] in body and 'class="new-badge"' in body
+    assert not any("new-badge" in body for body in card_bodies(at))
+    assert len([b for b in at.button if b.key and b.key.startswith("fb-like-")]) == 10 + len(expected)
+
+
+def test_an_empty_new_pool_says_new_movies_come_with_the_daily_pipeline(stub: StubApi) -> None:
+    stub.new_releases = {}  # an old model: nothing outside its training data
+    at = open_page("views/recommend.py", stub.client())
+    pick(at, "toy", 862)
+    recommend(at)
+
+    assert new_for_you.HEADING in texts(at.subheader)
+    assert "No new movies yet: the daily pipeline adds about 100 a day." in texts(at.caption)
+    assert new_for_you.CAPTION not in texts(at.caption)
+    assert card_ids(at, "new") == [] and len(card_ids(at)) == 10
+
+
+def test_thumbs_up_on_a_new_card_names_the_new_pools_response_and_position(stub: StubApi) -> None:
+    at = open_page("views/recommend.py", stub.client())
+    pick(at, "toy", 862)
+    recommend(at)
+    second_new = card_ids(at, "new")[1]
+    react(at, "like", second_new)
+
+    [event] = stub.feedback
+    main_answer, new_answer = stub.answered("POST", "/recommend")
+    assert new_answer is new_pool_answer(stub) and new_answer["request_id"] != main_answer["request_id"]
+    assert (event["tmdb_id"], event["kind"], event["position"]) == (second_new, "like", 2)
+    assert event["request_id"] == new_answer["request_id"]
+    assert event["user_id"] == at.session_state["user_id"]
+    [toast] = texts(at.toast)
+    assert "👍 saved" in toast and NEW_RELEASES[second_new]["title"] in toast
+    assert feedback_button(at, "like", second_new).proto.type == "primary"
+    assert liked_strip_ids(at) == [862, second_new]
+
+
+def test_a_failing_new_pool_shows_its_error_in_place_and_keeps_the_main_picks(stub: StubApi) -> None:
+    stub.new_pool_status = 500
+    at = open_page("views/recommend.py", stub.client())
+    pick(at, "toy", 862)
+    recommend(at)
+
+    [error] = texts(at.error)
+    assert "the content scorer for new movies failed" in error
+    assert new_for_you.HEADING in texts(at.subheader)
+    assert len(card_ids(at)) == 10 and card_ids(at, "new") == []
+    assert any("Because you liked Toy Story" in c for c in texts(at.caption))
+
+
+def test_an_api_without_pools_shows_no_new_row_cards_and_says_why(stub: StubApi) -> None:
+    stub.with_pools = False  # ignores pool "new": its answer would be the main picks again
+    at = open_page("views/recommend.py", stub.client())
+    pick(at, "toy", 862)
+    recommend(at)
+
+    assert new_for_you.UNSUPPORTED in texts(at.caption)
+    assert card_ids(at, "new") == [] and len(card_ids(at)) == 10
+    assert not any("new-badge" in body for body in card_bodies(at))
+
+
+def test_a_main_card_marked_new_gets_the_badge() -> None:
+    assert 'class="new-badge"' in cards.movie_card_html(Movie(1, "Robot Summer", new=True))
+    assert "new-badge" not in cards.movie_card_html(Movie(1, "Robot Summer"))
+
+
+def test_client_sends_pool_only_when_new_and_reads_new_and_pool() -> None:
+    seen: list[Any] = []
+    answers = [
+        {"items": [{"tmdb_id": 7, "title": "Old", "new": False}], "pool": "all", "strategy": "sequential"},
+        {"items": [{"tmdb_id": 8, "title": "Fresh", "new": True}], "pool": "new", "request_id": "r-2"},
+        {"items": [{"tmdb_id": 9, "title": "Before pools"}], "strategy": "popularity"},
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, json=answers[len(seen) - 1])
+
+    client = MovieApi("http://stub.invalid", transport=httpx.MockTransport(answer))
+    main, new, old = client.recommend([1]), client.recommend([1], k=5, pool="new"), client.recommend([1])
+    assert seen == [{"liked": [1], "k": 10}, {"liked": [1], "k": 5, "pool": "new"}, {"liked": [1], "k": 10}]
+    assert isinstance(main, Recommendations) and main.pool == "all" and main.items[0].new is False
+    assert isinstance(new, Recommendations) and new.pool == "new" and new.items[0].new is True
+    assert isinstance(old, Recommendations) and old.pool is None and old.items[0].new is False
 
 
 # --- model page -------------------------------------------------------------------------------------

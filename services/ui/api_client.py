@@ -10,10 +10,12 @@ import httpx
 
 from services.ui.api_types import (
     FALLBACK_VOCABULARY,
+    POOLS,
     ApiError,
     HistoryPoint,
     ModelInfo,
     Movie,
+    Pool,
     Prediction,
     Readiness,
     Recommendations,
@@ -141,6 +143,7 @@ class MovieApi:
             poster_url=poster,
             genres=tuple(g["name"] if isinstance(g, Mapping) else str(g) for g in genres),
             score=float(score) if isinstance(score, int | float) else None,
+            new=raw.get("new") is True,
         )
 
     # --- endpoints -------------------------------------------------------------------------------
@@ -183,12 +186,14 @@ class MovieApi:
             return ApiError("bad_response", "The API's prediction was not in the expected shape.")
 
     def recommend(
-        self, liked: Sequence[int], k: int = 10, user_id: str | None = None
+        self, liked: Sequence[int], k: int = 10, user_id: str | None = None, pool: Pool = "all"
     ) -> Recommendations | ApiError:
-        """POST /recommend: k movies to watch next after the liked ones (most recent last)."""
+        """POST /recommend: k movies to watch next after the liked ones (most recent last), from pool."""
         payload: dict[str, Any] = {"liked": [int(i) for i in liked], "k": int(k)}
         if user_id:
             payload["user_id"] = user_id
+        if pool != "all":  # the API's default: left out, so an API without pools gets the same body
+            payload["pool"] = pool
         body = self._call("POST", "/recommend", json=payload)
         if isinstance(body, ApiError):
             return body
@@ -200,6 +205,7 @@ class MovieApi:
                 model_version=str_or_none(body.get("model_version")),
                 unknown=tuple(int(i) for i in body.get("unknown") or []),
                 request_id=str_or_none(body.get("request_id")),
+                pool=next((p for p in POOLS if p == body.get("pool")), None),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("unexpected /recommend answer: %s", exc)

@@ -9,6 +9,9 @@ from typing import Literal
 from services.ui.choices import LANGUAGE_NAMES, TMDB_GENRES
 
 ErrorKind = Literal["down", "not_ready", "invalid", "not_found", "server", "bad_response"]
+# What /recommend ranks: every movie, or only those without interactions in the model's training data.
+Pool = Literal["all", "new"]
+POOLS: tuple[Pool, ...] = ("all", "new")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Movie:
     poster_url: str | None = None
     genres: tuple[str, ...] = ()
     score: float | None = None
+    new: bool = False  # no interactions in the recommender's training data: ranked by its content
 
     @property
     def label(self) -> str:
@@ -72,6 +76,7 @@ class Recommendations:
     model_version: str | None = None
     unknown: tuple[int, ...] = ()
     request_id: str | None = None  # names this answer in feedback on its cards
+    pool: Pool | None = None  # what was ranked, as the API echoes it; None from an API without pools
 
 
 @dataclass(frozen=True)

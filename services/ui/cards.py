@@ -46,8 +46,16 @@ def css_url(url: str) -> str | None:
     return html.escape(url, quote=True)
 
 
-def movie_card_html(movie: Movie) -> str:
-    """A self-contained card: poster over an initials placeholder, title, year, overview."""
+# A small pill over the poster's corner for movies nobody has rated yet (scored from their content).
+NEW_BADGE = (
+    '<span class="new-badge" title="New: nobody has rated it yet" style="position:absolute;top:6px;left:6px;'
+    "padding:1px 7px;border-radius:9px;font-size:.7rem;font-weight:700;letter-spacing:.03em;"
+    'background:#e8590c;color:#fff">NEW</span>'
+)
+
+
+def movie_card_html(movie: Movie, row: str = "main") -> str:
+    """A self-contained card: poster over an initials placeholder, title, year, overview; row names its grid."""
     title = html.escape(movie.title)
     # Two background layers: the poster on top, the placeholder under it. A poster that fails to load
     # (CDN unreachable, 404) is simply not painted, so the placeholder shows and never a broken image.
@@ -58,11 +66,12 @@ def movie_card_html(movie: Movie) -> str:
     meta = " · ".join(x for x in [str(movie.release_year or ""), ", ".join(movie.genres[:2])] if x)
     overview = html.escape(movie.overview or "No overview available.")
     return (
-        f'<div class="movie-card" data-tmdb-id="{movie.tmdb_id}" style="border:1px solid rgba(128,128,128,.25);'
-        'border-radius:10px;overflow:hidden;height:100%;background:rgba(128,128,128,.04)">'
+        f'<div class="movie-card" data-tmdb-id="{movie.tmdb_id}" data-row="{html.escape(row, quote=True)}" '
+        f'data-new="{str(movie.new).lower()}" style="border:1px solid rgba(128,128,128,.25);'
+        'border-radius:10px;overflow:hidden;height:100%;background:rgba(128,128,128,.04);position:relative">'
         f'<div class="movie-poster" role="img" aria-label="Poster of {title}" style="aspect-ratio:2/3;'
         f'width:100%;background-size:cover;background-position:center;background-image:{",".join(layers)}">'
-        "</div>"
+        f"</div>{NEW_BADGE if movie.new else ''}"
         '<div style="padding:8px 10px 10px">'
         f'<div class="movie-title" title="{title}" style="font-weight:600;line-height:1.25;'
         f'white-space:nowrap;overflow:hidden;text-overflow:ellipsis">{title}</div>'
@@ -73,14 +82,17 @@ def movie_card_html(movie: Movie) -> str:
 
 
 def movie_grid(
-    movies: Sequence[Movie], per_row: int = 5, below: Callable[[Movie, int], None] | None = None
+    movies: Sequence[Movie],
+    per_row: int = 5,
+    below: Callable[[Movie, int], None] | None = None,
+    row: str = "main",
 ) -> None:
     """Cards in rows of per_row columns; below(movie, position) adds widgets under each (1 = first)."""
     for start in range(0, len(movies), per_row):
         columns = st.columns(per_row)
         for offset, (column, movie) in enumerate(zip(columns, movies[start : start + per_row], strict=False)):
             with column:
-                st.html(movie_card_html(movie))
+                st.html(movie_card_html(movie, row))
                 if below is not None:
                     below(movie, start + offset + 1)
 

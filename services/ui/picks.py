@@ -12,6 +12,7 @@ from services.ui.api_client import Movie
 KNOWN_KEY = "known_movies"  # tmdb_id -> Movie, every movie search has shown this session
 LIKED_KEY = "liked"  # the multiselect's value: tmdb ids in the order they were added
 RESULT_KEY = "recommendations"  # (liked ids, Recommendations | ApiError) of the last request
+NEW_RESULT_KEY = "new_for_you"  # Recommendations | ApiError | None: the same request's new pool
 USER_KEY = "user_id"  # pseudonymous, one per browser session: ties feedback to the answers it was about
 
 

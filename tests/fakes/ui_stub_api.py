@@ -4,7 +4,10 @@ One ``StubApi`` answers both ways the UI tests need: in process through ``httpx.
 (``stub.client()`` gives a real ``MovieApi`` on it, for AppTest) and over real HTTP on 127.0.0.1
 (``stub.serve()``, for the browser test). Switches: ``ready`` (False answers 503 like an API
 without a model), ``with_history`` (serve ``GET /model/history``, which the real API lacks so far),
-``with_recommender`` (False: popularity only), ``feedback_status`` (503: the API cannot take events
+``with_recommender`` (False: popularity only), ``new_releases`` (what ``pool: "new"`` ranks; empty:
+an old model with nothing new), ``with_pools`` (False: an API from before pools, which ignores
+``pool`` and sends no ``new`` or ``pool``), ``new_pool_status`` (500: only the new-pool call fails),
+``feedback_status`` (503: the API cannot take events
 now, with ``Retry-After``), ``online_days`` and ``online_status`` (what ``GET /model/online`` says), ``monitoring`` and
 ``monitoring_status`` (``GET /model/monitoring``).
 Every request and every answer is recorded; ``feedback`` holds the events ``/feedback`` took.
@@ -34,6 +37,7 @@ from tests.fakes.ui_stub_data import (
     CATALOG,
     HISTORY,
     MONITORING,
+    NEW_RELEASES,
     ONLINE_DAYS,
     RATING_VERSION,
     RECOMMENDER_VERSION,
@@ -52,6 +56,9 @@ class StubApi:
     ready: bool = True
     with_history: bool = True
     with_recommender: bool = True  # False: popularity for everyone, like an API without that model
+    new_releases: dict[int, dict[str, Any]] = field(default_factory=lambda: dict(NEW_RELEASES))
+    with_pools: bool = True  # False: the API before pool "new" (the field is ignored)
+    new_pool_status: int = 200  # 500: the new-pool call fails, the main one still answers
     feedback_status: int = 202  # 503: the spool is full, come back later
     retry_after_s: int = 5
     online_days: list[dict[str, Any]] = field(default_factory=lambda: list(ONLINE_DAYS))
@@ -80,7 +87,7 @@ class StubApi:
         if (method, path) == ("GET", "/movies/search"):
             return 200, self._search(query.get("q", ""), int(query.get("limit", 10)))
         if method == "GET" and (m := re.fullmatch(r"/movies/(\d+)", path)):
-            movie = CATALOG.get(int(m.group(1)))
+            movie = (CATALOG | self.new_releases).get(int(m.group(1)))
             return (200, movie) if movie else (404, {"detail": "no such movie in the catalog"})
         if (method, path) == ("GET", "/model"):
             return 200, self._model()
@@ -111,10 +118,10 @@ class StubApi:
         return [body for m, p, body in self.answers if (m, p) == (method, path)]
 
     # --- routes ----------------------------------------------------------------------------------
-    @staticmethod
-    def _search(q: str, limit: int) -> dict[str, Any]:
+    def _search(self, q: str, limit: int) -> dict[str, Any]:
         needle = q.strip().casefold()
-        hits = [m for m in CATALOG.values() if needle and needle in m["title"].casefold()]
+        movies = [*CATALOG.values(), *self.new_releases.values()]
+        hits = [m for m in movies if needle and needle in m["title"].casefold()]
         hits.sort(key=lambda m: (not m["title"].casefold().startswith(needle), -m["popularity"]))
         return {"query": q, "items": hits[:limit]}
 
@@ -210,20 +217,26 @@ class StubApi:
         known = [i for i in liked if i in CATALOG]
         unknown = [i for i in liked if i not in CATALOG]
         liked_genres = {g for i in known for g in CATALOG[i]["genres"]}
+        new_pool = self.with_pools and (body or {}).get("pool", "all") == "new"
+        if new_pool and self.new_pool_status != 200:
+            return self.new_pool_status, {"detail": "the content scorer for new movies failed"}
 
         def score(movie: dict[str, Any]) -> float:
             overlap = len(liked_genres & set(movie["genres"]))
             return round(overlap + movie["popularity"] / 100, 4)
 
-        pool = [m for m in CATALOG.values() if m["tmdb_id"] not in liked]
+        # New releases are ranked only on their own pool: the main ranking never sees them.
+        source = self.new_releases if new_pool else CATALOG
+        pool = [m for m in source.values() if m["tmdb_id"] not in liked]
         personal = bool(known) and self.with_recommender
         pool.sort(key=lambda m: (-score(m), m["tmdb_id"]) if personal else (-m["popularity"], m["tmdb_id"]))
         items = [
             {key: m[key] for key in ("tmdb_id", "title", "release_year", "overview", "poster_url")}
             | {"score": score(m)}
+            | ({"new": new_pool} if self.with_pools else {})
             for m in pool[:k]
         ]
-        return 200, {
+        answer = {
             "items": items,
             "unknown": unknown,
             "strategy": "sequential" if personal else "popularity",
@@ -231,6 +244,7 @@ class StubApi:
             "model_version": RECOMMENDER_VERSION if self.with_recommender else None,
             "request_id": f"req-{uuid.uuid4().hex[:12]}",
         }
+        return 200, answer | ({"pool": "new" if new_pool else "all"} if self.with_pools else {})
 
     def _feedback(self, body: Any) -> tuple[Any, ...]:
         if self.feedback_status == 503:

@@ -1,4 +1,4 @@
-"""The stand-in API's canned answers: a small catalog, a registry history, five days of online metrics."""
+"""The stand-in API's canned answers: a small catalog and its new releases, a registry history, online metrics."""
 
 from __future__ import annotations
 
@@ -56,6 +56,30 @@ CATALOG: dict[int, dict[str, Any]] = {
     for tmdb_id, title, year, genres, popularity, overview in _MOVIES
 }
 GENRES = sorted({g for *_, genres, _, _ in _MOVIES for g in genres} | {"Documentary", "Horror", "Western"})
+
+# New releases: in the catalog but with no interactions in the recommender's training data, so only
+# POST /recommend with pool "new" ranks them (by genre overlap with the likes, as content would).
+_NEW_TABLE = """
+1100001|Robot Summer|2026|Animation,Comedy,Family|3.5|Two kids hide a runaway delivery robot for the school holidays.
+1100002|The Last Orbit|2026|Science Fiction,Drama|4.1|A lone engineer keeps a failing space station alive for one more week.
+1100003|Night Shift at Kowloon|2026|Crime,Thriller|2.7|A taxi driver becomes the only witness to a jewel robbery.
+1100004|Salt and Stars|2026|Drama,Romance|1.9|A fisherman and a visiting astronomer spend one summer on a small island.
+1100005|The Quiet Harvest|2026|Drama,History|2.2|A village hides its grain from soldiers through a long winter.
+1100006|Paper Lanterns|2026|Animation,Family,Fantasy|3.0|A girl follows a lantern into a city where lost wishes live.
+"""
+NEW_RELEASES: dict[int, dict[str, Any]] = {
+    int(i): {
+        "tmdb_id": int(i),
+        "title": title,
+        "release_year": int(year),
+        "overview": overview,
+        "poster_url": f"{POSTER_BASE}/stub{i}.jpg",
+        "genres": genres.split(","),
+        "original_language": "en",
+        "popularity": float(pop),
+    }
+    for i, title, year, genres, pop, overview in (row.split("|") for row in _NEW_TABLE.strip().splitlines())
+}
 
 
 def _history(

@@ -2,14 +2,24 @@
 
 import streamlit as st
 
-from services.ui import cards, components, data, feedback
+from services.ui import cards, components, data, feedback, new_for_you
 from services.ui.api_client import ApiError, Movie
-from services.ui.picks import KNOWN_KEY, LIKED_KEY, RESULT_KEY, add_liked, liked_movies, remember, user_id
+from services.ui.picks import (
+    KNOWN_KEY,
+    LIKED_KEY,
+    NEW_RESULT_KEY,
+    RESULT_KEY,
+    add_liked,
+    liked_movies,
+    remember,
+    user_id,
+)
 
 st.title("🍿 What to watch next")
 st.caption(
     "Pick a few movies you liked, most recent last, and get ten to watch next. "
-    "👍 a recommendation to add it to your likes, and the next picks follow."
+    "👍 a recommendation to add it to your likes, and the next picks follow. "
+    "Under them, **New for you**: new releases nobody has rated yet."
 )
 
 # Without a model the API has no catalog to search either; the banner says why and what to run.
@@ -61,7 +71,12 @@ if st.session_state[LIKED_KEY]:
 if st.button("Recommend 10 movies", type="primary", icon="✨", key="recommend"):
     liked = list(st.session_state[LIKED_KEY])
     with st.spinner("Finding movies you will like…"):
-        st.session_state[RESULT_KEY] = (liked, data.api().recommend(liked, k=10, user_id=user_id()))
+        main = data.api().recommend(liked, k=10, user_id=user_id())
+        # When the main call failed its error says why; a second call would only repeat it.
+        st.session_state[NEW_RESULT_KEY] = (
+            None if isinstance(main, ApiError) else new_for_you.fetch(liked, user_id())
+        )
+        st.session_state[RESULT_KEY] = (liked, main)
 
 if RESULT_KEY in st.session_state:
     liked, result = st.session_state[RESULT_KEY]
@@ -92,6 +107,7 @@ if RESULT_KEY in st.session_state:
             list(result.items),
             below=lambda movie, position: feedback.card_buttons(movie, position, result.request_id),
         )
+        new_for_you.show(st.session_state.get(NEW_RESULT_KEY), liked)
 
 st.caption(
     f"You are `{user_id()}` for this browser session: an anonymous id that ties your 👍 / 👎 to the "
