@@ -90,6 +90,7 @@ def movie_pipeline() -> None:
     def train_recommender(validated: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any]:
         """Baselines and the torch sequential recommender; publishes the winner under `recommender`."""
         from services.train.feedback import load_curated_feedback
+        from services.train.raw_store import read_jsonl
         from services.train.recommender.task import run_recommender_task
 
         ctx, date = _ctx(), _logical_date()
@@ -97,6 +98,7 @@ def movie_pipeline() -> None:
             ctx.settings, ctx.registry, ctx.tracker,
             logical_date=date, max_epochs=ctx.settings.recommender_max_epochs,
             feedback=load_curated_feedback(ctx.store, date),
+            collected=read_jsonl(ctx.store, validated["curated"]),
         )  # fmt: skip
 
     @task

@@ -20,13 +20,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import bench_cold_start  # scripts/, next to this file
 import numpy as np
 import pandas as pd
 
 from services.core.recommender_runtime import SequentialRecommender
 from services.core.sasrec import SASRecConfig
 from services.train.recommender.baselines import fit_item_knn, fit_popularity
-from services.train.recommender.data import SequenceSplits, load_snapshot_data
+from services.train.recommender.data import SequenceSplits, build_interactions, load_snapshot_data
+from services.train.recommender.item_features import fit_vocabulary, rows_for
 from services.train.recommender.metrics import (
     evaluate,
     paired_bootstrap,
@@ -35,6 +37,7 @@ from services.train.recommender.metrics import (
     split_scores,
 )
 from services.train.recommender.train_sasrec import TrainConfig, train_sasrec
+from services.train.snapshot import load_links, load_ratings
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("hr", "ndcg", "mrr", "coverage")
@@ -110,12 +113,23 @@ def main() -> None:
         help="SASRec wall-clock budget in seconds (0: none); the LR schedule shrinks to fit it",
     )
     parser.add_argument(
-        "--no-item-features", action="store_true", help="SASRec without genre/era/language item features"
+        "--no-item-features", action="store_true", help="SASRec without content item features"
+    )
+    parser.add_argument(
+        "--id-dropout",
+        type=float,
+        default=defaults.id_dropout,
+        help="share of movies whose id embedding each step leaves out (DropoutNet; 0: none)",
     )
     parser.add_argument(
         "--no-transition-prior", action="store_true", help="SASRec without the learned transition-count prior"
     )
     parser.add_argument("--skip-sasrec", action="store_true", help="only the baselines")
+    parser.add_argument(
+        "--skip-cold-start",
+        action="store_true",
+        help="leave out the item-cold-start table (one more SASRec per seed)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every SASRec epoch")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -142,13 +156,15 @@ def main() -> None:
             threads=args.threads,
             time_budget_s=args.time_budget or None,
             item_features=not args.no_item_features,
+            id_dropout=args.id_dropout,
             transition_prior=not args.no_transition_prior,
         )
         model_config = SASRecConfig(n_items=splits.n_items)
-        catalog = data.catalog()
+        movies = data.records()
+        features = rows_for(splits.item_ids, movies, fit_vocabulary(movies.values()))
 
         def fit_sasrec(seed: int) -> SequentialRecommender:
-            result = train_sasrec(splits, model_config, replace(train_config, seed=seed), catalog=catalog)
+            result = train_sasrec(splits, model_config, replace(train_config, seed=seed), features=features)
             cpu = sum(e.cpu_seconds for e in result.history)
             notes[f"sasrec seed {seed}"] = (
                 f"best epoch {result.best_epoch} of {len(result.history)} run, stopped by {result.stopped_by}; "
@@ -203,6 +219,11 @@ def main() -> None:
             metrics = evaluate(scores, test_targets, test_inputs)
             print(f"| {label} | " + " | ".join(f"{metrics[m]:.4f}" for m in COLUMNS) + " |")
         _print_paired(per_user, per_user_metrics(peers[PEER_FILES[0][1]], test_targets, test_inputs))
+    if not args.skip_cold_start:
+        table = build_interactions(
+            load_ratings(args.snapshot), load_links(args.snapshot), (m["id"] for m in data.movies)
+        )
+        bench_cold_start.run(data, table, None if args.skip_sasrec else train_config, args.seed)
 
 
 def _print_paired(ours: dict[str, dict[str, np.ndarray]], peer: dict[str, np.ndarray]) -> None:

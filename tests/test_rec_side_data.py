@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from services.core.catalog import Catalog
 from services.core.movie import normalize_movie
 from services.core.recommender_runtime import load_recommender
 from services.core.sasrec import SASRec, SASRecConfig
 from services.core.sasrec_numpy import NumpySASRec
 from services.train.recommender.data import build_splits
-from services.train.recommender.side_data import item_feature_matrix, transition_csr
+from services.train.recommender.item_features import fit_vocabulary, rows_for
+from services.train.recommender.side_data import transition_csr
 from services.train.recommender.train_sasrec import TrainConfig, build_model, train_sasrec
 
 
@@ -50,22 +50,27 @@ def test_training_prior_does_not_count_the_transition_it_predicts() -> None:
     assert float(in_training[0, 2]) == pytest.approx(np.log1p(1.0))  # only the other user's
 
 
-def test_item_features_mark_genres_one_era_and_one_language() -> None:
+def test_item_features_mark_genres_one_era_one_language_and_the_vote_buckets() -> None:
     movies = [
-        {"id": 10, "genres": [{"id": 1, "name": "Drama"}], "release_date": "1994-05-01", "original_language": "fr"},
-        {"id": 20, "genres": [], "release_date": "", "original_language": "en"},
+        {"id": 10, "genres": [{"id": 1, "name": "Drama"}], "release_date": "1994-05-01", "original_language": "fr",
+         "vote_count": 5},
+        {"id": 20, "genres": [], "release_date": "", "original_language": "en", "vote_count": 150},
         {"id": 30, "genres": [{"id": 1, "name": "Drama"}, {"id": 2, "name": "Comedy"}],
          "release_date": "2012-01-01", "original_language": "en"},
     ]  # fmt: skip
-    catalog = Catalog.from_movies([normalize_movie(m) for m in movies])
-    features, names = item_feature_matrix(np.array([10, 20, 30, 40]), catalog)
-    assert features.shape == (5, len(names))
-    assert not features[0].any()  # padding
-    on = [{names[j] for j in np.flatnonzero(row)} for row in features[1:]]
-    assert on[0] == {"genre:Drama", "era:1990+", "lang:fr"}
-    assert on[1] == {"era:unknown", "lang:en"}
-    assert on[2] == {"genre:Drama", "genre:Comedy", "era:2010+", "lang:en"}
-    assert on[3] == {"era:unknown", "lang:other"}  # not in the catalog's metadata
+    records = {m["id"]: normalize_movie(m) for m in movies}
+    names = fit_vocabulary(records.values())
+    rows = rows_for([10, 20, 30, 40], records, names)
+    dense = rows.dense()
+    assert dense.shape == (5, len(names))
+    assert not dense[0].any()  # padding
+    on = [{names[j] for j in np.flatnonzero(row)} for row in dense[1:]]
+    assert on[0] == {"genre:Drama", "era:1990+", "lang:fr", "runtime:unknown", "votes:<10", "votes:log"}
+    assert on[1] == {"era:unknown", "lang:en", "runtime:unknown", "votes:100+", "votes:log"}
+    assert on[2] == {"genre:Drama", "genre:Comedy", "era:2010+", "lang:en", "runtime:unknown", "votes:<10"}
+    assert on[3] == set()  # no metadata: an empty row, the movie is its id alone
+    # Two genres share a unit norm, so many genres do not outweigh one.
+    assert dense[3, names.index("genre:Drama")] == pytest.approx(2**-0.5)
 
 
 def test_side_data_is_saved_with_the_weights_and_scores_identically() -> None:
@@ -75,8 +80,9 @@ def test_side_data_is_saved_with_the_weights_and_scores_identically() -> None:
                "original_language": "en"} for i in range(12)]  # fmt: skip
     config = SASRecConfig(n_items=splits.n_items, max_seq_length=8, hidden_size=16, n_heads=1, n_layers=1)
     train = TrainConfig(max_epochs=2, time_budget_s=None, item_features=True, transition_prior=True)
-    catalog = Catalog.from_movies([normalize_movie(m) for m in movies])
-    rec = train_sasrec(splits, config, train, catalog=catalog).recommender
+    records = {m["id"]: normalize_movie(m) for m in movies}
+    features = rows_for(splits.item_ids, records, fit_vocabulary(records.values()))
+    rec = train_sasrec(splits, config, train, features=features).recommender
     assert (
         rec.model is not None and rec.model.config.n_item_features > 0 and rec.model.config.transition_nnz > 0
     )

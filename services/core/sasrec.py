@@ -17,7 +17,7 @@ transition prior (as in FPMC, Rendle et al., WWW 2010).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -44,9 +44,12 @@ class SASRecConfig:
     # Separate output embeddings can express "j follows i" without "i follows j" (tied ones are
     # symmetric at the first layer); the paper ties them.
     tie_embeddings: bool = True
-    # Side features per item (genres, release era, language) projected and added to the item
-    # embedding: rare movies then share what their features say (0: no features).
+    # Side features per item projected and added to the item embedding: rare movies then share
+    # what their features say, and a movie without interactions is its features (0: none).
     n_item_features: int = 0
+    # Non-zeros of the sparse (CSR) feature table; 0 with n_item_features > 0 is the dense table
+    # of the first published versions (genres, era, language), still readable.
+    feature_nnz: int = 0
     # A first-order Markov prior: a learned weight times log(1 + count of "last movie -> movie")
     # in the training sequences, added to every score (0: none). Stored sparse (CSR).
     transition_nnz: int = 0
@@ -120,7 +123,14 @@ class SASRec(nn.Module):
             else nn.Embedding(config.n_items + 1, config.hidden_size, padding_idx=PADDING_INDEX)
         )
         self.apply(self._init_weights)
-        if config.n_item_features:
+        if config.n_item_features and config.feature_nnz:
+            self.register_buffer("feature_crow", torch.zeros(config.n_items + 2, dtype=torch.long))
+            self.register_buffer("feature_col", torch.zeros(config.feature_nnz, dtype=torch.long))
+            self.register_buffer("feature_val", torch.zeros(config.feature_nnz))
+            # A bag of the row's feature embeddings, weighted by value: a sparse row times a matrix.
+            self.feature_bag = nn.EmbeddingBag(config.n_item_features, config.hidden_size, mode="sum")
+            self.feature_bag.weight.data.normal_(0.0, config.initializer_range)
+        elif config.n_item_features:
             self.register_buffer("item_features", torch.zeros(config.n_items + 1, config.n_item_features))
             self.feature_projection = nn.Linear(config.n_item_features, config.hidden_size, bias=False)
             self.feature_projection.weight.data.normal_(0.0, config.initializer_range)
@@ -134,6 +144,14 @@ class SASRec(nn.Module):
         """Fill the item-feature table (n_items + 1, n_item_features); row 0 (padding) stays zero."""
         self.item_features.copy_(features)
         self.item_features[PADDING_INDEX] = 0.0
+
+    def set_feature_rows(self, crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor) -> None:
+        """Fill the sparse item-feature table (CSR over rows 0..n_items; row 0, padding, empty)."""
+        if int(crow[1]) != 0:
+            raise ValueError("row 0 is padding and must have no features")
+        self.feature_crow.copy_(crow)
+        self.feature_col.copy_(col)
+        self.feature_val.copy_(val)
 
     def set_transitions(self, crow: torch.Tensor, col: torch.Tensor, count: torch.Tensor) -> None:
         """Fill the CSR transition counts (row: previous item, column: next item)."""
@@ -155,9 +173,16 @@ class SASRec(nn.Module):
         return out
 
     def _prior(
-        self, last_items: torch.Tensor, own_targets: torch.Tensor | None = None
+        self,
+        last_items: torch.Tensor,
+        own_targets: torch.Tensor | None = None,
+        id_keep: torch.Tensor | None = None,
     ) -> torch.Tensor | float:
-        """The Markov prior's scores after each last item; own_targets' own transition is not counted."""
+        """The Markov prior's scores after each last item; own_targets' own transition is not counted.
+
+        With ``id_keep`` (training), items whose id is dropped have no counts, in or out, as a
+        movie without interactions has none.
+        """
         if not self.config.transition_nnz:
             return 0.0
         counts = self.transition_counts(last_items)
@@ -166,6 +191,8 @@ class SASRec(nn.Module):
             # so the weight learns what counts from other users are worth, as at evaluation.
             idx = torch.arange(len(counts), device=counts.device)
             counts[idx, own_targets] = (counts[idx, own_targets] - 1.0).clamp_min(0.0)
+        if id_keep is not None:
+            counts = counts * id_keep[None, :] * id_keep[last_items][:, None]
         return self.transition_weight * torch.log1p(counts)
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -177,20 +204,34 @@ class SASRec(nn.Module):
         if isinstance(module, nn.Embedding) and module.padding_idx is not None:
             module.weight.data[module.padding_idx].zero_()
 
-    def item_table(self) -> torch.Tensor:
-        """Input item embeddings: the id embedding plus, when configured, the projected features."""
-        table = self.item_embedding.weight
+    def feature_table(self) -> torch.Tensor | None:
+        """Each item's projected content features (n_items + 1, hidden), or None without features."""
+        if self.config.n_item_features and self.config.feature_nnz:
+            crow = self.feature_crow
+            return self.feature_bag(self.feature_col, crow[:-1], per_sample_weights=self.feature_val)
         if self.config.n_item_features:
-            table = table + self.feature_projection(self.item_features)
-        return table
+            return self.feature_projection(self.item_features)
+        return None
 
-    def output_table(self) -> torch.Tensor:
+    def item_table(self, id_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Input item embeddings: the id embedding (times id_keep, when given) plus the projected features.
+
+        A movie without interactions has a zero id embedding, so its vector is its features alone;
+        training drops the id of a random share of movies (``id_keep`` 0) to learn exactly that.
+        """
+        table = self.item_embedding.weight
+        if id_keep is not None:
+            table = table * id_keep[:, None]
+        features = self.feature_table()
+        return table if features is None else table + features
+
+    def output_table(self, id_keep: torch.Tensor | None = None) -> torch.Tensor:
         """Output item embeddings: the input ones when tied."""
         if self.output_embedding is not None:
             return self.output_embedding.weight
-        return self.item_table()
+        return self.item_table(id_keep)
 
-    def forward(self, item_seq: torch.Tensor) -> torch.Tensor:
+    def forward(self, item_seq: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden states (batch, length, hidden) for left-padded item sequences (batch, length)."""
         length = item_seq.shape[1]
         if length > self.max_seq_length:
@@ -199,7 +240,7 @@ class SASRec(nn.Module):
         # Scaling by sqrt(hidden) as in the paper's code: the item itself dominates the residual
         # stream at the start, so training begins where a bigram model would (much faster).
         x = F.embedding(
-            item_seq, self.item_table(), padding_idx=PADDING_INDEX
+            item_seq, self.item_table() if table is None else table, padding_idx=PADDING_INDEX
         ) * self.embedding_scale + self.position_embedding(positions)
         x = self.emb_dropout(x)
         real = item_seq != PADDING_INDEX
@@ -212,16 +253,24 @@ class SASRec(nn.Module):
         return self.final_norm(x)
 
     def calculate_loss(
-        self, item_seq: torch.Tensor, pos_items: torch.Tensor, seen: torch.Tensor | None = None
+        self,
+        item_seq: torch.Tensor,
+        pos_items: torch.Tensor,
+        seen: torch.Tensor | None = None,
+        id_keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Full-softmax cross-entropy of the next item at every position where pos_items is not 0.
 
         ``seen`` (batch, length, n_items + 1), when given, marks the items to leave out of each
         position's softmax: the user's earlier movies, which evaluation masks out as well.
+        ``id_keep`` (n_items + 1,), when given, is 0 for the items whose id embedding (and
+        transition counts) this step leaves out, in the inputs and the outputs alike (DropoutNet).
         """
-        hidden = self.forward(item_seq)
+        table = self.item_table(id_keep)
+        hidden = self.forward(item_seq, table)
         keep = pos_items != PADDING_INDEX
-        logits = hidden[keep] @ self.output_table().T + self._prior(item_seq[keep], pos_items[keep])
+        output = table if self.output_embedding is None else self.output_embedding.weight
+        logits = hidden[keep] @ output.T + self._prior(item_seq[keep], pos_items[keep], id_keep)
         if seen is not None:
             excluded = seen[keep]
             excluded[torch.arange(len(excluded)), pos_items[keep]] = False  # never hide the target
@@ -239,3 +288,31 @@ class SASRec(nn.Module):
         scores = self.forward(item_seq)[:, -1] @ self.output_table().T + self._prior(item_seq[:, -1])
         scores[:, PADDING_INDEX] = float("-inf")
         return scores
+
+
+def append_items(model: SASRec, crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor) -> SASRec:
+    """A copy of a sparse-feature model with new items after its own, given their CSR feature rows.
+
+    The new items (rows 1..m of the CSR, row 0 empty) get a zero id embedding and no transition
+    counts, so their vectors are their features alone: what training with dropped ids learned
+    to rank. Nothing is retrained; the known items keep their index and their scores.
+    """
+    c = model.config
+    if not (c.n_item_features and c.feature_nnz):
+        raise ValueError("only a model with sparse item features can take new items")
+    added = len(crow) - 2
+    nnz = int(crow[-1])
+    config = replace(c, n_items=c.n_items + added, feature_nnz=c.feature_nnz + nnz)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for name in ("item_embedding.weight", "output_embedding.weight"):
+        if name in state:
+            state[name] = torch.cat([state[name], state[name].new_zeros(added, c.hidden_size)])
+    state["feature_crow"] = torch.cat([state["feature_crow"], crow[2:] + c.feature_nnz])
+    state["feature_col"] = torch.cat([state["feature_col"], col])
+    state["feature_val"] = torch.cat([state["feature_val"], val.to(state["feature_val"].dtype)])
+    if c.transition_nnz:
+        last = state["transition_crow"][-1:]
+        state["transition_crow"] = torch.cat([state["transition_crow"], last.repeat(added)])
+    out = SASRec(config)
+    out.load_state_dict(state)
+    return out.eval()

@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from services.core.catalog import Catalog
 from services.train.recommender.data import SequenceSplits, build_splits, order_interactions
+from services.train.recommender.item_features import rows_for
 from services.train.recommender.metrics import mean_and_se, per_user_multi_target
-from services.train.recommender.side_data import item_feature_matrix
 
 WITHHELD_PREFIXES = ("0", "1")
 # build_splits needs a training movie plus the validation and test targets.
@@ -171,12 +170,13 @@ def content_knn_scores(split: ColdSplit, features: ItemFeatures) -> np.ndarray:
     return scores
 
 
-def catalog_features(tmdb_ids: Sequence[int], catalog: Catalog) -> dict[int, np.ndarray]:
-    """Adapter from side_data's item feature matrix to a tmdb id -> vector mapping (swap here for new features)."""
-    ids = np.asarray(tmdb_ids, dtype=np.int64)
-    matrix, _ = item_feature_matrix(ids, catalog)
-    # Row 0 of the matrix is padding; row i + 1 is ids[i].
-    return {int(t): matrix[i + 1].astype(np.float64) for i, t in enumerate(ids)}
+def content_vectors(
+    tmdb_ids: Sequence[int], movies: Mapping[int, Mapping[str, Any]], names: Sequence[str]
+) -> dict[int, np.ndarray]:
+    """tmdb id -> dense content feature vector: the k-NN's view of the features the model reads."""
+    dense = rows_for(tmdb_ids, movies, names).dense()
+    # Row 0 is padding; row i + 1 is tmdb_ids[i].
+    return {int(t): dense[i + 1].astype(np.float64) for i, t in enumerate(tmdb_ids)}
 
 
 def baseline_table(split: ColdSplit, movies: list[dict], features: ItemFeatures) -> dict[str, dict[str, Any]]:

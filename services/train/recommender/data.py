@@ -171,6 +171,10 @@ class SnapshotData:
     splits: SequenceSplits
     movies: list[dict]  # TMDB movie-details JSON of the snapshot
 
+    def records(self) -> dict[int, dict]:
+        """Every snapshot movie as a normalised record, by tmdb id (rated or not)."""
+        return {int(m["id"]): normalize_movie(m) for m in self.movies}
+
     def catalog(self) -> Catalog:
         """The catalog of the movies the recommender ranks (published as its catalog.json)."""
         known = {int(t) for t in self.splits.item_ids}

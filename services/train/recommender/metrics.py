@@ -142,8 +142,11 @@ def split_scores(rec: SequentialRecommender, splits: SequenceSplits, split: str)
     tmdb ids; catalog items it does not know score -inf, so they rank last (pessimistically).
     """
     inputs = splits.inputs(split)
-    if np.array_equal(rec.item_ids, splits.item_ids):
-        return rec.score_indices(inputs)
+    n = splits.n_items
+    if np.array_equal(rec.item_ids[:n], splits.item_ids):
+        # The same index, perhaps followed by movies without interactions (catalog growth):
+        # the protocol ranks its own catalog, so those columns are left out.
+        return rec.score_indices(inputs)[:, : n + 1]
     foreign = rec.score_indices([rec.encode(splits.item_ids[s - 1]) for s in inputs])
     out = np.full((len(inputs), splits.n_items + 1), -np.inf)
     columns = np.array([rec.index.get(int(t), 0) for t in splits.item_ids])

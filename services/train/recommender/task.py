@@ -9,7 +9,6 @@ nothing is trained: the same data would give the same model.
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 from dataclasses import replace
@@ -25,8 +24,18 @@ from services.core.sasrec import SASRecConfig
 from services.core.settings import Settings
 from services.core.storage import ObjectNotFound
 from services.train.recommender.baselines import KNN_NEIGHBOURS, fit_item_knn, fit_popularity
+from services.train.recommender.catalog_growth import (
+    FEATURES_FILE,
+    can_grow,
+    catalog_bytes,
+    features_file,
+    growth_base,
+    reexport,
+    with_new_items,
+)
 from services.train.recommender.data import SequenceSplits, load_snapshot_data
 from services.train.recommender.feedback_data import with_feedback
+from services.train.recommender.item_features import catalog_movies, fit_vocabulary, rows_for
 from services.train.recommender.metrics import evaluate_recommender, prefixed
 from services.train.recommender.train_sasrec import EpochLog, TrainConfig, train_sasrec
 from services.train.tracking import TrackedRun, Tracker
@@ -125,15 +134,28 @@ def run_recommender_task(
     logical_date: str,
     max_epochs: int | None = None,
     feedback: list[dict[str, Any]] | None = None,
+    collected: list[dict[str, Any]] | None = None,
 ) -> dict:
-    """Train, evaluate and track every recommender on MovieLens plus curated feedback; publish the best."""
+    """Train, evaluate and track every recommender on MovieLens plus curated feedback; publish the best.
+
+    The catalog is every movie with metadata: the snapshot's and the collected ones (normalised
+    records). When the interactions are unchanged but the catalog grew, the production version
+    is re-exported with the new movies appended instead of retrained.
+    """
     data = load_snapshot_data(settings.snapshot_dir)
+    movies = catalog_movies(data.records().values(), collected or [])
     splits, fed = with_feedback(data.splits, feedback or [])
-    stats = {**splits.stats(), **fed}
+    stats = {**splits.stats(), **fed, "catalog": len(movies)}
     log.info("recommender data %s fingerprint %s", stats, splits.fingerprint)
     latest = _latest_published(registry)
     if latest is not None and latest.data_fingerprint == splits.fingerprint:
-        return _skip(registry, latest, splits.fingerprint, logical_date)
+        grown = reexport(
+            registry, growth_base(registry, latest, MODEL_NAME), movies, logical_date=logical_date
+        )
+        if grown is None:
+            return _skip(registry, latest, splits.fingerprint, logical_date)
+        registry.store.put_json(_decision_key(logical_date), grown)
+        return grown
     group = f"recommender-{logical_date}"
     common = {"data_fingerprint": splits.fingerprint, "logical_date": logical_date, **stats}
     candidates: dict[str, dict[str, Any]] = {}
@@ -149,14 +171,16 @@ def run_recommender_task(
             candidates[name] = {"rec": rec, "metrics": metrics, "params": params, "run": run.ref}
             log.info("%s: %s", name, metrics)
 
-    catalog = data.catalog()  # features for training, catalog.json for serving
+    # The vocabulary comes from metadata only (every catalog movie's), never from interactions.
+    names = fit_vocabulary(movies.values())
     model_config = SASRecConfig(n_items=splits.n_items)
     train_config = TrainConfig() if max_epochs is None else replace(TrainConfig(), max_epochs=max_epochs)
     params = {**model_config.to_dict(), **train_config.to_dict()}
     with tracker.run("sasrec", {**common, **params}, group=group) as run:
         result = train_sasrec(
-            splits, model_config, train_config, on_epoch=_epoch_logger(run), catalog=catalog
-        )
+            splits, model_config, train_config, on_epoch=_epoch_logger(run),
+            features=rows_for(splits.item_ids, movies, names),
+        )  # fmt: skip
         metrics = {**_metrics(result.recommender, splits), "train_seconds": result.train_seconds}
         run.summary({**metrics, "best_epoch": result.best_epoch})
         if run.run is not None:
@@ -179,8 +203,12 @@ def run_recommender_task(
     winner = max(candidates, key=lambda n: candidates[n]["metrics"][SELECTION_METRIC])
     chosen = candidates[winner]
     promote, reason, production = _production_check(registry, splits, chosen["metrics"][SELECTION_METRIC])
-    files = chosen["rec"].save()
-    files["catalog.json"] = json.dumps(catalog.to_json(), ensure_ascii=False).encode()
+    # The winner takes every catalog movie it was not trained on, scored from its features alone.
+    served, new = with_new_items(chosen["rec"], movies, names)
+    files = served.save()
+    if can_grow(served):
+        files[FEATURES_FILE] = features_file(names)
+    files["catalog.json"] = catalog_bytes(served, movies)
     table = {name: c["metrics"] for name, c in candidates.items()}
     manifest = registry.publish(
         MODEL_NAME,
@@ -202,6 +230,7 @@ def run_recommender_task(
                 "logical_date": logical_date,
                 "selection": f"highest {SELECTION_METRIC}; test metrics never used to choose",
                 "data": stats,
+                "new_items": len(new),
                 "candidates": table,
                 "production_before": production,
             },

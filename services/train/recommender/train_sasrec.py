@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import torch
 
-from services.core.catalog import Catalog
 from services.core.recommender_runtime import SequentialRecommender
 from services.core.sasrec import SASRec, SASRecConfig
 from services.train.recommender.data import SequenceSplits
+from services.train.recommender.item_features import FeatureRows
 from services.train.recommender.metrics import evaluate_recommender
-from services.train.recommender.side_data import item_feature_matrix, transition_csr
+from services.train.recommender.side_data import transition_csr
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,12 @@ class TrainConfig:
     max_windows_per_user: int | None = 4
     # Leave each target's earlier movies out of its softmax, as evaluation masks them out.
     mask_seen: bool = True
-    # Add genre/era/language features to the item embeddings (needs the catalog's movies).
+    # Add content features (genres, era, language, countries, companies, collection, runtime,
+    # votes, overview words) to the item embeddings (needs the items' feature rows).
     item_features: bool = True
+    # DropoutNet (Volkovs et al., NeurIPS 2017): each step leaves out the id embedding of this
+    # share of the movies, so their vectors are their features alone, as a new movie's is.
+    id_dropout: float = 0.3
     # Add a learned first-order Markov prior from the training sequences' transition counts.
     transition_prior: bool = True
 
@@ -173,21 +177,24 @@ def build_model(
     splits: SequenceSplits,
     model_config: SASRecConfig,
     train_config: TrainConfig,
-    catalog: Catalog | None = None,
+    features: FeatureRows | None = None,
 ) -> SASRec:
     """A fresh SASRec with the side data the train config asks for (features, transition counts)."""
-    features = crow = None
+    crow = None
     if train_config.item_features:
-        if catalog is None:
-            raise ValueError("item_features needs the catalog")
-        features, _ = item_feature_matrix(splits.item_ids, catalog)
-        model_config = replace(model_config, n_item_features=features.shape[1])
+        if features is None or features.n_rows != splits.n_items + 1:
+            raise ValueError("item_features needs one feature row per item (plus padding)")
+        model_config = replace(
+            model_config, n_item_features=len(features.names), feature_nnz=len(features.col)
+        )
+    else:
+        features = None
     if train_config.transition_prior:
         crow, col, count = transition_csr(splits.train_sequences(), splits.n_items)
         model_config = replace(model_config, transition_nnz=len(col))
     model = SASRec(model_config)
     if features is not None:
-        model.set_item_features(torch.from_numpy(features))
+        model.set_feature_rows(*(torch.from_numpy(a) for a in (features.crow, features.col, features.val)))
     if crow is not None:
         model.set_transitions(torch.from_numpy(crow), torch.from_numpy(col), torch.from_numpy(count))
     return model
@@ -198,13 +205,13 @@ def train_sasrec(
     model_config: SASRecConfig,
     train_config: TrainConfig = TrainConfig(),
     on_epoch: Callable[[EpochLog], None] | None = None,
-    catalog: Catalog | None = None,
+    features: FeatureRows | None = None,
 ) -> TrainResult:
     """Train on the training sequences, keep the epoch with the best validation NDCG@10."""
     torch.set_num_threads(train_config.threads)
     torch.manual_seed(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
-    model = build_model(splits, model_config, train_config, catalog)
+    model = build_model(splits, model_config, train_config, features)
     popularity = splits.training_popularity()
     rec = SequentialRecommender("sasrec", splits.item_ids, popularity, model=model)
     # The prior's weight is one scalar: decaying it toward 0 would only switch the prior off.
@@ -248,7 +255,11 @@ def train_sasrec(
                 if train_config.mask_seen
                 else None
             )
-            loss = model.calculate_loss(x, y, seen)
+            id_keep = None
+            if train_config.id_dropout and model.config.n_item_features:
+                id_keep = torch.from_numpy((rng.random(splits.n_items + 1) >= train_config.id_dropout)
+                                           .astype(np.float32))  # fmt: skip
+            loss = model.calculate_loss(x, y, seen, id_keep)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

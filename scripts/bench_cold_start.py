@@ -1,0 +1,113 @@
+"""The item-cold-start table of ``./scripts/bench.sh recommend``: movies nobody in training rated.
+
+Protocol (docs/recommender.md, "Item cold start"): every interaction with the ~12% of movies
+whose sha256(tmdb id) starts with 0 or 1 is withheld; SASRec trains on the rest (early stopping
+on that split's ordinary validation targets), then takes the withheld movies as new items from
+their content features alone, exactly as the pipeline appends collected movies
+(``catalog_growth.with_new_items``). Each user's other movies are the input; only the withheld
+movies are ranked. Printed beside the baselines, with the paired interval against the best one.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from services.core.recommender_runtime import SequentialRecommender
+from services.core.sasrec import SASRecConfig
+from services.train.recommender.catalog_growth import with_new_items
+from services.train.recommender.cold_start import (
+    ColdSplit,
+    baseline_table,
+    build_cold_split,
+    content_vectors,
+    evaluate_cold,
+)
+from services.train.recommender.data import SnapshotData
+from services.train.recommender.item_features import fit_vocabulary, rows_for
+from services.train.recommender.metrics import paired_bootstrap
+from services.train.recommender.train_sasrec import TrainConfig, train_sasrec
+
+RESAMPLES, BOOTSTRAP_SEED = 10_000, 0
+LABELS = {
+    "random": "random",
+    "votes": "most TMDB votes",
+    "content_knn": "content k-NN (cosine to the history)",
+}
+
+
+def model_scores(rec: SequentialRecommender, split: ColdSplit) -> np.ndarray:
+    """A recommender's (users, candidates) scores: each user's input scored once, withheld columns kept."""
+    scores = rec.score_indices([rec.encode(inputs) for inputs in split.inputs])
+    return scores[:, [rec.index[int(t)] for t in split.withheld]]
+
+
+def run(data: SnapshotData, table: Any, train_config: TrainConfig | None, seeds: Sequence[int]) -> None:
+    """Print the cold-start table: baselines, SASRec per seed, paired differences with the best baseline."""
+    split = build_cold_split(table)
+    movies = data.records()
+    names = fit_vocabulary(movies.values())
+    stats = split.stats()
+    print(
+        f"\nItem cold start: {stats['candidates']} withheld movies ranked for {stats['users']} users "
+        f"({stats['targets']:,} targets, {stats['mean_targets']:.1f} per user); training keeps "
+        f"{stats['train_users']} users and {stats['train_items']} movies; split {split.fingerprint()[:16]}"
+    )
+    ids = sorted({int(t) for t in split.withheld} | {int(t) for s in split.inputs for t in s})
+    results: dict[str, dict[str, Any]] = {
+        LABELS[name]: result
+        for name, result in baseline_table(split, data.movies, content_vectors(ids, movies, names)).items()
+    }
+    ours: list[str] = []
+    notes = []
+    for seed in seeds if train_config is not None else ():
+        assert train_config is not None
+        print(f"fitting SASRec on the cold split, seed {seed} ...", file=sys.stderr, flush=True)
+        wall, cpu = time.perf_counter(), time.process_time()
+        warm = split.train
+        result = train_sasrec(
+            warm,
+            SASRecConfig(n_items=warm.n_items),
+            replace(train_config, seed=seed),
+            features=rows_for(warm.item_ids, movies, names),
+        )
+        grown, new = with_new_items(
+            result.recommender, {int(t): movies[int(t)] for t in split.withheld}, names
+        )
+        label = f"SASRec (ours, features only), seed {seed}"
+        results[label] = evaluate_cold(model_scores(grown, split), split)
+        ours.append(label)
+        notes.append(
+            f"{label}: best epoch {result.best_epoch} of {len(result.history)} ({result.stopped_by}), "
+            f"{len(new)} movies appended, {time.perf_counter() - wall:.0f} s wall / {time.process_time() - cpu:.0f} s CPU"
+        )
+    print("\n| model | Recall@10 (± s.e.) | NDCG@10 (± s.e.) |\n|---|---|---|")
+    for label, r in results.items():
+        print(
+            f"| {label} | {r['recall_mean']:.4f} ± {r['recall_se']:.4f} | {r['ndcg_mean']:.4f} ± {r['ndcg_se']:.4f} |"
+        )
+    for note in notes:
+        print(f"\n{note}")
+    baselines = [LABELS[n] for n in LABELS]
+    best = max(baselines, key=lambda b: results[b]["ndcg_mean"])
+    if not ours:
+        return
+    print(
+        f"\nPaired cold-start differences, ours minus {best} (the best baseline), mean over "
+        f"{split.n_users} users [95% bootstrap interval, {RESAMPLES:,} resamples of users, seed {BOOTSTRAP_SEED}]:\n"
+    )
+    print("| model | NDCG@10 difference [95%] | Recall@10 difference [95%] | NDCG@10 interval above 0 |")
+    print("|---|---|---|---|")
+    for label in ours:
+        cells, above = [], False
+        for m in ("ndcg", "recall"):
+            a, b = results[label]["per_user"][m], results[best]["per_user"][m]
+            diff, low, high = paired_bootstrap(a, b, RESAMPLES, BOOTSTRAP_SEED)
+            cells.append(f"{diff:+.4f} [{low:+.4f}, {high:+.4f}]")
+            above = above or (m == "ndcg" and low > 0)
+        print(f"| {label} | {cells[0]} | {cells[1]} | {'yes' if above else 'no'} |")
