@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 ALGORITHMS = ("sasrec", "item_knn", "popularity")
+# Which movies a request ranks: the whole catalog, or only those with no training interactions.
+Pool = Literal["all", "new"]
+POOLS: tuple[str, ...] = ("all", "new")
 
 
 class SequentialRecommender:
@@ -61,6 +64,10 @@ class SequentialRecommender:
         self.neighbours = neighbours
         self.max_seq_length = model.max_seq_length if model is not None else max_seq_length
         self._by_popularity = np.argsort(-self.popularity[1:], kind="stable") + 1
+        # "New" items had no training interaction (cold items, scored from content features alone).
+        self._new_mask = self.popularity == 0
+        self._new_mask[PADDING_INDEX] = False
+        self._new_indices = np.flatnonzero(self._new_mask)
         self.num_threads = num_threads  # torch threads for scoring; None leaves torch alone
         # A numpy copy of the weights for single requests, given when loaded for serving (the
         # weights no longer change); None: recommend runs the torch module.
@@ -75,6 +82,11 @@ class SequentialRecommender:
     def knows(self, tmdb_id: int) -> bool:
         """Whether the movie is in the recommender's item index."""
         return int(tmdb_id) in self.index
+
+    def is_new(self, tmdb_id: int) -> bool:
+        """Whether the movie had no training interactions (True for a movie outside the item index too)."""
+        i = self.index.get(int(tmdb_id))
+        return i is None or bool(self._new_mask[i])
 
     def encode(self, liked: Iterable[int]) -> list[int]:
         """Internal indices of the known liked movies, repeats dropped (latest kept), truncated."""
@@ -118,14 +130,22 @@ class SequentialRecommender:
             torch.set_num_threads(self.num_threads)
             self._threads_set.done = True
 
-    def recommend(self, liked: list[int], k: int) -> list[tuple[int, float]]:
-        """Top-k (tmdb_id, score) after the liked movies, liked ones excluded; popular when none known."""
+    def recommend(self, liked: list[int], k: int, pool: Pool = "all") -> list[tuple[int, float]]:
+        """Top-k (tmdb_id, score) of the pool after the liked movies, liked excluded; popular when none known."""
+        _check_pool(pool)
         seq = self.encode(liked)
         if not seq:
-            return self.popular(k, exclude=liked)
+            return self.popular(k, exclude=liked, pool=pool)
         scores = self.fast.scores(seq) if self.fast is not None else self.score_indices([seq])[0]
         scores[PADDING_INDEX] = -np.inf
         scores[seq] = -np.inf
+        if pool == "new":
+            # Only new items are candidates (NaN and liked ones dropped), sorted in full: they are a
+            # small share of the catalog, and their scores often tie (0 from popularity or item-kNN),
+            # which a partition would break arbitrarily.
+            new = self._new_indices[scores[self._new_indices] > -np.inf]
+            top = new[np.lexsort((new, -scores[new]))][: max(k, 0)]
+            return [(int(self.item_ids[i - 1]), float(scores[i])) for i in top]
         k = min(k, self.n_items - len(seq))
         if k <= 0:
             return []
@@ -133,11 +153,15 @@ class SequentialRecommender:
         top = top[np.lexsort((top, -scores[top]))]  # best first, ties by lower index
         return [(int(self.item_ids[i - 1]), float(scores[i])) for i in top]
 
-    def popular(self, k: int, exclude: Iterable[int] = ()) -> list[tuple[int, float]]:
-        """The k movies with most training interactions, skipping excluded tmdb ids."""
+    def popular(self, k: int, exclude: Iterable[int] = (), pool: Pool = "all") -> list[tuple[int, float]]:
+        """The k movies of the pool with most training interactions, skipping excluded tmdb ids.
+
+        The new pool has no interactions to rank by: its movies come in item-index order, score 0.
+        """
+        _check_pool(pool)
         skip = {int(t) for t in exclude}
         out: list[tuple[int, float]] = []
-        for i in self._by_popularity:
+        for i in self._by_popularity if pool == "all" else self._new_indices:
             tmdb_id = int(self.item_ids[i - 1])
             if tmdb_id not in skip:
                 out.append((tmdb_id, float(self.popularity[i])))
@@ -160,6 +184,11 @@ class SequentialRecommender:
         files["items.json"] = _json([int(t) for t in self.item_ids])
         files["popularity.json"] = _json(popular)
         return files
+
+
+def _check_pool(pool: str) -> None:
+    if pool not in POOLS:
+        raise ValueError(f"unknown recommendation pool {pool!r}; expected one of {POOLS}")
 
 
 def _json(obj: Any) -> bytes:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any
 
 from services.core.catalog import Catalog
-from services.serve.schemas import MovieOut, RecommendedMovie, RecommendOut
+from services.serve.schemas import MovieOut, Pool, RecommendedMovie, RecommendOut
 from services.serve.state import LoadedModels
 
 
@@ -39,34 +41,57 @@ class RecommendService:
         self.catalog: Catalog = models.catalog
         self.poster_base_url = poster_base_url
 
-    def recommend(self, liked: list[int], k: int, request_id: str) -> RecommendOut:
-        """k movies for someone who liked these (most recent last); liked movies are never returned."""
+    def recommend(self, liked: list[int], k: int, request_id: str, pool: Pool = "all") -> RecommendOut:
+        """k movies of the pool for someone who liked these (most recent last); liked ones never return.
+
+        A movie is new when the recommender had no interactions with it in training (it knows the
+        movie with a count of 0, or not at all): the new pool holds only those, and every item says
+        whether it is one. Without a recommender no movie is new and the new pool is empty: "new" is
+        relative to a model's training data, and a badge on every movie of the catalog would say
+        nothing (the ranking is TMDB popularity, not content).
+        """
         liked = list(dict.fromkeys(reversed(liked)))[::-1]  # drop repeats, keep each id's latest position
         rec = self.models.recommender
+        is_new: Callable[[int], bool] = _never_new
         if rec is not None:
+            is_new = _new_test(rec.model)
             known = [i for i in liked if rec.model.knows(i)]
             extra = k + len(liked) + 20  # room for ids filtered out below
+            # The pool goes to the runtime only when it narrows the ranking: an older runtime without
+            # the argument still serves the whole catalog.
+            narrow = {"pool": pool} if pool != "all" else {}
             if known:
-                pairs, strategy = _pairs(rec.model.recommend(known, extra)), "sequential"
-            else:
+                pairs, strategy = _pairs(rec.model.recommend(known, extra, **narrow)), "sequential"
+            elif pool == "all":
                 pairs, strategy = _pairs(rec.model.popular(extra, exclude=liked)), "popularity"
+            else:  # new movies have no training popularity: the top-up orders them by TMDB popularity
+                pairs, strategy = [], "popularity"
             version = rec.manifest.version
         else:
             known = [i for i in liked if i in self.catalog]
             pairs, strategy = [], "popularity"
             version = self.models.version("rating")
+        if pool == "new":  # the promise is the API's, so it is checked here whatever the runtime returns
+            pairs = [p for p in pairs if is_new(p[0])]
         known_set = set(known)
-        items = self._items(pairs, set(liked), k)
+        items = self._items(pairs, set(liked), k, is_new)
         if len(items) < k:  # top up from popularity so a small model still fills the list
             seen = set(liked) | {i.tmdb_id for i in items}
-            popular = [
-                (e["tmdb_id"], _finite(e["popularity"])) for e in self.catalog.popular(k, exclude=seen)
-            ]
-            items += self._items(popular, seen, k - len(items))
+            if pool == "all":
+                popular = [
+                    (e["tmdb_id"], _finite(e["popularity"])) for e in self.catalog.popular(k, exclude=seen)
+                ]
+            elif rec is not None:
+                fresh = (i for i in _new_by_popularity(self.catalog, rec.model, is_new) if i not in seen)
+                popular = [(i, _finite(self.catalog.by_id[i]["popularity"])) for i in islice(fresh, k)]
+            else:
+                popular = []
+            items += self._items(popular, seen, k - len(items), is_new)
         return RecommendOut(
             items=items,
             unknown=[i for i in liked if i not in known_set],
             strategy=strategy,
+            pool=pool,
             cold_start=not known,
             model_version=version,
             request_id=request_id,
@@ -83,11 +108,14 @@ class RecommendService:
             "model_version": rec.manifest.version if rec is not None else None,
             "strategy": out.strategy,
             "fallback": out.strategy == "popularity",
+            "pool": out.pool,
             "items": [i.tmdb_id for i in out.items],
             "catalog_size": len(rec.catalog) if rec is not None else len(self.catalog),
         }
 
-    def _items(self, pairs: Iterable[tuple[int, float]], skip: set[int], k: int) -> list[RecommendedMovie]:
+    def _items(
+        self, pairs: Iterable[tuple[int, float]], skip: set[int], k: int, is_new: Callable[[int], bool]
+    ) -> list[RecommendedMovie]:
         out: list[RecommendedMovie] = []
         skip = set(skip)
         for tmdb_id, score in pairs:
@@ -103,11 +131,36 @@ class RecommendService:
                     overview=entry.get("overview") or "",
                     poster_url=poster_url(entry, self.poster_base_url),
                     score=round(score, 6),
+                    new=is_new(tmdb_id),
                 )
             )
             if len(out) == k:
                 break
         return out
+
+
+def _never_new(tmdb_id: int) -> bool:
+    return False
+
+
+def _new_test(model: Any) -> Callable[[int], bool]:
+    # A runtime without is_new (an older stand-in) has no cold items: what it knows had interactions.
+    is_new = getattr(model, "is_new", None)
+    return is_new if is_new is not None else (lambda tmdb_id: not model.knows(tmdb_id))
+
+
+# Per serving catalog, the model it was computed for and the catalog's movies that are new for that
+# model, most popular first. A service is built per request; this is built once per loaded version
+# and dropped with its catalog.
+_NEW_IN_CATALOG: weakref.WeakKeyDictionary[Catalog, tuple[Any, tuple[int, ...]]] = weakref.WeakKeyDictionary()
+
+
+def _new_by_popularity(catalog: Catalog, model: Any, is_new: Callable[[int], bool]) -> tuple[int, ...]:
+    cached = _NEW_IN_CATALOG.get(catalog)
+    if cached is None or cached[0] is not model:
+        ids = tuple(int(e["tmdb_id"]) for e in catalog.popular(len(catalog)) if is_new(int(e["tmdb_id"])))
+        cached = _NEW_IN_CATALOG[catalog] = (model, ids)
+    return cached[1]
 
 
 def _pairs(result: Iterable[Any]) -> list[tuple[int, float]]:

@@ -21,6 +21,9 @@ MAX_RUNTIME_MIN = 1000
 MAX_BATCH = 1000
 MAX_LIKED = 200
 
+# The movies a /recommend request ranks (services.core.recommender_runtime.Pool, not imported: that pulls torch).
+Pool = Literal["all", "new"]
+
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]  # ISO 639-1
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]  # ISO 3166-1 alpha-2
 
@@ -180,6 +183,11 @@ class RecommendIn(BaseModel):
     user_id: str | None = Field(
         None, min_length=1, max_length=128, description="Pseudonymous user id, logged with what was shown"
     )
+    pool: Pool = Field(
+        "all",
+        description="Which movies to rank: `all` ranks the whole catalog; `new` ranks only movies with no "
+        'interactions in the model\'s training data (a "new for you" shelf)',
+    )
 
 
 class RecommendedMovie(BaseModel):
@@ -191,6 +199,10 @@ class RecommendedMovie(BaseModel):
     overview: str
     poster_url: str | None
     score: float
+    new: bool = Field(
+        description="True when the movie had no interactions in the model's training data, so its score "
+        "comes from its content alone"
+    )
 
 
 class RecommendOut(BaseModel):
@@ -199,6 +211,7 @@ class RecommendOut(BaseModel):
     items: list[RecommendedMovie]
     unknown: list[int] = Field(description="Liked ids the model does not know (ignored)")
     strategy: Literal["sequential", "popularity"]
+    pool: Pool = Field(description="Which movies were ranked (the request's pool)")
     cold_start: bool = Field(description="True when no liked movie was known, so nothing is personalised")
     model_version: str | None
     request_id: str = Field(description="Send it back with feedback on these items (POST /feedback)")

@@ -20,9 +20,11 @@ router = APIRouter(tags=["recommend"])
 async def recommend(body: RecommendIn, service: RecommendServiceDep, events: EventLogDep) -> Response:
     """k movies for someone who liked these (most recent last); popularity when nothing is known.
 
-    The response's request_id identifies what was shown: send it back with feedback (POST /feedback).
+    `pool: "new"` ranks only movies the recommender had no interactions with in training (each item's
+    `new` says which are). The response's request_id identifies what was shown: send it back with
+    feedback (POST /feedback).
     """
-    out = service.recommend(body.liked, body.k, uuid.uuid4().hex)
+    out = service.recommend(body.liked, body.k, uuid.uuid4().hex, body.pool)
     # An impression that cannot be spooled is counted and logged, but never costs the user the answer.
     events.record("impressions", [service.impression(out, body.user_id, utc_now())])
     # Built by the service from validated parts: serialise once instead of FastAPI re-validating it.
