@@ -47,7 +47,7 @@ def test_feedback_users_are_training_only(base: SequenceSplits) -> None:
     tmdb = [splits.item_ids[s - 1].tolist() for s in splits.extra_train]
     assert tmdb == [[20, 60], [30]]  # in time order
     assert info == {"feedback_interactions": 3, "feedback_users": 2, "feedback_unknown_items": 0,
-                    "feedback_train_targets": 1}  # fmt: skip
+                    "feedback_new_items": 0, "feedback_train_targets": 1}  # fmt: skip
     for split in ("valid", "test"):
         np.testing.assert_array_equal(splits.targets(split), base.targets(split))
         assert [s.tolist() for s in splits.inputs(split)] == [s.tolist() for s in base.inputs(split)]

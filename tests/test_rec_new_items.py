@@ -22,6 +22,7 @@ from services.train.recommender.item_features import encode_items, fit_vocabular
 from services.train.recommender.task import run_recommender_task
 from services.train.recommender.train_sasrec import TrainConfig, train_sasrec
 from services.train.tracking import Tracker
+from tests.test_rec_feedback import fb
 from tests.test_rec_model import FIRST_TMDB, N_ITEMS, _write_snapshot
 
 
@@ -154,3 +155,27 @@ def test_the_task_appends_unrated_movies_then_reexports_when_only_the_catalog_gr
     # Nothing changed: nothing is published.
     third = run("2024-01-03", [movie(7002, "Drama"), movie(7003, "Comedy")])
     assert third["skipped"] and len(registry.versions("recommender")) == 2
+
+
+def test_a_new_movie_liked_in_the_app_is_trained_on_by_the_next_model(
+    s3_settings: Settings, registry: Registry, tmp_path: Path
+) -> None:
+    _write_snapshot(tmp_path / "snap")
+    settings = s3_settings.model_copy(update={"snapshot_dir": tmp_path / "snap"})
+    collected = [movie(7001, "Drama"), movie(7002, "Comedy")]
+    # Someone liked two MovieLens movies, then the new release 7001 from the "new" shelf.
+    likes = [fb("a", "ana", FIRST_TMDB + 3, 1), fb("b", "ana", FIRST_TMDB + 4, 2), fb("c", "ana", 7001, 3),
+             fb("d", "ana", 424242, 4)]  # fmt: skip  # 424242: in no catalog, dropped
+    result = run_recommender_task(
+        settings, registry, Tracker(settings), logical_date="2024-01-01", max_epochs=5,
+        feedback=likes, collected=collected,
+    )  # fmt: skip
+    manifest = registry.manifest("recommender", result["version"])
+    data = manifest.notes["data"]
+    assert (data["feedback_new_items"], data["feedback_unknown_items"], data["items"]) == (1, 1, N_ITEMS + 1)
+    rec = load_recommender({n: registry.read_file(manifest, n) for n in manifest.files})
+    # 7001 has an interaction now, so it is a trained item; 7002 is still only its features.
+    assert not rec.is_new(7001) and rec.is_new(7002)
+    assert rec.index[7001] == N_ITEMS + 1 and rec.index[7002] == N_ITEMS + 2
+    # The evaluation still ranks the protocol's catalog only, so figures stay comparable.
+    assert set(manifest.metrics) >= {"valid_ndcg@10", "test_ndcg@10"}

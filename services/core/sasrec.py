@@ -50,6 +50,11 @@ class SASRecConfig:
     # Non-zeros of the sparse (CSR) feature table; 0 with n_item_features > 0 is the dense table
     # of the first published versions (genres, era, language), still readable.
     feature_nnz: int = 0
+    # A learned per-item score offset from the sparse features alone (a linear model of how
+    # widely a movie is watched: vote counts, era, genres), the same for every user. It lets a
+    # movie without interactions carry its popularity, which dot products with one shared vector
+    # learn only slowly.
+    feature_bias: bool = False
     # A first-order Markov prior: a learned weight times log(1 + count of "last movie -> movie")
     # in the training sequences, added to every score (0: none). Stored sparse (CSR).
     transition_nnz: int = 0
@@ -130,6 +135,9 @@ class SASRec(nn.Module):
             # A bag of the row's feature embeddings, weighted by value: a sparse row times a matrix.
             self.feature_bag = nn.EmbeddingBag(config.n_item_features, config.hidden_size, mode="sum")
             self.feature_bag.weight.data.normal_(0.0, config.initializer_range)
+            if config.feature_bias:
+                self.bias_bag = nn.EmbeddingBag(config.n_item_features, 1, mode="sum")
+                self.bias_bag.weight.data.zero_()
         elif config.n_item_features:
             self.register_buffer("item_features", torch.zeros(config.n_items + 1, config.n_item_features))
             self.feature_projection = nn.Linear(config.n_item_features, config.hidden_size, bias=False)
@@ -213,6 +221,13 @@ class SASRec(nn.Module):
             return self.feature_projection(self.item_features)
         return None
 
+    def item_bias(self) -> torch.Tensor | float:
+        """Each item's feature-based score offset (n_items + 1,), or 0 without one."""
+        if not self.config.feature_bias:
+            return 0.0
+        crow = self.feature_crow
+        return self.bias_bag(self.feature_col, crow[:-1], per_sample_weights=self.feature_val)[:, 0]
+
     def item_table(self, id_keep: torch.Tensor | None = None) -> torch.Tensor:
         """Input item embeddings: the id embedding (times id_keep, when given) plus the projected features.
 
@@ -270,7 +285,9 @@ class SASRec(nn.Module):
         hidden = self.forward(item_seq, table)
         keep = pos_items != PADDING_INDEX
         output = table if self.output_embedding is None else self.output_embedding.weight
-        logits = hidden[keep] @ output.T + self._prior(item_seq[keep], pos_items[keep], id_keep)
+        logits = (
+            hidden[keep] @ output.T + self._prior(item_seq[keep], pos_items[keep], id_keep) + self.item_bias()
+        )
         if seen is not None:
             excluded = seen[keep]
             excluded[torch.arange(len(excluded)), pos_items[keep]] = False  # never hide the target
@@ -285,7 +302,11 @@ class SASRec(nn.Module):
 
     def full_sort_predict(self, item_seq: torch.Tensor) -> torch.Tensor:
         """Scores (batch, n_items + 1) of every item after the last position; padding is -inf."""
-        scores = self.forward(item_seq)[:, -1] @ self.output_table().T + self._prior(item_seq[:, -1])
+        scores = (
+            self.forward(item_seq)[:, -1] @ self.output_table().T
+            + self._prior(item_seq[:, -1])
+            + self.item_bias()
+        )
         scores[:, PADDING_INDEX] = float("-inf")
         return scores
 

@@ -51,6 +51,8 @@ class NumpySASRec:
             model.eval()
             self.items = model.item_table().float().numpy().copy()
             self.output = model.output_table().float().numpy().copy()
+            bias = model.item_bias()
+            self.bias = bias.float().numpy().copy() if isinstance(bias, torch.Tensor) else None
             state = {
                 k: v.float().numpy().copy() for k, v in model.state_dict().items() if v.is_floating_point()
             }
@@ -93,6 +95,8 @@ class NumpySASRec:
             x = self._block(x, block, last_only=i == len(self.blocks) - 1)
         hidden = _layer_norm(x[-1], *self.final, self.eps)
         out = self.output @ hidden
+        if self.bias is not None:
+            out += self.bias
         if self.transition_weight:
             last = seq[-1]
             begin, end = self.crow[last], self.crow[last + 1]

@@ -25,6 +25,10 @@ from services.train.recommender.item_features import rows_for
 from services.train.recommender.metrics import mean_and_se, per_user_multi_target
 
 WITHHELD_PREFIXES = ("0", "1")
+# Model choices for cold start are made on a validation protocol built the same way inside the
+# test protocol's training data: with the withheld movies gone, those whose hash starts with 2
+# (~6%) are withheld in turn. The test movies are never read while choosing.
+VALIDATION_PREFIXES = ("2",)
 # build_splits needs a training movie plus the validation and test targets.
 MIN_TRAIN_INTERACTIONS = 3
 K = 10
@@ -32,11 +36,11 @@ K = 10
 ItemFeatures = Mapping[int, np.ndarray]  # tmdb id -> content feature vector
 
 
-def is_withheld(tmdb_id: int) -> bool:
+def is_withheld(tmdb_id: int, prefixes: Sequence[str] = WITHHELD_PREFIXES) -> bool:
     """Whether a movie belongs to the withheld (cold) part of the catalog: sha256 of its id starts with 0 or 1."""
     # A hash of the id carries no information about the movie, so the cold items are a fair
     # sample of the catalog, and the rule needs no list to be shipped with the data.
-    return hashlib.sha256(str(int(tmdb_id)).encode()).hexdigest()[0] in WITHHELD_PREFIXES
+    return hashlib.sha256(str(int(tmdb_id)).encode()).hexdigest()[0] in prefixes
 
 
 @dataclass(frozen=True)
@@ -84,13 +88,13 @@ class ColdSplit:
         return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-def build_cold_split(table: pd.DataFrame) -> ColdSplit:
+def build_cold_split(table: pd.DataFrame, prefixes: Sequence[str] = WITHHELD_PREFIXES) -> ColdSplit:
     """The cold-start split of an interaction table (user_id, tmdb_id, timestamp; data.build_interactions)."""
     # A no-op on build_interactions' output; hand-made tables get the protocol's order.
     table = order_interactions(table).reset_index(drop=True)
     ids = table["tmdb_id"].to_numpy()
     unique = np.unique(ids)
-    cold_ids = unique[np.fromiter((is_withheld(t) for t in unique), dtype=bool, count=len(unique))]
+    cold_ids = unique[np.fromiter((is_withheld(t, prefixes) for t in unique), dtype=bool, count=len(unique))]
     cold = np.isin(ids, cold_ids)
 
     warm = table[~cold]
@@ -112,6 +116,12 @@ def build_cold_split(table: pd.DataFrame) -> ColdSplit:
         inputs=tuple(inputs),
         targets=tuple(targets),
     )
+
+
+def validation_split(table: pd.DataFrame) -> ColdSplit:
+    """The cold-start validation protocol: the test's withheld movies removed, then VALIDATION_PREFIXES withheld."""
+    test_cold = np.fromiter((is_withheld(t) for t in table["tmdb_id"]), dtype=bool, count=len(table))
+    return build_cold_split(table[~test_cold], VALIDATION_PREFIXES)
 
 
 def evaluate_cold(candidate_scores: np.ndarray, split: ColdSplit, k: int = K) -> dict[str, Any]:

@@ -84,6 +84,14 @@ class SequenceSplits:
     # counted in popularity, never held out, so the evaluation above stays comparable.
     extra_train: tuple[np.ndarray, ...] = ()
     extra_user_ids: tuple[str, ...] = ()
+    # Movies only the app's feedback has interactions with (new releases liked in the app), after
+    # the protocol's items: trained on, never ranked by the evaluation, which stays comparable.
+    extra_items: int = 0
+
+    @property
+    def n_ranked(self) -> int:
+        """Items the evaluation ranks: the protocol's catalog, without the feedback-only movies."""
+        return len(self.item_ids) - self.extra_items
 
     @property
     def n_items(self) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -72,12 +72,19 @@ def combined_fingerprint(movielens: str, rows: list[FeedbackRow]) -> str:
 
 
 def with_feedback(
-    splits: SequenceSplits, feedback: Iterable[dict[str, Any]]
+    splits: SequenceSplits, feedback: Iterable[dict[str, Any]], catalog: Collection[int] = ()
 ) -> tuple[SequenceSplits, dict[str, int]]:
-    """The splits with the feedback users' sequences added for training only, and what went in."""
+    """The splits with the feedback users' sequences added for training only, and what went in.
+
+    A liked movie outside MovieLens but in ``catalog`` (a new release from the "new" shelf)
+    joins the item index after the protocol's items, so the next model trains on it.
+    """
     rows = positive_rows(feedback)
     index = {int(t): i + 1 for i, t in enumerate(splits.item_ids)}
-    # Movies outside the item index cannot be trained on: the model has no embedding for them.
+    added = sorted({r.tmdb_id for r in rows if r.tmdb_id not in index and r.tmdb_id in catalog})
+    for t in added:
+        index[t] = len(index) + 1
+    # Movies outside the item index and the catalog cannot be trained on: nothing describes them.
     known = [r for r in rows if r.tmdb_id in index]
     by_user: dict[str, list[int]] = {}
     for r in known:
@@ -87,6 +94,7 @@ def with_feedback(
         "feedback_interactions": len(known),
         "feedback_users": len(users),
         "feedback_unknown_items": len(rows) - len(known),
+        "feedback_new_items": len(added),
         # Sequences of one movie add to popularity only: there is no next movie to predict.
         "feedback_train_targets": sum(len(s) - 1 for s in by_user.values()),
     }
@@ -94,6 +102,8 @@ def with_feedback(
         log.info("feedback for the recommender: %s", info)
     out = replace(
         splits,
+        item_ids=np.r_[splits.item_ids, np.asarray(added, dtype=np.int64)],
+        extra_items=splits.extra_items + len(added),
         extra_train=tuple(np.array(by_user[u], dtype=np.int64) for u in users),
         extra_user_ids=users,
         fingerprint=combined_fingerprint(splits.fingerprint, known),

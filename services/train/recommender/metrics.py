@@ -142,14 +142,14 @@ def split_scores(rec: SequentialRecommender, splits: SequenceSplits, split: str)
     tmdb ids; catalog items it does not know score -inf, so they rank last (pessimistically).
     """
     inputs = splits.inputs(split)
-    n = splits.n_items
-    if np.array_equal(rec.item_ids[:n], splits.item_ids):
-        # The same index, perhaps followed by movies without interactions (catalog growth):
-        # the protocol ranks its own catalog, so those columns are left out.
+    n = splits.n_ranked
+    if np.array_equal(rec.item_ids[:n], splits.item_ids[:n]):
+        # The same index, perhaps followed by movies the protocol does not rank (feedback-only
+        # movies, movies without interactions): those columns are left out.
         return rec.score_indices(inputs)[:, : n + 1]
     foreign = rec.score_indices([rec.encode(splits.item_ids[s - 1]) for s in inputs])
-    out = np.full((len(inputs), splits.n_items + 1), -np.inf)
-    columns = np.array([rec.index.get(int(t), 0) for t in splits.item_ids])
+    out = np.full((len(inputs), n + 1), -np.inf)
+    columns = np.array([rec.index.get(int(t), 0) for t in splits.item_ids[:n]])
     known = columns > 0
     out[:, 1:][:, known] = foreign[:, columns[known]]
     return out

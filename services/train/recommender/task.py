@@ -144,7 +144,7 @@ def run_recommender_task(
     """
     data = load_snapshot_data(settings.snapshot_dir)
     movies = catalog_movies(data.records().values(), collected or [])
-    splits, fed = with_feedback(data.splits, feedback or [])
+    splits, fed = with_feedback(data.splits, feedback or [], movies)
     stats = {**splits.stats(), **fed, "catalog": len(movies)}
     log.info("recommender data %s fingerprint %s", stats, splits.fingerprint)
     latest = _latest_published(registry)

@@ -57,6 +57,8 @@ class TrainConfig:
     # DropoutNet (Volkovs et al., NeurIPS 2017): each step leaves out the id embedding of this
     # share of the movies, so their vectors are their features alone, as a new movie's is.
     id_dropout: float = 0.3
+    # A per-item score offset learned from the features alone (SASRecConfig.feature_bias).
+    feature_bias: bool = False
     # Add a learned first-order Markov prior from the training sequences' transition counts.
     transition_prior: bool = True
 
