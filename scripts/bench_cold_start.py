@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from services.core.new_pool import blend
 from services.core.recommender_runtime import SequentialRecommender
 from services.core.sasrec import SASRecConfig
 from services.train.recommender.catalog_growth import with_new_items
@@ -27,6 +28,7 @@ from services.train.recommender.cold_start import (
     build_cold_split,
     content_vectors,
     evaluate_cold,
+    validation_split,
 )
 from services.train.recommender.data import SnapshotData
 from services.train.recommender.item_features import fit_vocabulary, rows_for
@@ -41,15 +43,49 @@ LABELS = {
 }
 
 
-def model_scores(rec: SequentialRecommender, split: ColdSplit) -> np.ndarray:
-    """A recommender's (users, candidates) scores: each user's input scored once, withheld columns kept."""
-    scores = rec.score_indices([rec.encode(inputs) for inputs in split.inputs])
-    return scores[:, [rec.index[int(t)] for t in split.withheld]]
+def model_scores(rec: SequentialRecommender, split: ColdSplit, weight: float | None = None) -> np.ndarray:
+    """A recommender's (users, candidates) scores: each user's input scored once, withheld columns kept.
+
+    With ``weight``, the new shelf's ranking instead: the model's score blended with the vote
+    prior over the candidates (services/core/new_pool.py), as /recommend's "new" pool ranks.
+    """
+    columns = [rec.index[int(t)] for t in split.withheld]
+    scores = rec.score_indices([rec.encode(inputs) for inputs in split.inputs])[:, columns]
+    if weight is None:
+        return scores
+    assert rec.model is not None and rec.new_pool is not None
+    return blend(scores, rec.new_pool.prior(rec.model)[columns], weight)
 
 
-def run(data: SnapshotData, table: Any, train_config: TrainConfig | None, seeds: Sequence[int]) -> None:
-    """Print the cold-start table: baselines, SASRec per seed, paired differences with the best baseline."""
-    split = build_cold_split(table)
+WEIGHT_GRID = (0.5, 1.0, 1.5, 2.0, 3.0)
+
+
+def run(
+    data: SnapshotData,
+    table: Any,
+    train_config: TrainConfig | None,
+    seeds: Sequence[int],
+    validation: bool = False,
+) -> None:
+    """Print the cold-start table: baselines, SASRec per seed, paired differences with the best baseline.
+
+    With ``validation``, first the same on the validation protocol (cold_start.validation_split)
+    over a grid of new-shelf weights: the figures TrainConfig.new_pool_weight is chosen from.
+    """
+    if validation:
+        print("\n== Item cold start, VALIDATION protocol (for choosing the new-shelf weight) ==")
+        _run_split(validation_split(table), data, train_config, seeds, WEIGHT_GRID)
+        print("\n== Item cold start, TEST protocol ==")
+    _run_split(build_cold_split(table), data, train_config, seeds, ())
+
+
+def _run_split(
+    split: ColdSplit,
+    data: SnapshotData,
+    train_config: TrainConfig | None,
+    seeds: Sequence[int],
+    grid: Sequence[float],
+) -> None:
     movies = data.records()
     names = fit_vocabulary(movies.values())
     stats = split.stats()
@@ -76,14 +112,20 @@ def run(data: SnapshotData, table: Any, train_config: TrainConfig | None, seeds:
             replace(train_config, seed=seed),
             features=rows_for(warm.item_ids, movies, names),
         )
+        weight = train_config.new_pool_weight
         grown, new = with_new_items(
-            result.recommender, {int(t): movies[int(t)] for t in split.withheld}, names
+            result.recommender, {int(t): movies[int(t)] for t in split.withheld}, names, weight
         )
         label = f"SASRec (ours, features only), seed {seed}"
         results[label] = evaluate_cold(model_scores(grown, split), split)
         ours.append(label)
+        for w in sorted({*grid, weight}):
+            mark = " (the default)" if w == weight else ""
+            blended = f"SASRec + vote prior, weight {w:g}{mark} (the new shelf), seed {seed}"
+            results[blended] = evaluate_cold(model_scores(grown, split, w), split)
+            ours.append(blended)
         notes.append(
-            f"{label}: best epoch {result.best_epoch} of {len(result.history)} ({result.stopped_by}), "
+            f"seed {seed}: best epoch {result.best_epoch} of {len(result.history)} ({result.stopped_by}), "
             f"{len(new)} movies appended, {time.perf_counter() - wall:.0f} s wall / {time.process_time() - cpu:.0f} s CPU"
         )
     print("\n| model | Recall@10 (± s.e.) | NDCG@10 (± s.e.) |\n|---|---|---|")

@@ -126,6 +126,24 @@ def main() -> None:
     )
     parser.add_argument("--skip-sasrec", action="store_true", help="only the baselines")
     parser.add_argument(
+        "--feature-bias",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.feature_bias,
+        help="a learned per-movie score offset from its features",
+    )
+    parser.add_argument(
+        "--cold-validation",
+        action="store_true",
+        help="first run the cold-start VALIDATION protocol over a grid of new-shelf weights (what the "
+        "default weight was chosen on; one more SASRec per seed)",
+    )
+    parser.add_argument(
+        "--new-pool-weight",
+        type=float,
+        default=defaults.new_pool_weight,
+        help="the new shelf's vote-prior weight against the model's score",
+    )
+    parser.add_argument(
         "--skip-cold-start",
         action="store_true",
         help="leave out the item-cold-start table (one more SASRec per seed)",
@@ -157,6 +175,8 @@ def main() -> None:
             time_budget_s=args.time_budget or None,
             item_features=not args.no_item_features,
             id_dropout=args.id_dropout,
+            new_pool_weight=args.new_pool_weight,
+            feature_bias=args.feature_bias,
             transition_prior=not args.no_transition_prior,
         )
         model_config = SASRecConfig(n_items=splits.n_items)
@@ -223,7 +243,9 @@ def main() -> None:
         table = build_interactions(
             load_ratings(args.snapshot), load_links(args.snapshot), (m["id"] for m in data.movies)
         )
-        bench_cold_start.run(data, table, None if args.skip_sasrec else train_config, args.seed)
+        bench_cold_start.run(
+            data, table, None if args.skip_sasrec else train_config, args.seed, args.cold_validation
+        )
 
 
 def _print_paired(ours: dict[str, dict[str, np.ndarray]], peer: dict[str, np.ndarray]) -> None:

@@ -11,14 +11,15 @@ import pandas as pd
 import pytest
 import torch
 
-from services.core.recommender_runtime import load_recommender
+from services.core.new_pool import blend
+from services.core.recommender_runtime import SequentialRecommender, load_recommender
 from services.core.registry import Registry
 from services.core.sasrec import SASRec, SASRecConfig, append_items
 from services.core.sasrec_numpy import NumpySASRec
 from services.core.settings import Settings
 from services.train.recommender.catalog_growth import with_new_items
 from services.train.recommender.data import build_splits
-from services.train.recommender.item_features import encode_items, fit_vocabulary, rows_for
+from services.train.recommender.item_features import VOTES_LOG, encode_items, fit_vocabulary, rows_for
 from services.train.recommender.task import run_recommender_task
 from services.train.recommender.train_sasrec import TrainConfig, train_sasrec
 from services.train.tracking import Tracker
@@ -132,7 +133,10 @@ def test_the_task_appends_unrated_movies_then_reexports_when_only_the_catalog_gr
     files = {name: registry.read_file(manifest, name) for name in manifest.files}
     rec = load_recommender(files)
     assert first["algorithm"] == "sasrec" and rec.n_items == N_ITEMS + 1 and rec.is_new(7001)
-    assert json.loads(files["item_features.json"])["names"] and manifest.notes["new_items"] == 1
+    names = json.loads(files["item_features.json"])["names"]
+    assert manifest.notes["new_items"] == 1
+    # The new shelf's blend is stored with the model, reading the vocabulary's log-votes column.
+    assert json.loads(files["config.json"])["new_pool"]["column"] == names.index(VOTES_LOG)
     assert 7001 in {e["tmdb_id"] for e in json.loads(files["catalog.json"])}
 
     # Same interactions, two more collected movies: no training, the version is re-exported.
@@ -179,3 +183,53 @@ def test_a_new_movie_liked_in_the_app_is_trained_on_by_the_next_model(
     assert rec.index[7001] == N_ITEMS + 1 and rec.index[7002] == N_ITEMS + 2
     # The evaluation still ranks the protocol's catalog only, so figures stay comparable.
     assert set(manifest.metrics) >= {"valid_ndcg@10", "test_ndcg@10"}
+
+
+def test_the_new_shelf_blends_the_standardised_model_score_with_the_vote_prior() -> None:
+    scores = np.array([[1.0, 2.0, 3.0, -np.inf]])
+    prior = np.array([3.0, 1.0, 2.0, 9.0])
+    out = blend(scores, prior, 0.5)
+    z = (np.array([1.0, 2.0, 3.0]) - 2.0) / np.sqrt(2.0 / 3.0)  # over the three finite candidates
+    zp = (prior - prior.mean()) / prior.std()
+    np.testing.assert_allclose(out[0, :3], z + 0.5 * zp[:3])
+    assert out[0, 3] == -np.inf  # an excluded candidate stays excluded
+    np.testing.assert_allclose(blend(np.array([[5.0, 5.0]]), np.array([1.0, 1.0]), 2.0), [[0.0, 0.0]])
+
+
+def test_a_grown_model_ranks_its_new_shelf_with_the_blend_and_keeps_it_when_reloaded() -> None:
+    model, movies, names = _sparse_model(12)
+    rec = SequentialRecommender("sasrec", [m["id"] for m in movies], np.r_[0.0, np.ones(12)], model=model)
+    # Two new movies with the same features but for their votes: 20,000 against 5.
+    catalog = {m["id"]: m for m in movies} | {
+        8000: movie(8000, "Action", vote_count=5.0),
+        8001: movie(8001, "Action", vote_count=20_000.0),
+    }
+    grown, new = with_new_items(rec, catalog, names, new_pool_weight=1.0)
+    assert new == [8000, 8001] and grown.new_pool is not None
+    assert grown.new_pool.column == names.index(VOTES_LOG)
+    liked = [FIRST_TMDB + 1, FIRST_TMDB + 4]
+    assert [t for t, _ in grown.recommend(liked, 2, pool="new")] == [8001, 8000]
+    assert [t for t, _ in grown.popular(2, pool="new")] == [8001, 8000]  # no liked movie: by votes
+    reloaded = load_recommender(grown.save())
+    assert reloaded.new_pool == grown.new_pool
+    again, before = reloaded.recommend(liked, 2, pool="new"), grown.recommend(liked, 2, pool="new")
+    assert [t for t, _ in again] == [t for t, _ in before]
+    np.testing.assert_allclose([s for _, s in again], [s for _, s in before], rtol=1e-5)
+
+
+def test_the_feature_bias_is_trained_saved_and_served_like_the_rest() -> None:
+    rows = [(u, FIRST_TMDB + (u + t) % 12, t) for u in range(30) for t in range(8)]
+    splits = build_splits(pd.DataFrame(rows, columns=["user_id", "tmdb_id", "timestamp"]))
+    movies = {FIRST_TMDB + i: movie(FIRST_TMDB + i, "Drama", vote_count=10.0 * i) for i in range(12)}
+    names = fit_vocabulary(movies.values())
+    config = SASRecConfig(n_items=splits.n_items, max_seq_length=8, hidden_size=16, n_heads=1, n_layers=1)
+    train = TrainConfig(max_epochs=2, time_budget_s=None, feature_bias=True)
+    rec = train_sasrec(splits, config, train, features=rows_for(splits.item_ids, movies, names)).recommender
+    assert rec.model is not None and rec.model.config.feature_bias
+    assert float(rec.model.bias_bag.weight.detach().abs().sum()) > 0  # it learned something
+    loaded = load_recommender(rec.save())
+    inputs = splits.inputs("test")
+    np.testing.assert_allclose(loaded.score_indices(inputs), rec.score_indices(inputs), rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.fast.scores(list(inputs[0]))[1:], rec.score_indices([inputs[0]])[0, 1:], rtol=1e-4, atol=1e-4
+    )

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from services.core.new_pool import NewPoolBlend, blend
 from services.core.sasrec import PADDING_INDEX, SASRec, SASRecConfig
 from services.core.sasrec_numpy import NumpySASRec
 
@@ -49,6 +50,7 @@ class SequentialRecommender:
         max_seq_length: int | None = None,
         num_threads: int | None = None,
         fast: NumpySASRec | None = None,
+        new_pool: NewPoolBlend | None = None,
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown recommender algorithm {algorithm!r}")
@@ -68,6 +70,15 @@ class SequentialRecommender:
         self._new_mask = self.popularity == 0
         self._new_mask[PADDING_INDEX] = False
         self._new_indices = np.flatnonzero(self._new_mask)
+        # The new shelf's ranking (services/core/new_pool.py); None: the model's scores alone.
+        self.new_pool = new_pool if model is not None and model.config.feature_nnz else None
+        self._new_prior = (
+            self.new_pool.prior(model) if self.new_pool is not None and model is not None else None
+        )
+        if self._new_prior is not None:  # no interactions to rank by without a liked movie: votes
+            self._new_indices = self._new_indices[
+                np.argsort(-self._new_prior[self._new_indices], kind="stable")
+            ]
         self.num_threads = num_threads  # torch threads for scoring; None leaves torch alone
         # A numpy copy of the weights for single requests, given when loaded for serving (the
         # weights no longer change); None: recommend runs the torch module.
@@ -144,8 +155,12 @@ class SequentialRecommender:
             # small share of the catalog, and their scores often tie (0 from popularity or item-kNN),
             # which a partition would break arbitrarily.
             new = self._new_indices[scores[self._new_indices] > -np.inf]
-            top = new[np.lexsort((new, -scores[new]))][: max(k, 0)]
-            return [(int(self.item_ids[i - 1]), float(scores[i])) for i in top]
+            if self.new_pool is not None and self._new_prior is not None and len(new):
+                ranked = blend(scores[new], self._new_prior[new], self.new_pool.weight)[0]
+            else:
+                ranked = scores[new]
+            order = np.lexsort((new, -ranked))[: max(k, 0)]
+            return [(int(self.item_ids[new[j] - 1]), float(ranked[j])) for j in order]
         k = min(k, self.n_items - len(seq))
         if k <= 0:
             return []
@@ -156,7 +171,8 @@ class SequentialRecommender:
     def popular(self, k: int, exclude: Iterable[int] = (), pool: Pool = "all") -> list[tuple[int, float]]:
         """The k movies of the pool with most training interactions, skipping excluded tmdb ids.
 
-        The new pool has no interactions to rank by: its movies come in item-index order, score 0.
+        The new pool has no interactions to rank by: its movies come by the new shelf's vote prior
+        when the model has one (most TMDB votes first), else in item-index order; score 0.
         """
         _check_pool(pool)
         skip = {int(t) for t in exclude}
@@ -180,7 +196,10 @@ class SequentialRecommender:
             files["model.pt"] = _tensor_bytes(self.neighbours)
         order = self._by_popularity
         popular = [[int(self.item_ids[i - 1]), int(self.popularity[i])] for i in order]
-        files["config.json"] = _json({"format": FORMAT, "algorithm": self.algorithm, "model": model_params})
+        config: dict[str, Any] = {"format": FORMAT, "algorithm": self.algorithm, "model": model_params}
+        if self.new_pool is not None:
+            config["new_pool"] = self.new_pool.to_dict()
+        files["config.json"] = _json(config)
         files["items.json"] = _json([int(t) for t in self.item_ids])
         files["popularity.json"] = _json(popular)
         return files
@@ -224,9 +243,11 @@ def load_recommender(files: dict[str, bytes], *, num_threads: int | None = 1) ->
     if algorithm == "sasrec":
         model = SASRec(SASRecConfig.from_dict(params))
         model.load_state_dict(state)
+        blend_settings = NewPoolBlend.from_dict(config["new_pool"]) if "new_pool" in config else None
         rec = SequentialRecommender(
-            algorithm, item_ids, popularity, model=model, num_threads=num_threads, fast=NumpySASRec(model)
-        )
+            algorithm, item_ids, popularity, model=model, num_threads=num_threads, fast=NumpySASRec(model),
+            new_pool=blend_settings,
+        )  # fmt: skip
     else:
         rec = SequentialRecommender(
             algorithm,

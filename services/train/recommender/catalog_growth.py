@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from services.core.catalog import Catalog
+from services.core.new_pool import NewPoolBlend
 from services.core.recommender_runtime import SequentialRecommender, load_recommender
 from services.core.registry import Manifest, Registry, RegistryError
 from services.core.sasrec import append_items
-from services.train.recommender.item_features import rows_for
+from services.train.recommender.item_features import VOTES_LOG, rows_for
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,19 @@ def with_new_items(
     rec: SequentialRecommender,
     movies: Mapping[int, Mapping[str, Any]],
     names: tuple[str, ...],
+    new_pool_weight: float | None = None,
 ) -> tuple[SequentialRecommender, list[int]]:
-    """The recommender with every movie of ``movies`` it does not know appended, and their ids."""
+    """The recommender with every movie of ``movies`` it does not know appended, and their ids.
+
+    ``new_pool_weight`` sets the new shelf's vote-prior weight (services/core/new_pool.py);
+    None keeps the recommender's own setting.
+    """
     new = sorted(t for t in movies if not rec.knows(t))
-    if not new or not can_grow(rec):
+    if not can_grow(rec) or (not new and new_pool_weight is None):
         return rec, []
+    blend_settings = rec.new_pool
+    if new_pool_weight is not None:
+        blend_settings = NewPoolBlend(new_pool_weight, names.index(VOTES_LOG)) if VOTES_LOG in names else None
     rows = rows_for(new, movies, names)
     assert rec.model is not None
     model = append_items(rec.model, *(torch.from_numpy(a) for a in (rows.crow, rows.col, rows.val)))
@@ -62,6 +71,7 @@ def with_new_items(
         np.r_[rec.item_ids, np.asarray(new, dtype=np.int64)],
         np.r_[rec.popularity, np.zeros(len(new))],  # no interactions: what makes them "new"
         model=model,
+        new_pool=blend_settings,
     )
     return grown, new
 

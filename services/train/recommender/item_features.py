@@ -30,6 +30,7 @@ RUNTIME_EDGES = (80, 95, 110, 130, 160)  # minutes
 # people will watch it. Not a leak here (the recommender's target is what people watch next,
 # not the rating these votes average), and a collected movie has it on the day it arrives.
 VOTE_EDGES = (10, 30, 100, 300, 1000, 3000)
+VOTES_LOG = "votes:log"  # log1p(votes) / VOTES_LOG_SCALE: the new shelf's prior reads this column
 VOTES_LOG_SCALE = math.log1p(10_000)  # log1p(votes) / this is about 1 for the most-voted movies
 TOP_LANGUAGES = 12
 MIN_MOVIES = {"country": 10, "company": 8, "collection": 2, "word": 8}
@@ -106,7 +107,7 @@ def fit_vocabulary(movies: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
     names: list[str] = []
     for group in ("genre", "era", "runtime", "votes"):
         names += sorted(n for n in counts if n.startswith(f"{group}:"))
-    names.append("votes:log")
+    names.append(VOTES_LOG)
     languages = [n for n, _ in counts.most_common() if n.startswith("lang:") and n != "lang:"]
     names += sorted(languages[:TOP_LANGUAGES]) + ["lang:other"]
     for group in ("country", "company", "collection"):
@@ -135,8 +136,8 @@ def encode_items(movies: Sequence[Mapping[str, Any] | None], names: Sequence[str
                     continue
                 cols += hit
                 vals += [1.0 / math.sqrt(len(hit))] * len(hit)
-            if "votes:log" in column:  # the buckets' finer companion: a popularity direction
-                cols.append(column["votes:log"])
+            if VOTES_LOG in column:  # the buckets' finer companion: a popularity direction
+                cols.append(column[VOTES_LOG])
                 vals.append(math.log1p(float(movie.get("vote_count") or 0.0)) / VOTES_LOG_SCALE)
         crow.append(len(cols))
     return FeatureRows(

@@ -204,7 +204,7 @@ def run_recommender_task(
     chosen = candidates[winner]
     promote, reason, production = _production_check(registry, splits, chosen["metrics"][SELECTION_METRIC])
     # The winner takes every catalog movie it was not trained on, scored from its features alone.
-    served, new = with_new_items(chosen["rec"], movies, names)
+    served, new = with_new_items(chosen["rec"], movies, names, train_config.new_pool_weight)
     files = served.save()
     if can_grow(served):
         files[FEATURES_FILE] = features_file(names)

@@ -56,9 +56,12 @@ class TrainConfig:
     item_features: bool = True
     # DropoutNet (Volkovs et al., NeurIPS 2017): each step leaves out the id embedding of this
     # share of the movies, so their vectors are their features alone, as a new movie's is.
-    id_dropout: float = 0.3
+    id_dropout: float = 0.5
     # A per-item score offset learned from the features alone (SASRecConfig.feature_bias).
     feature_bias: bool = False
+    # The "new" shelf's weight of the vote prior against the model's score (core/new_pool.py);
+    # chosen on the cold-start validation protocol, applied after training.
+    new_pool_weight: float = 1.0
     # Add a learned first-order Markov prior from the training sequences' transition counts.
     transition_prior: bool = True
 
@@ -187,7 +190,10 @@ def build_model(
         if features is None or features.n_rows != splits.n_items + 1:
             raise ValueError("item_features needs one feature row per item (plus padding)")
         model_config = replace(
-            model_config, n_item_features=len(features.names), feature_nnz=len(features.col)
+            model_config,
+            n_item_features=len(features.names),
+            feature_nnz=len(features.col),
+            feature_bias=train_config.feature_bias,
         )
     else:
         features = None
