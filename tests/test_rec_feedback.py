@@ -16,7 +16,7 @@ from services.train.recommender.baselines import fit_popularity
 from services.train.recommender.data import SequenceSplits, build_splits, fingerprint
 from services.train.recommender.feedback_data import with_feedback
 from services.train.recommender.task import run_recommender_task
-from services.train.recommender.train_sasrec import training_windows
+from services.train.recommender.windows import training_windows
 from services.train.tracking import Tracker
 from tests.test_rec_model import FIRST_TMDB, _write_snapshot
 

@@ -21,7 +21,8 @@ from services.core.storage import ObjectStore
 from services.train.recommender.data import SequenceSplits, build_splits
 from services.train.recommender.metrics import evaluate_recommender
 from services.train.recommender.task import run_recommender_task
-from services.train.recommender.train_sasrec import TrainConfig, train_sasrec, training_windows
+from services.train.recommender.train_sasrec import TrainConfig, train_sasrec
+from services.train.recommender.windows import training_windows
 from services.train.tracking import Tracker
 
 N_ITEMS, CHAIN, FIRST_TMDB = 40, 12, 1000

@@ -21,7 +21,7 @@ from services.core.catalog import Catalog
 from services.core.new_pool import NewPoolBlend
 from services.core.recommender_runtime import SequentialRecommender, load_recommender
 from services.core.registry import Manifest, Registry, RegistryError
-from services.core.sasrec import append_items
+from services.core.sasrec_append import append_items
 from services.train.recommender.item_features import VOTES_LOG, rows_for
 
 log = logging.getLogger(__name__)

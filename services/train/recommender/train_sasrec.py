@@ -13,7 +13,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -25,6 +25,7 @@ from services.train.recommender.data import SequenceSplits
 from services.train.recommender.item_features import FeatureRows
 from services.train.recommender.metrics import evaluate_recommender
 from services.train.recommender.side_data import transition_csr
+from services.train.recommender.windows import epoch_windows, length_buckets, seen_mask, training_windows
 
 log = logging.getLogger(__name__)
 
@@ -93,73 +94,6 @@ class TrainResult:
     stopped_by: str = "max_epochs"  # or "patience", or "time_budget" (then the run is timing-dependent)
 
 
-def training_windows(
-    sequences: Sequence[np.ndarray], max_len: int, stride: int | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Left-padded (inputs, next-item targets) windows; every next-item target appears exactly once.
-
-    Targets are cut into chunks of ``stride`` steps from the end; each chunk is predicted from a
-    window of up to ``max_len`` items ending at it, so with stride < max_len every target sees at
-    least max_len - stride items of context (as at evaluation time) instead of restarting at
-    each window boundary (stride None: half of max_len). Earlier targets in a window are zeroed
-    (no loss), not repeated.
-    Also returns each window's user (row of sequences; a user's windows come newest first) and
-    where in that sequence the window starts. A sequence shorter than 2 has no target and no window.
-    """
-    stride = stride or max(1, max_len // 2)
-    if not 0 < stride <= max_len:
-        raise ValueError("stride must be in 1..max_len")
-    inputs, targets, owners, starts = [], [], [], []
-    for user, seq in enumerate(sequences):
-        for end in range(len(seq) - 1, 0, -stride):
-            start = max(0, end - max_len)
-            x, y = np.zeros(max_len, np.int64), np.zeros(max_len, np.int64)
-            x[max_len - (end - start) :] = seq[start:end]
-            y[max_len - (end - start) :] = seq[start + 1 : end + 1]
-            inputs.append(x)
-            targets.append(y)
-            owners.append(user)
-            starts.append(start)
-            if start == 0:  # this window already holds every earlier target with its full context
-                break
-            y[: max_len - stride] = 0  # earlier targets belong to the next (earlier) window
-    if not inputs:
-        empty = np.zeros((0, max_len), np.int64)
-        return empty, empty.copy(), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.stack(inputs), np.stack(targets), np.array(owners, dtype=np.int64), np.array(starts)
-
-
-def _epoch_windows(owners: np.ndarray, cap: int | None, rng: np.random.Generator) -> np.ndarray:
-    """Window indices for one epoch: all, or per user the newest window plus random older ones."""
-    if cap is None:
-        return np.arange(len(owners))
-    keys = rng.random(len(owners))
-    newest = np.r_[True, owners[1:] != owners[:-1]]
-    keys[newest] = -1.0  # the window ending at the user's latest movie is always trained on
-    order = np.lexsort((keys, owners))
-    starts = np.searchsorted(owners[order], owners[order], side="left")
-    return np.sort(order[np.arange(len(order)) - starts < cap])
-
-
-def _seen_mask(
-    x: torch.Tensor,
-    batch: torch.Tensor,
-    sequences: Sequence[np.ndarray],
-    owners: np.ndarray,
-    starts: np.ndarray,
-    n_items: int,
-) -> torch.Tensor:
-    """(batch, width, n_items + 1) True where an item was watched at or before each input position."""
-    b, width = x.shape
-    # uint8 is enough: an item occurs at most once in a user's sequence (duplicates were dropped).
-    seen = torch.zeros(b, width, n_items + 1, dtype=torch.uint8)
-    seen.scatter_(2, x[:, :, None], 1)
-    seen = seen.cumsum(dim=1, dtype=torch.uint8)
-    for row, w in enumerate(batch.tolist()):  # movies older than the window
-        seen[row, :, torch.from_numpy(sequences[owners[w]][: starts[w]])] = 1
-    return seen > 0
-
-
 def _epochs_in_budget(elapsed: float, durations: list[float], budget: float | None) -> int | None:
     """Epochs done plus those of median duration that still fit in the budget (None: no budget).
 
@@ -169,13 +103,6 @@ def _epochs_in_budget(elapsed: float, durations: list[float], budget: float | No
     if budget is None or len(durations) < 3 and elapsed < budget:
         return None
     return len(durations) + int(max(0.0, budget - elapsed) / float(np.median(durations)))
-
-
-def _length_buckets(lengths: torch.Tensor, batch_size: int, rng: np.random.Generator) -> list[torch.Tensor]:
-    """Batches of windows of similar length, in random order (random within equal lengths too)."""
-    order = np.lexsort((rng.random(len(lengths)), lengths.numpy()))
-    batches = [torch.from_numpy(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def build_model(
@@ -237,7 +164,7 @@ def train_sasrec(
     lengths = torch.from_numpy((x_all > 0).sum(axis=1))
     x_all, y_all = torch.from_numpy(x_all), torch.from_numpy(y_all)
     log.info("sasrec: %d windows, %d next-item targets", len(x_all), int((y_all > 0).sum()))
-    per_epoch = len(_epoch_windows(owners, train_config.max_windows_per_user, np.random.default_rng(0)))
+    per_epoch = len(epoch_windows(owners, train_config.max_windows_per_user, np.random.default_rng(0)))
     steps_per_epoch = -(-per_epoch // train_config.batch_size)
     # The schedule's horizon; it shrinks only when the time budget would be exceeded, so a run
     # that fits its budget does not depend on timing at all (deterministic).
@@ -252,14 +179,14 @@ def train_sasrec(
         t0, c0 = time.perf_counter(), time.process_time()
         model.train()
         total, count = 0.0, 0
-        chosen = torch.from_numpy(_epoch_windows(owners, train_config.max_windows_per_user, rng))
-        for part in _length_buckets(lengths[chosen], train_config.batch_size, rng):
+        chosen = torch.from_numpy(epoch_windows(owners, train_config.max_windows_per_user, rng))
+        for part in length_buckets(lengths[chosen], train_config.batch_size, rng):
             batch = chosen[part]
             # Windows are left-padded and batched by length, so the shared padding is cut off.
             width = int(lengths[batch].max())
             x, y = x_all[batch, -width:], y_all[batch, -width:]
             seen = (
-                _seen_mask(x, batch, train_sequences, owners, starts, splits.n_items)
+                seen_mask(x, batch, train_sequences, owners, starts, splits.n_items)
                 if train_config.mask_seen
                 else None
             )
