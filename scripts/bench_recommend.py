@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import bench_cold_start  # scripts/, next to this file
 import numpy as np
 import pandas as pd
 
@@ -38,6 +37,9 @@ from services.train.recommender.metrics import (
 )
 from services.train.recommender.train_sasrec import TrainConfig, train_sasrec
 from services.train.snapshot import load_links, load_ratings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script, when loaded by path
+import bench_cold_start  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("hr", "ndcg", "mrr", "coverage")

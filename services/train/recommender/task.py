@@ -85,13 +85,15 @@ def _production_check(
     except (RuntimeError, ObjectNotFound, KeyError, ValueError) as exc:  # ChecksumError is a RuntimeError
         log.warning("production recommender %s unreadable: %s", manifest.version, exc)
         return True, f"production {manifest.version} unreadable ({exc})", {"version": manifest.version}
-    same_index = bool(np.array_equal(current.item_ids, splits.item_ids))
-    shared = int(sum(current.knows(int(t)) for t in splits.item_ids))
+    # Movies appended after the ranked catalog (new ones) are not ranked by the protocol.
+    n = splits.n_ranked
+    same_index = bool(np.array_equal(current.item_ids[:n], splits.item_ids[:n]))
+    shared = int(sum(current.knows(int(t)) for t in splits.item_ids[:n]))
     ndcg = evaluate_recommender(current, splits, "valid")["ndcg"]
     note = (
         "same item index"
         if same_index
-        else f"item index differs: production knows {shared} of {splits.n_items} catalog items, the others rank last"
+        else f"item index differs: production knows {shared} of {n} catalog items, the others rank last"
     )
     info = {"version": manifest.version, "valid_ndcg@10": ndcg, "same_item_index": same_index, "note": note}
     if challenger_ndcg > ndcg:
