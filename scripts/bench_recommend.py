@@ -7,6 +7,11 @@ the wall clock, so both are printed.
 When ``../shared/peers/`` holds the peers' per-user test top-10 lists (optional: the project
 never needs it), they are scored with the same metrics module on the same test targets, and each
 SASRec seed is compared with RecBole's SASRec, paired by user, with a bootstrap interval.
+
+Then the item-cold-start table (scripts/bench_cold_start.py): movies nobody in training rated,
+ranked by SASRec from their content, by the new shelf's blend, and by three baselines, with the
+paired interval against the best baseline. ``--cold-validation`` first prints the validation
+protocol's grid, which the defaults were chosen on.
 """
 
 from __future__ import annotations
