@@ -57,11 +57,11 @@ FEEDBACK = [
     fb("f11", "r3", 8, f"{DAY}T13:59:00.000Z"),  # before the impression
 ]
 # By hand. v1: r1 hit (best rank 2), r2 none, r3 hit (rank 1); 8 distinct of 10; r3 fell back.
-V1 = {"version": "v1", "responses": 3, "hit_rate": 2 / 3, "mrr": (1 / 2 + 0 + 1) / 3, "coverage": 0.8,
+V1 = {"version": "v1", "pool": "all", "responses": 3, "hit_rate": 2 / 3, "mrr": (1 / 2 + 0 + 1) / 3, "coverage": 0.8,
       "distinct_items": 8, "catalog_size": 10, "fallback_share": 1 / 3, "positives": 3}  # fmt: skip
-V2 = {"version": "v2", "responses": 1, "hit_rate": 0.0, "mrr": 0.0, "coverage": 0.1,
+V2 = {"version": "v2", "pool": "all", "responses": 1, "hit_rate": 0.0, "mrr": 0.0, "coverage": 0.1,
       "distinct_items": 2, "catalog_size": 20, "fallback_share": 0.0, "positives": 0}  # fmt: skip
-NONE = {"version": "none", "responses": 1, "hit_rate": 1.0, "mrr": 0.5, "coverage": 0.5,
+NONE = {"version": "none", "pool": "all", "responses": 1, "hit_rate": 1.0, "mrr": 0.5, "coverage": 0.5,
         "distinct_items": 2, "catalog_size": 4, "fallback_share": 1.0, "positives": 1}  # fmt: skip
 
 
@@ -71,6 +71,16 @@ def _approx(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_metrics_per_version_match_the_hand_computation() -> None:
     assert version_metrics(IMPRESSIONS, FEEDBACK) == _approx([NONE, V1, V2])
+
+
+def test_the_new_shelf_is_judged_apart_from_the_main_list() -> None:
+    # The same page asked for both lists: r1 (the main list, before pools existed) and n1 (the shelf).
+    shelf = {**imp("n1", f"{DAY}T12:00:01.000Z", [11, 12], "v1", 10), "pool": "new"}
+    answer = fb("g1", "n1", 12, f"{DAY}T12:05:00.000Z")
+    rows = version_metrics([*IMPRESSIONS[:3], shelf], [*FEEDBACK, answer])
+    assert [(r["version"], r["pool"]) for r in rows] == [("v1", "all"), ("v1", "new")]
+    assert rows[0] == _approx([V1])[0]  # the main list's figures do not move
+    assert (rows[1]["responses"], rows[1]["hit_rate"], rows[1]["mrr"]) == (1, 1.0, 0.5)
 
 
 def test_a_wider_window_counts_the_late_like() -> None:

@@ -738,3 +738,15 @@ def test_model_page_says_when_monitoring_cannot_be_read(stub: StubApi) -> None:
     at = open_page("views/model.py", stub.client())
     [warning] = texts(at.warning)
     assert "monitoring reports cannot be read right now" in warning
+
+
+def test_the_new_shelf_has_its_own_line_in_the_online_charts() -> None:
+    from services.ui import online_view
+    from services.ui.loop_api import read_online
+
+    row = {"responses": 4, "hit_rate": 0.5, "mrr": 0.25, "coverage": 0.1, "catalog_size": 10}
+    days = read_online({"days": [{"date": "2026-12-01", "versions": [
+        {**row, "version": "v1"}, {**row, "version": "v1", "pool": "new", "hit_rate": 0.25}]}]})  # fmt: skip
+    frame = online_view.online_frame(days)
+    hits = frame[frame["metric"] == "hit_rate"].set_index("version")["value"].to_dict()
+    assert hits == {"v1": 0.5, "v1 · new shelf": 0.25}  # a row without a pool is the main list

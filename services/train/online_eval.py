@@ -78,17 +78,22 @@ def version_metrics(
     feedback: list[dict[str, Any]],
     window_minutes: int = events.ANSWER_WINDOW_MIN,
 ) -> list[dict[str, Any]]:
-    """Per-version online metrics of impressions joined with the feedback answering them (pure)."""
+    """Per-version and per-pool online metrics of impressions joined with the feedback answering them (pure).
+
+    The "new for you" shelf (pool "new") is judged apart from the main list (pool "all"; impressions
+    from before pools existed count as "all"): a shelf of unrated movies gets fewer hits, and mixing
+    its responses in would lower the main list's figures for nothing it did.
+    """
     by_request: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for f in feedback:
         if f.get("request_id"):
             by_request[f["request_id"]].append(f)
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for imp in impressions:
-        groups[imp.get("model_version") or NO_VERSION].append(imp)
+        groups[(imp.get("model_version") or NO_VERSION, imp.get("pool") or "all")].append(imp)
     out = []
-    for version in sorted(groups):
-        rows = groups[version]
+    for version, pool in sorted(groups):
+        rows = groups[(version, pool)]
         hits, reciprocal, positives, fallbacks = 0, 0.0, 0, 0
         served: set[int] = set()
         for imp in rows:
@@ -106,6 +111,7 @@ def version_metrics(
         out.append(
             {
                 "version": version,
+                "pool": pool,
                 "responses": n,
                 "hit_rate": hits / n,
                 "mrr": reciprocal / n,
@@ -152,10 +158,20 @@ def evaluate_online(store: ObjectStore, tracker: Tracker, logical_date: str) -> 
         log.info("online %s: no impressions, nothing to evaluate (report %s)", logical_date, key)
         return {**report, "report": key}
     for v in report["versions"]:
-        log.info("online %s version %s: %s", logical_date, v["version"], v)
+        log.info("online %s version %s pool %s: %s", logical_date, v["version"], v["pool"], v)
     config = {k: report[k] for k in ("date", "window_minutes", "impressions", "feedback_events")}
     with tracker.run(f"online-{logical_date}", config, group="online", job_type="evaluate") as run:
         run.summary(
-            {f"{v['version']}/{k}": x for v in report["versions"] for k, x in v.items() if k != "version"}
+            {
+                f"{_run_key(v)}/{k}": x
+                for v in report["versions"]
+                for k, x in v.items()
+                if k not in ("version", "pool")
+            }
         )
     return {**report, "report": key}
+
+
+def _run_key(row: dict[str, Any]) -> str:
+    # The main list keeps the version alone as its W&B key, as before pools existed.
+    return row["version"] if row["pool"] == "all" else f"{row['version']}/{row['pool']}"

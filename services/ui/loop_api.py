@@ -72,6 +72,7 @@ class OnlineVersion:
     catalog_size: int
     fallback_share: float
     positives: int
+    pool: str = "all"  # "new": the "new for you" shelf, judged apart
 
 
 @dataclass(frozen=True)
@@ -122,4 +123,5 @@ def _version(raw: Mapping[str, Any]) -> OnlineVersion:
         catalog_size=int(raw.get("catalog_size") or 0),
         fallback_share=float(raw.get("fallback_share") or 0.0),
         positives=int(raw.get("positives") or 0),
+        pool=str(raw.get("pool") or "all"),
     )

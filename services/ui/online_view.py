@@ -8,6 +8,7 @@ import altair as alt
 import pandas as pd
 
 from services.ui.api_client import ApiError, OnlineDay
+from services.ui.loop_api import OnlineVersion
 
 # metric -> (title, axis format); the shares are shown as percentages.
 ONLINE_METRICS = {
@@ -64,7 +65,7 @@ def online_frame(days: Sequence[OnlineDay]) -> pd.DataFrame:
     rows = [
         {
             "date": pd.Timestamp(day.date),
-            "version": NO_VERSION_LABEL if version.version == NO_VERSION else version.version,
+            "version": _label(version),
             "metric": metric,
             "value": float(getattr(version, metric)),
             "responses": version.responses,
@@ -101,3 +102,8 @@ def online_chart(frame: pd.DataFrame, metric: str, versions: Sequence[str]) -> a
         )
         .properties(height=300)  # with autosize "fit" this includes the axes and the legend
     )
+
+
+def _label(version: OnlineVersion) -> str:
+    name = NO_VERSION_LABEL if version.version == NO_VERSION else version.version
+    return name if version.pool == "all" else f"{name} · new shelf"
