@@ -203,8 +203,9 @@ def test_the_impression_says_which_pool_was_ranked(cold: TestClient, store: Obje
     for pool, out in shown.items():
         impression = by_request[out["request_id"]]
         assert impression["pool"] == pool and impression["items"] == _ids(out)
-    # Online evaluation still reads them: pool is data on the event, the stream stays "impressions".
+    # Online evaluation reads them, and judges each pool apart: pool is data on the event, the stream
+    # stays "impressions".
     usable, dropped = usable_impressions(logged)
     assert dropped == 0
-    (metrics,) = version_metrics(usable, [])
-    assert metrics["responses"] == 2
+    rows = version_metrics(usable, [])
+    assert [(r["pool"], r["responses"]) for r in rows] == [("all", 1), ("new", 1)]
