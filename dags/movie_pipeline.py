@@ -1,16 +1,24 @@
 """
 ### Movie intelligence: the daily training pipeline
 
+**Each run processes one data day: the day that has just ended.** The run the scheduler fires at
+00:00 UTC on 2026-12-03 (logical date 2026-12-03) has the data interval 2026-12-02 → 2026-12-03 shown
+in the console, and every task reads and writes the partitions `dt=2026-12-02`: that day's TMDB
+movies, feedback, impressions and /predict log. A run triggered by hand processes the day before it
+was triggered; `./scripts/pipeline.sh --date D` runs data day D. Feedback and online evaluation also
+re-curate the `RECURATION_DAYS` (3) days before the data day, so batches that reached S3 late count.
+
 collect → validate → build features → train (XGBoost, LightGBM, random forest, mean baseline, and
 the sequential recommender, in parallel) → select and publish the rating model → notify serving.
-Alongside: collect_feedback curates the app's feedback of the day, which the recommender trains on
-and evaluate_online joins with the day's impressions. Before anything is published, evaluate_live
-scores the day's new movies with the production rating model and monitor runs the drift reports;
-alert then fails (and calls the webhook) when the day is bad, without holding training back.
+Alongside: collect_feedback curates the data day's feedback (and says which replicas may not have
+flushed it yet), which the recommender trains on and evaluate_online joins with the impressions.
+Before anything is published, evaluate_live scores the day's new movies with the production rating
+model and monitor runs the drift reports; alert then fails (and calls the webhook) when the day is
+bad, without holding training back.
 
-Each task is idempotent for its logical date and exchanges S3 keys through XCom, never data.
-The work itself lives in `services/train/steps.py`; this file only wires it (and imports nothing
-heavy at parse time).
+Each task is idempotent for its data day and exchanges S3 keys through XCom, never data.
+The work itself lives in `services/train/`; this file only wires it (and imports nothing heavy at
+parse time).
 """
 
 from __future__ import annotations
@@ -20,16 +28,17 @@ from typing import Any
 
 import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
 RATING_ALGORITHMS = ("xgboost", "lightgbm", "random_forest", "mean")
 
 
-def _logical_date() -> str:
-    """The run's date: its logical date, or the day it runs for manual runs that have none."""
+def _data_day() -> str:
+    """The day this run processes: its data interval's first day (services/train/schedule.py says why)."""
+    from services.train.schedule import data_day
+
     ctx = get_current_context()
-    when = ctx.get("logical_date") or ctx["dag_run"].run_after
-    return when.strftime("%Y-%m-%d")
+    return data_day(ctx.get("data_interval_start"), ctx["dag_run"].run_after)
 
 
 def _ctx() -> Any:
@@ -40,7 +49,9 @@ def _ctx() -> Any:
 
 @dag(
     dag_id="movie_pipeline",
-    schedule="@daily",
+    # At 00:00 UTC, with a one-day data interval: the run fired at the end of day D carries D as its
+    # data interval (plain "@daily" is a zero-length interval in Airflow 3, which hides the day).
+    schedule=CronTriggerTimetable("0 0 * * *", timezone="UTC", interval=timedelta(days=1)),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -56,35 +67,35 @@ def movie_pipeline() -> None:
         """Today's ~100 movies from TMDB (or the bundled snapshot) into a raw S3 partition."""
         from services.train import steps
 
-        return steps.collect(_ctx(), _logical_date())
+        return steps.collect(_ctx(), _data_day())
 
     @task
     def validate(collected: dict[str, Any]) -> dict[str, Any]:
         """Schema and range checks; bad rows quarantined with their reason."""
         from services.train import steps
 
-        return steps.validate_step(_ctx(), _logical_date())
+        return steps.validate_step(_ctx(), _data_day())
 
     @task
     def build_features(validated: dict[str, Any]) -> dict[str, Any]:
         """Time-respecting split, encoders fitted on train only, leak guard, feature matrices."""
         from services.train import steps
 
-        return steps.build_features(_ctx(), _logical_date(), validated["curated"], validated["partitions"])
+        return steps.build_features(_ctx(), _data_day(), validated["curated"], validated["partitions"])
 
     @task
     def train_rating(features: dict[str, Any], algorithm: str) -> dict[str, Any]:
         """One rating candidate, tracked in W&B."""
         from services.train import steps
 
-        return steps.train_rating(_ctx(), _logical_date(), features, algorithm)
+        return steps.train_rating(_ctx(), _data_day(), features, algorithm)
 
     @task
     def collect_feedback() -> dict[str, Any]:
-        """The day's app feedback: deduplicated, checked, curated; bad rows quarantined."""
-        from services.train.feedback import collect_feedback
+        """The data day's app feedback (and the re-curation window's): deduplicated, checked, curated."""
+        from services.train.curation import collect_feedback_step
 
-        return collect_feedback(_ctx().store, _logical_date())
+        return collect_feedback_step(_ctx(), _data_day())
 
     @task
     def train_recommender(validated: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +104,7 @@ def movie_pipeline() -> None:
         from services.train.raw_store import read_jsonl
         from services.train.recommender.task import run_recommender_task
 
-        ctx, date = _ctx(), _logical_date()
+        ctx, date = _ctx(), _data_day()
         return run_recommender_task(
             ctx.settings, ctx.registry, ctx.tracker,
             logical_date=date, max_epochs=ctx.settings.recommender_max_epochs,
@@ -104,24 +115,23 @@ def movie_pipeline() -> None:
     @task
     def evaluate_online(feedback: dict[str, Any]) -> dict[str, Any]:
         """Hit rate, MRR and coverage of each recommender version on the day's impressions."""
-        from services.train.online_eval import evaluate_online
+        from services.train.curation import evaluate_online_step
 
-        ctx = _ctx()
-        return evaluate_online(ctx.store, ctx.tracker, _logical_date())
+        return evaluate_online_step(_ctx(), _data_day())
 
     @task
     def evaluate_live(validated: dict[str, Any]) -> dict[str, Any]:
         """Production rating model's RMSE and MAE on the day's new labelled movies (and the recipe's)."""
         from services.train.live_eval import evaluate_live
 
-        return evaluate_live(_ctx(), _logical_date())
+        return evaluate_live(_ctx(), _data_day())
 
     @task
     def monitor(validated: dict[str, Any]) -> dict[str, Any]:
         """Evidently drift reports: the day's /predict inputs and new movies against the training features."""
         from services.train.monitor import monitor
 
-        return monitor(_ctx(), _logical_date())
+        return monitor(_ctx(), _data_day())
 
     @task(retries=0, trigger_rule="all_done")
     def alert() -> dict[str, Any]:
@@ -132,7 +142,7 @@ def movie_pipeline() -> None:
 
         ctx = _ctx()
         try:
-            return raise_alerts(ctx.store, ctx.settings, _logical_date())
+            return raise_alerts(ctx.store, ctx.settings, _data_day())
         except AlertRaised as exc:
             raise AirflowFailException(f"bad day: {exc}") from exc
 
@@ -141,7 +151,7 @@ def movie_pipeline() -> None:
         """Pick the challenger, compare with production on the same rows, publish, maybe promote."""
         from services.train import steps
 
-        return steps.select_and_publish(_ctx(), _logical_date(), features, candidates)
+        return steps.select_and_publish(_ctx(), _data_day(), features, candidates)
 
     @task
     def notify_serving(rating: dict[str, Any], recommender: dict[str, Any]) -> dict[str, Any]:

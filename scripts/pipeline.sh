@@ -3,6 +3,11 @@
 #
 #   ./scripts/pipeline.sh [--date YYYY-MM-DD]
 #
+# --date is the DATA DAY to process (default: yesterday, UTC, the day that has just ended): its TMDB
+# movies, feedback, impressions and /predict log. It is what the scheduler's run at the next midnight
+# processes, so this runs the DAG with that run's logical date (D + 1). To curate what has been posted
+# today so far, pass today's date.
+#
 # Uses the configured S3 (starts the embedded SeaweedFS when it is the configured one), the
 # bundled snapshot unless TMDB_API_KEY is set, and W&B offline unless WANDB_API_KEY is set.
 # Prints progress and a per-task timing table; the full Airflow log goes to var/logs/.
@@ -11,26 +16,29 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-DATE="$(date -u +%Y-%m-%d)"
+DATE="$(date -u -d yesterday +%Y-%m-%d)"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --date) DATE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-[[ "$DATE" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] || { echo "--date must be YYYY-MM-DD, got $DATE" >&2; exit 2; }
+[[ "$DATE" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]] && date -u -d "$DATE" >/dev/null 2>&1 \
+  || { echo "--date must be a day, YYYY-MM-DD, got $DATE" >&2; exit 2; }
+# The scheduled run that processes data day D fires at D+1 00:00 UTC (services/train/schedule.py).
+LOGICAL="$(date -u -d "$DATE + 1 day" +%Y-%m-%d)"
 
 s3_up
 mkdir -p "$VAR_DIR/logs" "$AIRFLOW_HOME"
 LOG="$VAR_DIR/logs/pipeline-$DATE.log"
 echo "==> airflow db migrate"
 airflow db migrate > "$VAR_DIR/logs/airflow-db-migrate.log" 2>&1 || { tail -20 "$VAR_DIR/logs/airflow-db-migrate.log"; exit 1; }
-echo "==> movie_pipeline for $DATE (S3 $S3_ENDPOINT_URL, bucket $S3_BUCKET; full log: $LOG)"
+echo "==> movie_pipeline for data day $DATE (logical date $LOGICAL; S3 $S3_ENDPOINT_URL, bucket $S3_BUCKET; full log: $LOG)"
 START=$(date +%s)
 # `airflow dags test` defers SIGINT/SIGTERM until the running task ends: run it in its own process
 # group so Ctrl-C here stops it at once.
-setsid airflow dags test movie_pipeline "$DATE" > >(tee "$LOG" | "$PY" scripts/pipeline_progress.py) 2>&1 &
+setsid airflow dags test movie_pipeline "$LOGICAL" > >(tee "$LOG" | "$PY" scripts/pipeline_progress.py) 2>&1 &
 AF_PID=$!
 interrupted() {
   echo; echo "==> interrupted: stopping the run"

@@ -38,6 +38,13 @@ if ! dpkg -s prometheus >/dev/null 2>&1 && [[ "${SKIP_PROMETHEUS_INSTALL:-0}" !=
   fi
 fi
 
+# The scheduler test (tests/test_schedule_e2e.py) stamps a past day's events with Debian's faketime.
+if ! command -v faketime >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  echo "==> installing faketime for the scheduler test (apt-get)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime) \
+    > "$VAR_DIR/apt-faketime.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-faketime.log): that test will skip"
+fi
+
 echo "==> ruff"
 ruff check .
 ruff format --check . > /dev/null || { ruff format --check .; exit 1; }

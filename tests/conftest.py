@@ -19,6 +19,7 @@ from services.core.embedded_s3 import EmbeddedS3, free_port_block
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
+from services.train.schedule import logical_date_for
 from tests import processes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,16 +122,18 @@ def _task_states(home: Path, date: str) -> dict[str, str]:
 
 
 def _dags_test(airflow: str, env: dict[str, str], home: Path, date: str) -> tuple[str, dict[str, str]]:
+    """Run data day `date`: the DAG with the logical date of the scheduled run that processes it (D + 1)."""
+    logical = logical_date_for(date)
     proc = subprocess.run(
-        [airflow, "dags", "test", "movie_pipeline", date],
+        [airflow, "dags", "test", "movie_pipeline", logical],
         env=env, capture_output=True, text=True, timeout=1200, cwd=ROOT,
     )  # fmt: skip
     log = proc.stdout + proc.stderr
     (home / f"dags-test-{date}.log").write_text(log)
-    states = _task_states(home, date)
+    states = _task_states(home, logical)
     broken = {t: s for t, s in states.items() if s != "success" and t not in MAY_FAIL}
     if broken or not states:
-        pytest.fail(f"airflow dags test {date} failed (rc {proc.returncode}, {broken}):\n{log[-6000:]}")
+        pytest.fail(f"airflow dags test {logical} (data day {date}) failed (rc {proc.returncode}, {broken}):\n{log[-6000:]}")
     return log, states
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,11 @@ def test_every_dag_imports_without_errors(dagbag) -> None:  # noqa: ANN001
 
 def test_pipeline_order_and_schedule(dagbag) -> None:  # noqa: ANN001
     dag = dagbag.dags["movie_pipeline"]
-    assert dag.schedule == "@daily" or str(dag.timetable.summary) == "@daily"
+    # Daily at midnight UTC with a one-day data interval: the run fired at the end of day D carries D.
+    timetable = dag.timetable
+    assert (timetable.expression, timetable.interval, str(timetable.timezone)) == (
+        "0 0 * * *", timedelta(days=1), "UTC"
+    )
     assert dag.catchup is False
     t = dag.task_dict
     assert t["validate"].upstream_task_ids == {"collect"}
