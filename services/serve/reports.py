@@ -28,7 +28,7 @@ class ReportsUnavailable(RuntimeError):
 
 
 class ReportReader:
-    """The most recent days of one kind of daily report, cached briefly; past days never change."""
+    """The most recent days of one kind of daily report, cached briefly (a rerun may rewrite recent days)."""
 
     def __init__(
         self, store: ObjectStore, ttl_s: float = REPORTS_TTL_S, clock: Callable[[], float] = monotonic
