@@ -16,9 +16,9 @@ log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: report on one logical date."""
+    """CLI: report on one data day's run."""
     parser = argparse.ArgumentParser(description="Summarise a pipeline run's decisions.")
-    parser.add_argument("date", help="the logical date, YYYY-MM-DD")
+    parser.add_argument("date", help="the data day the run processed, YYYY-MM-DD")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ctx = Context.from_env()
@@ -46,6 +46,9 @@ def _get(store: ObjectStore, key: str) -> dict[str, Any] | None:
 def monitoring_lines(store: ObjectStore, day: str) -> list[str]:
     """The day's live error, drift and alert verdict, one line each (what the monitoring tasks wrote)."""
     lines = []
+    completeness = _get(store, report_key("events", day, "completeness.json"))
+    if completeness:
+        lines.append(f"events: {completeness['note']}")
     live = _get(store, report_key("rating", day, "live.json"))
     if live and live.get("model", {}).get("count"):
         m, w = live["model"], live["window"]
