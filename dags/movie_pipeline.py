@@ -2,8 +2,7 @@
 ### Movie intelligence: the daily training pipeline
 
 **Each run processes one data day: the day that has just ended.** The run the scheduler fires at
-00:00 UTC on 2026-12-03 (logical date 2026-12-03) has the data interval 2026-12-02 → 2026-12-03 shown
-in the console, and every task reads and writes the partitions `dt=2026-12-02`: that day's TMDB
+00:00 UTC on 2026-12-03 has the data interval 2026-12-02 → 2026-12-03 shown in the console, and every task reads and writes the partitions `dt=2026-12-02`: that day's TMDB
 movies, feedback, impressions and /predict log. A run triggered by hand processes the day before it
 was triggered; `./scripts/pipeline.sh --date D` runs data day D. Feedback and online evaluation also
 re-curate the `RECURATION_DAYS` (3) days before the data day, so batches that reached S3 late count.

@@ -4,8 +4,8 @@
 #   ./scripts/pipeline.sh [--date YYYY-MM-DD]
 #
 # --date is the DATA DAY to process (default: yesterday, UTC, the day that has just ended): its TMDB
-# movies, feedback, impressions and /predict log. It is what the scheduler's run at the next midnight
-# processes, so this runs the DAG with that run's logical date (D + 1). To curate what has been posted
+# movies, feedback, impressions and /predict log, as the scheduler's run at the next midnight does: it
+# runs `airflow dags test` with D + 1, whose inferred data interval is D -> D + 1. To curate what was posted
 # today so far, pass today's date.
 #
 # Uses the configured S3 (starts the embedded SeaweedFS when it is the configured one), the
@@ -34,7 +34,7 @@ mkdir -p "$VAR_DIR/logs" "$AIRFLOW_HOME"
 LOG="$VAR_DIR/logs/pipeline-$DATE.log"
 echo "==> airflow db migrate"
 airflow db migrate > "$VAR_DIR/logs/airflow-db-migrate.log" 2>&1 || { tail -20 "$VAR_DIR/logs/airflow-db-migrate.log"; exit 1; }
-echo "==> movie_pipeline for data day $DATE (logical date $LOGICAL; S3 $S3_ENDPOINT_URL, bucket $S3_BUCKET; full log: $LOG)"
+echo "==> movie_pipeline for data day $DATE (dags test date $LOGICAL; S3 $S3_ENDPOINT_URL, bucket $S3_BUCKET; full log: $LOG)"
 START=$(date +%s)
 # `airflow dags test` defers SIGINT/SIGTERM until the running task ends: run it in its own process
 # group so Ctrl-C here stops it at once.

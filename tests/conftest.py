@@ -133,7 +133,9 @@ def _dags_test(airflow: str, env: dict[str, str], home: Path, date: str) -> tupl
     states = _task_states(home, logical)
     broken = {t: s for t, s in states.items() if s != "success" and t not in MAY_FAIL}
     if broken or not states:
-        pytest.fail(f"airflow dags test {logical} (data day {date}) failed (rc {proc.returncode}, {broken}):\n{log[-6000:]}")
+        pytest.fail(
+            f"airflow dags test {logical} (data day {date}) failed (rc {proc.returncode}, {broken}):\n{log[-6000:]}"
+        )
     return log, states
 
 

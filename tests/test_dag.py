@@ -33,7 +33,9 @@ def test_pipeline_order_and_schedule(dagbag) -> None:  # noqa: ANN001
     # Daily at midnight UTC with a one-day data interval: the run fired at the end of day D carries D.
     timetable = dag.timetable
     assert (timetable.expression, timetable.interval, str(timetable.timezone)) == (
-        "0 0 * * *", timedelta(days=1), "UTC"
+        "0 0 * * *",
+        timedelta(days=1),
+        "UTC",
     )
     assert dag.catchup is False
     t = dag.task_dict

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from services.core import events
@@ -36,7 +37,7 @@ def test_a_repeated_event_is_kept_once_with_its_earliest_time(store: ObjectStore
     summary = collect_feedback(store, DAY)
     assert summary == {
         "date": DAY, "events": 3, "duplicates": 1, "quarantined": 0, "interactions": 2,
-        "positives": 1, "users": 1, "curated": curated_key(DAY),
+        "positives": 1, "users": 1, "curated": curated_key(DAY), "window": [],
     }  # fmt: skip
     rows = raw_store.read_jsonl(store, curated_key(DAY))
     assert [(r["event_id"], r["ts"]) for r in rows] == [
@@ -119,3 +120,13 @@ def test_load_curated_feedback_unions_days_up_to_a_date(store: ObjectStore) -> N
     assert [r["tmdb_id"] for r in load_curated_feedback(store, until="2026-11-30")] == [100, 101]
     assert [r["event_id"] for r in load_curated_feedback(store, until=DAY)] == ["e0", "e1", "e2"]
     assert load_curated_feedback(store, until="2026-11-01") == []
+
+
+def test_a_late_batch_of_an_earlier_day_is_curated_by_the_next_run(store: ObjectStore) -> None:
+    upload(store, [fb("e1")], "api-1")
+    collect_feedback(store, DAY)
+    upload(store, [fb("e9", tmdb_id=11)], "api-2")  # lands after DAY's run
+    nxt = (date.fromisoformat(DAY) + timedelta(days=1)).isoformat()
+    summary = collect_feedback(store, nxt, window_days=3)
+    assert summary["window"] == [{"date": DAY, "before": 1, "after": 2, "changed": True}]
+    assert len(raw_store.read_jsonl(store, curated_key(DAY))) == 2

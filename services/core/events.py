@@ -68,6 +68,19 @@ def batch_key(stream: str, day: str, replica_id: str, first_seq: int) -> str:
     return f"{stream_prefix(stream, day)}{replica_id}-{first_seq:012d}.jsonl.gz"
 
 
+WATERMARKS_PREFIX = f"{EVENTS_PREFIX}/_watermarks/"
+
+
+def watermark_key(replica_id: str) -> str:
+    """Where a replica's flusher records how far S3 has its events (every one before complete_before)."""
+    return f"{WATERMARKS_PREFIX}{replica_id}.json"
+
+
+def read_watermarks(store: ObjectStore) -> list[dict[str, Any]]:
+    """Every replica's flush watermark, by replica id."""
+    return [store.get_json(o.key) for o in store.list(WATERMARKS_PREFIX) if o.key.endswith(".json")]
+
+
 def report_key(what: str, day: str, name: str) -> str:
     """The object key of a report a DAG task writes for a day, e.g. reports/online/dt=…/recommender.json."""
     return f"{REPORTS_PREFIX}/{what}/dt={day}/{name}"

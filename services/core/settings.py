@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     translate_base_url: str | None = None  # a Google-Translate-compatible endpoint; None: Google's own
     poster_base_url: str = "https://image.tmdb.org/t/p/w342"
     # The event spool (feedback, impressions): one folder per replica, flushed to S3 in the background.
+    # Issue 18: each run re-curates this many days before its data day, so late batches count.
+    recuration_days: int = Field(default=3, ge=0, le=30)
     spool_dir: Path = PROJECT_ROOT / "var" / "spool"
     replica_id: str | None = None  # unset: generated once and kept in the spool folder
     spool_synchronous: str = "NORMAL"  # NORMAL survives a killed process; FULL also a power cut (slower)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from time import monotonic
 from typing import Any
 
-from services.core.events import batch_key, encode_jsonl
+from services.core.events import batch_key, encode_jsonl, utc_now, watermark_key
 from services.core.storage import ObjectStore
 from services.serve.metrics import ServeMetrics
 from services.serve.spool import Spool
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
 WARN_EVERY_S = 60.0
+WATERMARK_EVERY_S = 60.0  # an idle replica still says, once a minute, that S3 has everything it took
 
 
 class EventsUnavailable(RuntimeError):
@@ -67,6 +68,7 @@ class EventLog:
         self._thread: threading.Thread | None = None
         self._last_warning = -WARN_EVERY_S
         self._last_prune = clock()
+        self._last_watermark = -WATERMARK_EVERY_S
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def open(self) -> None:
@@ -189,6 +191,23 @@ class EventLog:
         self.outage_since = None
         if uploaded:
             log.debug("flushed %d events", uploaded)
+        if uploaded or self.clock() - self._last_watermark >= WATERMARK_EVERY_S:
+            self._write_watermark()
+
+    def _write_watermark(self) -> None:
+        # The training host reads these to say whether a day's batches may still be missing
+        # (services/train/completeness.py): every event accepted before complete_before is in S3.
+        now = utc_now()
+        mark = {
+            "replica_id": self.spool.replica_id,
+            "updated_at": now,
+            "complete_before": self.spool.oldest_pending_ts() or now,
+        }
+        try:
+            self.store.put_json(watermark_key(self.spool.replica_id), mark)
+            self._last_watermark = self.clock()
+        except Exception as exc:  # noqa: BLE001 - a watermark is advisory; the next round writes it again
+            self._warn(f"writing the flush watermark failed ({type(exc).__name__}: {exc})")
 
     def _run(self) -> None:
         _lower_priority()

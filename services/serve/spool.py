@@ -231,6 +231,13 @@ class Spool:
             out.append(PendingBatch(stream, day, first, last, size, text))
         return out
 
+    def oldest_pending_ts(self) -> str | None:
+        """The timestamp of the oldest event S3 does not have yet, or None when nothing is pending."""
+        row = self.flusher_conn.execute(
+            "SELECT body FROM events WHERE seq > ? ORDER BY seq LIMIT 1", (self.flushed_upto,)
+        ).fetchone()
+        return json.loads(row[0])["ts"] if row else None
+
     def mark_flushed(self, batches: list[PendingBatch]) -> None:
         """Move the watermark past a window S3 has confirmed in full (one row: a few microseconds)."""
         if not batches:

@@ -22,6 +22,7 @@ from typing import Any
 from services.core import events
 from services.core.storage import ObjectStore
 from services.train import raw_store
+from services.train.schedule import window
 
 log = logging.getLogger(__name__)
 
@@ -166,30 +167,60 @@ def read_curated_day(store: ObjectStore, day: str, keep: tuple[str, ...] = ()) -
     return curate(events.read_day(store, STREAM, day), day, keep)
 
 
-def collect_feedback(store: ObjectStore, logical_date: str) -> dict[str, Any]:
-    """The logical date's feedback into curated/feedback/dt=<date>/ (bad rows quarantined)."""
-    cur = read_curated_day(store, logical_date)
-    key = curated_key(logical_date)
-    raw_store.write_jsonl(store, quarantine_key(logical_date), cur.quarantined)
+def _curate_and_write(store: ObjectStore, day: str) -> dict[str, Any]:
+    """Curate one day from its raw events and overwrite its curated and quarantine objects."""
+    cur = read_curated_day(store, day)
+    key = curated_key(day)
+    raw_store.write_jsonl(store, quarantine_key(day), cur.quarantined)
     raw_store.write_jsonl(store, key, cur.interactions)
-    summary = {
-        "date": logical_date,
+    return {
+        "date": day,
         "events": cur.events,
         "duplicates": cur.duplicates,
         "quarantined": len(cur.quarantined),
+        "reasons": cur.reasons,
         "interactions": len(cur.interactions),
         "positives": sum(r["positive"] for r in cur.interactions),
         "users": len({r["user_id"] for r in cur.interactions}),
         "curated": key,
     }
-    if not cur.events:
+
+
+def _curated_count(store: ObjectStore, day: str) -> int | None:
+    key = curated_key(day)
+    return len(raw_store.read_jsonl(store, key)) if store.exists(key) else None
+
+
+def collect_feedback(store: ObjectStore, logical_date: str, window_days: int = 0) -> dict[str, Any]:
+    """The data day's feedback into curated/feedback/dt=<day>/, and the `window_days` before it again.
+
+    Re-curating the earlier days is an idempotent overwrite that lets batches which reached S3 after
+    their day's run count; the summary's `window` says, per day, how many interactions it had before
+    and has now.
+    """
+    changes = []
+    for day in window(logical_date, window_days)[:-1]:
+        before = _curated_count(store, day)
+        if before is None and not store.list(events.stream_prefix(STREAM, day)):
+            continue  # nothing was ever posted that day
+        after = _curate_and_write(store, day)["interactions"]
+        changed = before != after
+        changes.append({"date": day, "before": before, "after": after, "changed": changed})
+        if changed:
+            log.warning(
+                "feedback %s re-curated: changed, %s -> %d interactions (late batches)", day, before, after
+            )
+        else:
+            log.info("feedback %s re-curated: unchanged (%d interactions)", day, after)
+    summary = _curate_and_write(store, logical_date)
+    if not summary["events"]:
         log.info("feedback %s: no events in %s", logical_date, events.stream_prefix(STREAM, logical_date))
     log.info(
         "feedback %s: %d events, %d duplicates, %d quarantined %s, %d interactions (%d positive) from %d users",
-        logical_date, cur.events, cur.duplicates, len(cur.quarantined), cur.reasons,
+        logical_date, summary["events"], summary["duplicates"], summary["quarantined"], summary.pop("reasons"),
         summary["interactions"], summary["positives"], summary["users"],
     )  # fmt: skip
-    return summary
+    return {**summary, "window": changes}
 
 
 def curated_days(store: ObjectStore) -> list[str]:

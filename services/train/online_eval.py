@@ -22,6 +22,7 @@ from typing import Any
 from services.core import events
 from services.core.storage import ObjectStore
 from services.train.feedback import event_time, read_curated_day
+from services.train.schedule import window
 from services.train.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,18 @@ def answer_feedback(store: ObjectStore, day: str) -> list[dict[str, Any]]:
     return out
 
 
-def evaluate_online(store: ObjectStore, tracker: Tracker, logical_date: str) -> dict[str, Any]:
+def evaluate_online(
+    store: ObjectStore, tracker: Tracker, logical_date: str, window_days: int = 0
+) -> dict[str, Any]:
+    """Evaluate the data day, and again the `window_days` before it that have impressions (late batches)."""
+    redone = []
+    for day in window(logical_date, window_days)[:-1]:
+        if store.list(events.stream_prefix("impressions", day)):
+            redone.append({"date": day, "impressions": _evaluate_day(store, tracker, day)["impressions"]})
+    return {**_evaluate_day(store, tracker, logical_date), "window": redone}
+
+
+def _evaluate_day(store: ObjectStore, tracker: Tracker, logical_date: str) -> dict[str, Any]:
     """Join the day's impressions with the feedback answering them; write the report, log it to W&B."""
     impressions, dropped = usable_impressions(events.read_day(store, "impressions", logical_date))
     feedback = answer_feedback(store, logical_date)

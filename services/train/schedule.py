@@ -1,7 +1,8 @@
 """What day a pipeline run processes: the data day, stated once for the DAG, the scripts and the tests.
 
 The DAG runs on `CronTriggerTimetable("0 0 * * *", interval=1 day)`. The run the scheduler fires at
-2026-12-03T00:00Z has the logical date 2026-12-03 and the data interval [12-02 00:00, 12-03 00:00):
+2026-12-03T00:00Z has the data interval [12-02 00:00, 12-03 00:00) (and, in Airflow 3.3, the logical
+date 12-02, the interval's start):
 it processes the **data day** 2026-12-02, the day that has just ended. Every task of the run (TMDB
 collection, feedback, impressions, predictions, online evaluation, live error, drift) reads and
 writes that day's partitions (`dt=2026-12-02`).
@@ -27,7 +28,7 @@ def data_day(data_interval_start: datetime | None, run_after: datetime | None) -
 
 
 def logical_date_for(day: str) -> str:
-    """The logical date of the scheduled run that processes data day `day` (the next midnight, UTC)."""
+    """The date to give `airflow dags test` for data day `day`: its inferred interval is [day, day + 1)."""
     return (date.fromisoformat(day) + DATA_INTERVAL).isoformat()
 
 
