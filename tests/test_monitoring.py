@@ -19,9 +19,9 @@ from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.serve.app import create_app
-from services.train.alerts import AlertRaised, assess, raise_alerts, webhook_message
-from services.train.drift import PREDICTION, drift_report
-from services.train.monitor import request_frame
+from services.train.monitoring.alerts import AlertRaised, assess, raise_alerts, webhook_message
+from services.train.monitoring.drift import PREDICTION, drift_report
+from services.train.monitoring.monitor import request_frame
 from services.train.rating_data import first_run_rows
 from tests.conftest import SNAPSHOT
 from tests.fakes.webhook_server import webhook_server

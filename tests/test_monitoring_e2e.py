@@ -16,7 +16,7 @@ from services.core.rating_model import load_rating_model
 from services.core.registry import Registry
 from services.core.storage import ObjectStore
 from services.train import raw_store
-from services.train.drift import DRIFT_FEATURES
+from services.train.monitoring.drift import DRIFT_FEATURES
 from services.train.rating_data import labelled
 from services.train.validate import validate
 from tests.conftest import PipelineRun

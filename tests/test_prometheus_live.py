@@ -86,7 +86,7 @@ def stack(s3_server: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> It
     store = ObjectStore.from_settings(settings)
     store.ensure_bucket()
     published = publish_rating(Registry(store))
-    # A bad day's verdict, as services/train/alerts.py stores it: the API turns it into the gauges.
+    # A bad day's verdict, as services/train/monitoring/alerts.py stores it: the API turns it into gauges.
     store.put_json(report_key("alerts", datetime.now(UTC).date().isoformat(), "alert.json"), VERDICT | {
         "model_version": published.version})  # fmt: skip
 

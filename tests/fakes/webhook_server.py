@@ -1,7 +1,7 @@
 """A local stand-in for a Slack-style incoming webhook: it keeps every JSON body POSTed to it.
 
-Like Slack's, it refuses a body without a `text` field (400 "no_text") and answers "ok" otherwise, so
-the real client code (httpx in services/train/alerts.py) is checked against the format Slack accepts.
+Like Slack's, it refuses a body without a `text` field (400 "no_text") and answers "ok" otherwise, so the
+real client code (httpx in services/train/monitoring/alerts.py) is checked against the format Slack accepts.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import numpy as np
 from services.core.events import report_key
 from services.core.storage import ObjectNotFound
 from services.train.context import Context
-from services.train.production import load_production, new_movies, training_movies
+from services.train.monitoring.production import load_production, new_movies, training_movies
 from services.train.rating_data import labelled, targets
 from services.train.reference_recipe import train_recipe
 

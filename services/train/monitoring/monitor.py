@@ -16,8 +16,8 @@ import pandas as pd
 
 from services.core.events import read_day, report_key
 from services.train.context import Context
-from services.train.drift import PREDICTION, drift_report
-from services.train.production import Production, load_production, new_movies, training_frame
+from services.train.monitoring.drift import PREDICTION, drift_report
+from services.train.monitoring.production import Production, load_production, new_movies, training_frame
 
 log = logging.getLogger(__name__)
 
