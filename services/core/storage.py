@@ -68,6 +68,21 @@ class ObjectStore:
         """Write one object."""
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
+    def put_bytes_if_absent(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> bool:
+        """Write one object only if the key is free (If-None-Match: *); False when it already exists."""
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            # 412: the key exists. 409 ConditionalRequestConflict: a concurrent write of the same key.
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                return False
+            raise
+        return True
+
     def get_bytes(self, key: str) -> bytes:
         """Read one object; ObjectNotFound when missing."""
         try:
