@@ -121,14 +121,14 @@ def movie_pipeline() -> None:
     @task
     def evaluate_live(validated: dict[str, Any]) -> dict[str, Any]:
         """Production rating model's RMSE and MAE on the day's new labelled movies (and the recipe's)."""
-        from services.train.live_eval import evaluate_live
+        from services.train.monitoring.live_eval import evaluate_live
 
         return evaluate_live(_ctx(), _data_day())
 
     @task
     def monitor(validated: dict[str, Any]) -> dict[str, Any]:
         """Evidently drift reports: the day's /predict inputs and new movies against the training features."""
-        from services.train.monitor import monitor
+        from services.train.monitoring.monitor import monitor
 
         return monitor(_ctx(), _data_day())
 
@@ -137,7 +137,7 @@ def movie_pipeline() -> None:
         """Fails, and posts to ALERT_WEBHOOK_URL, when live error or drift passes its threshold."""
         from airflow.exceptions import AirflowFailException
 
-        from services.train.alerts import AlertRaised, raise_alerts
+        from services.train.monitoring.alerts import AlertRaised, raise_alerts
 
         ctx = _ctx()
         try:
