@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.core import events
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from services.core import event_table, events
 from services.core.storage import ObjectStore
 from services.train import raw_store
 from services.train.schedule import window
@@ -31,7 +35,12 @@ CURATED_PREFIX = "curated/feedback"
 QUARANTINE_PREFIX = "quarantine/feedback"
 MAX_USER_ID = 128
 CURATED_FIELDS = ("event_id", "ts", "user_id", "tmdb_id", "kind", "value")
-_LATEST = datetime.max.replace(tzinfo=UTC)
+CURATED_SCHEMA = pa.schema(
+    [("event_id", pa.string()), ("kind", pa.string()), ("positive", pa.bool_()), ("tmdb_id", pa.int64()),
+     ("ts", pa.string()), ("user_id", pa.string()), ("value", pa.float64())]
+)  # fmt: skip
+TS_US = "_ts_us"  # the parsed server time (UTC microseconds), kept beside the curated rows, never written
+_DAY_US = 86_400 * 1_000_000
 
 
 def curated_key(day: str) -> str:
@@ -96,37 +105,14 @@ def problem(record: Any, day: str) -> str | None:
     return None
 
 
-def _event_id(record: Any) -> str | None:
-    event_id = record.get("event_id") if isinstance(record, dict) else None
-    return event_id if isinstance(event_id, str) and event_id else None
-
-
-def deduplicate(records: list[Any]) -> tuple[list[Any], int]:
-    """Records with repeated event_ids dropped (the earliest ts wins) and how many were dropped.
-
-    Records without a usable event_id are kept, in their place, so validation quarantines them.
-    """
-    first: dict[str, tuple[datetime, int]] = {}
-    for pos, record in enumerate(records):
-        event_id = _event_id(record)
-        if event_id is None:
-            continue
-        key = (event_time(record.get("ts")) or _LATEST, pos)
-        if event_id not in first or key < first[event_id]:
-            first[event_id] = key
-    keep = {pos for _, pos in first.values()}
-    out = [r for pos, r in enumerate(records) if pos in keep or _event_id(r) is None]
-    return out, len(records) - len(out)
-
-
 @dataclass
 class CuratedDay:
-    """One day of feedback after deduplication and checks."""
+    """One day of feedback after deduplication and checks; interactions are an Arrow table."""
 
     day: str
     events: int  # rows read, duplicates included
     duplicates: int
-    interactions: list[dict[str, Any]] = field(default_factory=list)
+    interactions: pa.Table
     quarantined: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -135,36 +121,73 @@ class CuratedDay:
         return dict(Counter(q["reason"] for q in self.quarantined))
 
 
-def interaction(record: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The curated form of a valid feedback record (plus the `keep` fields), with whether it is positive."""
-    row = {k: record.get(k) for k in (*CURATED_FIELDS, *keep)}
-    row["value"] = float(row["value"]) if row["kind"] == "rating" else None
-    row["positive"] = events.is_positive(row)
-    return row
+def _mask(arr: pa.Array, null_is: bool) -> np.ndarray:
+    return pc.fill_null(arr, null_is).to_numpy(zero_copy_only=False)
 
 
-def sort_key(row: dict[str, Any]) -> tuple[datetime, str]:
-    """Order of curated interactions: time, then event_id (a total order, so reruns match)."""
-    return event_time(row["ts"]) or _LATEST, row["event_id"]
+def _failed_checks(t: pa.Table, ts_us: np.ndarray, day: str) -> tuple[np.ndarray, list[str]]:
+    """Per row, 1 + the index of the first check it fails in the returned reasons (0: fit), as `problem`."""
+    kind, value = t["kind"], t["value"]
+    is_rating = _mask(pc.equal(kind, "rating"), False)
+    no_value = pc.is_null(value).to_numpy(zero_copy_only=False)
+    v = pc.fill_null(value, 0.0).to_numpy(zero_copy_only=False)
+    start = int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()) * 1_000_000
+    others = [k for k in events.FEEDBACK_KINDS if k != "rating"]
+    checks: list[tuple[str, np.ndarray]] = [
+        ("event_id: not a non-empty string", _mask(pc.equal(t["event_id"], ""), True)),
+        ("user_id: not a non-empty string", _mask(pc.equal(t["user_id"], ""), True)),
+        (f"user_id: longer than {MAX_USER_ID} characters",
+         _mask(pc.greater(pc.utf8_length(t["user_id"]), MAX_USER_ID), False)),
+        ("tmdb_id: not a positive integer", _mask(pc.less(t["tmdb_id"], 1), True)),
+        (f"kind: not one of {', '.join(events.FEEDBACK_KINDS)}",
+         ~_mask(pc.is_in(kind, value_set=pa.array(events.FEEDBACK_KINDS)), False)),
+        ("value: missing for a rating", is_rating & no_value),
+        ("value: not a rating in 0.5..5 by steps of 0.5",
+         is_rating & ~no_value & ~((v >= 0.5) & (v <= 5) & ((v * 2) % 1 == 0))),
+        *[(f"value: given for {k}", _mask(pc.equal(kind, k), False) & ~no_value) for k in others],
+        ("ts: not an ISO 8601 timestamp with a time zone", ts_us == event_table.NO_TIME),
+        (f"ts: not on the partition's day {day}", (ts_us < start) | (ts_us >= start + _DAY_US)),
+    ]  # fmt: skip
+    codes = np.zeros(t.num_rows, dtype=np.int8)
+    for code in range(len(checks), 0, -1):  # last to first, so the first failed check is the one kept
+        codes[checks[code - 1][1]] = code
+    return codes, [reason for reason, _ in checks]
 
 
-def curate(records: list[Any], day: str, keep: tuple[str, ...] = ()) -> CuratedDay:
-    """Deduplicate and check one day's raw feedback records (pure: no I/O); `keep` adds raw fields."""
-    unique, duplicates = deduplicate(records)
-    out = CuratedDay(day=day, events=len(records), duplicates=duplicates)
-    for record in unique:
-        reason = problem(record, day)
-        if reason is None:
-            out.interactions.append(interaction(record, keep))
-        else:
-            out.quarantined.append({"reason": reason, "record": record})
-    out.interactions.sort(key=sort_key)
-    return out
+def curate_table(day_table: event_table.DayTable, day: str, keep: tuple[str, ...] = ()) -> CuratedDay:
+    """Deduplicate (earliest server time per event_id wins) and check a day's feedback (pure: no I/O)."""
+    t = day_table.table
+    ts_us = event_table.timestamps_us(t["ts"])
+    first = event_table.first_per_key(t["event_id"], ts_us)
+    t, ts_us = t.take(pa.array(first)), ts_us[first]
+    codes, reasons = _failed_checks(t, ts_us, day)
+    quarantined = [
+        {"reason": reasons[c - 1], "record": r}
+        for c, r in zip(codes[codes > 0], t.filter(pa.array(codes > 0)).to_pylist(), strict=True)
+    ]
+    for record in day_table.off_schema:
+        reason = problem(record, day) or "record: a field has the wrong type"
+        quarantined.append({"reason": reason, "record": record})
+    fit = pa.array(codes == 0)
+    good = t.filter(fit)
+    kind, value = good["kind"], good["value"]
+    is_rating = pc.equal(kind, "rating")
+    positive = pc.or_(
+        pc.is_in(kind, value_set=pa.array(["like", "watched"])),
+        pc.and_(is_rating, pc.fill_null(pc.greater_equal(value, events.POSITIVE_MIN_RATING), False)),
+    )
+    columns = {name: good[name] for name in (*CURATED_FIELDS, *keep) if name != "value"}
+    columns["value"] = pc.if_else(is_rating, value, pa.scalar(None, pa.float64()))
+    columns["positive"] = positive
+    columns[TS_US] = pa.array(ts_us[codes == 0])
+    interactions = pa.table(columns).sort_by([(TS_US, "ascending"), ("event_id", "ascending")])
+    duplicates = day_table.table.num_rows - len(first)
+    return CuratedDay(day, day_table.rows, duplicates, interactions, quarantined)
 
 
 def read_curated_day(store: ObjectStore, day: str, keep: tuple[str, ...] = ()) -> CuratedDay:
     """One day of the feedback stream, read from S3 and curated (nothing written)."""
-    return curate(events.read_day(store, STREAM, day), day, keep)
+    return curate_table(event_table.read_day_table(store, STREAM, day), day, keep)
 
 
 def _curate_and_write(store: ObjectStore, day: str) -> dict[str, Any]:
@@ -172,23 +195,24 @@ def _curate_and_write(store: ObjectStore, day: str) -> dict[str, Any]:
     cur = read_curated_day(store, day)
     key = curated_key(day)
     raw_store.write_jsonl(store, quarantine_key(day), cur.quarantined)
-    raw_store.write_jsonl(store, key, cur.interactions)
+    rows = cur.interactions
+    store.put_bytes(key, event_table.encode_table_jsonl(rows.drop_columns([TS_US])), "application/gzip")
     return {
         "date": day,
         "events": cur.events,
         "duplicates": cur.duplicates,
         "quarantined": len(cur.quarantined),
         "reasons": cur.reasons,
-        "interactions": len(cur.interactions),
-        "positives": sum(r["positive"] for r in cur.interactions),
-        "users": len({r["user_id"] for r in cur.interactions}),
+        "interactions": rows.num_rows,
+        "positives": int(pc.sum(rows["positive"]).as_py() or 0),
+        "users": pc.count_distinct(rows["user_id"]).as_py(),
         "curated": key,
     }
 
 
 def _curated_count(store: ObjectStore, day: str) -> int | None:
     key = curated_key(day)
-    return len(raw_store.read_jsonl(store, key)) if store.exists(key) else None
+    return event_table.count_lines(store.get_bytes(key)) if store.exists(key) else None
 
 
 def collect_feedback(store: ObjectStore, logical_date: str, window_days: int = 0) -> dict[str, Any]:
@@ -230,16 +254,12 @@ def curated_days(store: ObjectStore) -> list[str]:
 
 def load_curated_feedback(store: ObjectStore, until: str) -> list[dict[str, Any]]:
     """Every curated interaction of every day up to `until`, deduplicated by event_id (earliest day wins)."""
-    seen: set[str] = set()
-    out: list[dict[str, Any]] = []
     days = [d for d in curated_days(store) if d <= until]
-    for day in days:
-        key = curated_key(day)
-        if not store.exists(key):
-            continue
-        for row in raw_store.read_jsonl(store, key):
-            if row["event_id"] not in seen:
-                seen.add(row["event_id"])
-                out.append(row)
+    keys = [curated_key(d) for d in days if store.exists(curated_key(d))]
+    tables = [event_table.read_jsonl_table(store.get_bytes(k), CURATED_SCHEMA) for k in keys]
+    table = pa.concat_tables(tables) if tables else CURATED_SCHEMA.empty_table()
+    # Rows are in day order, so "the earliest row per event_id" is the earliest day's.
+    first = event_table.first_per_key(table["event_id"], np.arange(table.num_rows, dtype=np.int64))
+    out = table.take(pa.array(first)).to_pylist()
     log.info("curated feedback: %d interactions from %d days up to %s", len(out), len(days), until)
     return out

@@ -15,13 +15,17 @@ The report goes to reports/online/dt=YYYY-MM-DD/recommender.json and to W&B.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from services.core import events
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from services.core import event_table, events
+from services.core.event_table import IMPRESSION_SCHEMA
 from services.core.storage import ObjectStore
-from services.train.feedback import event_time, read_curated_day
+from services.train.feedback import TS_US, read_curated_day
 from services.train.schedule import window
 from services.train.tracking import Tracker
 
@@ -31,47 +35,111 @@ NO_VERSION = "none"  # impressions served with no recommender loaded
 REPORT_NAME = "recommender.json"
 
 
-def _usable(r: Any) -> bool:
-    if not isinstance(r, dict) or not isinstance(r.get("request_id"), str) or not r["request_id"]:
-        return False
-    items, size = r.get("items"), r.get("catalog_size")
-    return (
-        event_time(r.get("ts")) is not None
-        and isinstance(items, list)
-        and all(isinstance(t, int) for t in items)
-        and isinstance(size, int)
-        and size >= 0
+def usable_table(day_table: event_table.DayTable) -> tuple[pa.Table, int]:
+    """Impressions fit to join, one per request_id (earliest server time wins), and how many were dropped.
+
+    The table gains the parsed time as TS_US. Rows off the schema (items that are not ints, …) are dropped.
+    """
+    t = day_table.table
+    ts_us = event_table.timestamps_us(t["ts"])
+    usable = (
+        pc.fill_null(pc.not_equal(t["request_id"], ""), False).to_numpy(zero_copy_only=False)
+        & (ts_us != event_table.NO_TIME)
+        & pc.is_valid(t["items"]).to_numpy(zero_copy_only=False)
+        & pc.fill_null(pc.greater_equal(t["catalog_size"], 0), False).to_numpy(zero_copy_only=False)
     )
+    rows = np.flatnonzero(usable)
+    t = t.take(pa.array(rows)).append_column(TS_US, pa.array(ts_us[rows]))
+    first = event_table.first_per_key(t["request_id"], ts_us[rows])
+    return t.take(pa.array(first)), day_table.rows - len(first)
 
 
 def usable_impressions(records: list[Any]) -> tuple[list[dict[str, Any]], int]:
     """Impressions fit to join, one per request_id (the earliest wins), and how many were dropped."""
-    by_request: dict[str, dict[str, Any]] = {}
-    for r in filter(_usable, records):
-        when = event_time(r["ts"])
-        known = by_request.get(r["request_id"])
-        if known is None or when < event_time(known["ts"]):
-            by_request[r["request_id"]] = r
-    return list(by_request.values()), len(records) - len(by_request)
+    table, off = event_table.from_records(records, event_table.IMPRESSION_SCHEMA)
+    usable, dropped = usable_table(event_table.DayTable(table, off))
+    return usable.drop_columns([TS_US]).to_pylist(), dropped
 
 
-def answers(
-    impression: dict[str, Any], feedback: list[dict[str, Any]], window_minutes: int = events.ANSWER_WINDOW_MIN
+def _answers(imps: pa.Table, feedback: pa.Table, window_minutes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per impression: the rank (0-based) of its best-ranked answered movie (-1: none), and its answers.
+
+    An answer is positive feedback naming the impression's request, about a movie it showed, from its
+    time to `window_minutes` after.
+    """
+    n = imps.num_rows
+    best, found = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    positive = feedback.filter(
+        pc.and_(pc.fill_null(feedback["positive"], False), pc.is_valid(feedback["request_id"]))
+    )
+    if n == 0 or positive.num_rows == 0:
+        return best, found
+    left = pa.table({"request_id": imps["request_id"], "imp": pa.array(np.arange(n)), "start": imps[TS_US]})
+    right = pa.table(
+        {"request_id": positive["request_id"], "tmdb_id": positive["tmdb_id"], "at": positive[TS_US]}
+    )
+    pairs = left.join(right, "request_id", join_type="inner")
+    imp, tmdb = pairs["imp"].to_numpy(), pairs["tmdb_id"].to_numpy()
+    start, at = pairs["start"].to_numpy(), pairs["at"].to_numpy()
+    in_time = (start <= at) & (at <= start + window_minutes * 60_000_000)
+    imp, tmdb = imp[in_time], tmdb[in_time]
+    # Each answer's own impression's items, flattened: the answer counts where its movie was shown.
+    items = imps["items"].combine_chunks().take(pa.array(imp))
+    flat = pc.fill_null(pc.list_flatten(items), -1).to_numpy(zero_copy_only=False)
+    parent = pc.list_parent_indices(items).to_numpy(zero_copy_only=False)
+    offsets = items.offsets.to_numpy()
+    offsets = offsets - offsets[0]
+    shown = np.flatnonzero(flat == tmdb[parent])
+    rank_of = np.full(len(imp), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(rank_of, parent[shown], shown - offsets[:-1][parent[shown]])
+    answered = rank_of != np.iinfo(np.int64).max
+    np.add.at(found, imp[answered], 1)
+    best_or_max = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(best_or_max, imp[answered], rank_of[answered])
+    best[best_or_max != np.iinfo(np.int64).max] = best_or_max[best_or_max != np.iinfo(np.int64).max]
+    return best, found
+
+
+def metrics_table(
+    imps: pa.Table, feedback: pa.Table, window_minutes: int = events.ANSWER_WINDOW_MIN
 ) -> list[dict[str, Any]]:
-    """The positive feedback events that answer one impression (same request, shown movie, in time)."""
-    shown = set(impression["items"])
-    start = event_time(impression["ts"])
-    if start is None:
+    """Per-version and per-pool online metrics of usable impressions and curated feedback tables (pure).
+
+    The "new for you" shelf (pool "new") is judged apart from the main list (pool "all"; impressions
+    from before pools existed count as "all"): a shelf of unrated movies gets fewer hits, and mixing
+    its responses in would lower the main list's figures for nothing it did.
+    """
+    if imps.num_rows == 0:
         return []
-    end = start + timedelta(minutes=window_minutes)
+    best, found = _answers(imps, feedback, window_minutes)
+    version = pc.fill_null(imps["model_version"], NO_VERSION).combine_chunks().dictionary_encode()
+    pool = pc.fill_null(imps["pool"], "all").combine_chunks().dictionary_encode()
+    n_pool = len(pool.dictionary)
+    group = version.indices.to_numpy().astype(np.int64) * n_pool + pool.indices.to_numpy()
+    fallback = pc.fill_null(imps["fallback"], False).to_numpy(zero_copy_only=False)
+    catalog = imps["catalog_size"].to_numpy()
     out = []
-    for f in feedback:
-        if f.get("request_id") != impression["request_id"] or f["tmdb_id"] not in shown:
-            continue
-        when = event_time(f["ts"])
-        if when is not None and start <= when <= end and events.is_positive(f):
-            out.append(f)
-    return out
+    for g in np.unique(group):
+        rows = np.flatnonzero(group == g)
+        n, hit = len(rows), best[rows] >= 0
+        items = imps["items"].take(pa.array(rows))
+        distinct = pc.count_distinct(pc.list_flatten(items)).as_py()
+        size = int(catalog[rows].max())
+        out.append(
+            {
+                "version": version.dictionary[int(g) // n_pool].as_py(),
+                "pool": pool.dictionary[int(g) % n_pool].as_py(),
+                "responses": n,
+                "hit_rate": float(hit.sum()) / n,
+                "mrr": float((1.0 / (1 + best[rows][hit])).sum()) / n,
+                "coverage": distinct / size if size else 0.0,
+                "distinct_items": distinct,
+                "catalog_size": size,
+                "fallback_share": float(fallback[rows].sum()) / n,
+                "positives": int(found[rows].sum()),
+            }
+        )
+    return sorted(out, key=lambda r: (r["version"], r["pool"]))
 
 
 def version_metrics(
@@ -79,65 +147,23 @@ def version_metrics(
     feedback: list[dict[str, Any]],
     window_minutes: int = events.ANSWER_WINDOW_MIN,
 ) -> list[dict[str, Any]]:
-    """Per-version and per-pool online metrics of impressions joined with the feedback answering them (pure).
-
-    The "new for you" shelf (pool "new") is judged apart from the main list (pool "all"; impressions
-    from before pools existed count as "all"): a shelf of unrated movies gets fewer hits, and mixing
-    its responses in would lower the main list's figures for nothing it did.
-    """
-    by_request: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for f in feedback:
-        if f.get("request_id"):
-            by_request[f["request_id"]].append(f)
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for imp in impressions:
-        groups[(imp.get("model_version") or NO_VERSION, imp.get("pool") or "all")].append(imp)
-    out = []
-    for version, pool in sorted(groups):
-        rows = groups[(version, pool)]
-        hits, reciprocal, positives, fallbacks = 0, 0.0, 0, 0
-        served: set[int] = set()
-        for imp in rows:
-            items = imp["items"]
-            served.update(items)
-            fallbacks += bool(imp.get("fallback"))
-            found = answers(imp, by_request.get(imp["request_id"], []), window_minutes)
-            positives += len(found)
-            if found:
-                hits += 1
-                answered = {f["tmdb_id"] for f in found}
-                reciprocal += 1.0 / (1 + min(i for i, t in enumerate(items) if t in answered))
-        catalog = max(imp["catalog_size"] for imp in rows)
-        n = len(rows)
-        out.append(
-            {
-                "version": version,
-                "pool": pool,
-                "responses": n,
-                "hit_rate": hits / n,
-                "mrr": reciprocal / n,
-                "coverage": len(served) / catalog if catalog else 0.0,
-                "distinct_items": len(served),
-                "catalog_size": catalog,
-                "fallback_share": fallbacks / n,
-                "positives": positives,
-            }
-        )
-    return out
+    """`metrics_table` on impressions and raw feedback events given as dicts (tests, the simulator)."""
+    imps, _ = usable_table(event_table.DayTable(*event_table.from_records(impressions, IMPRESSION_SCHEMA)))
+    fb, _ = event_table.from_records(feedback, event_table.FEEDBACK_SCHEMA)
+    fb = fb.append_column("positive", pa.array([events.is_positive(f) for f in fb.to_pylist()], pa.bool_()))
+    fb = fb.append_column(TS_US, pa.array(event_table.timestamps_us(fb["ts"])))
+    return metrics_table(imps, fb, window_minutes)
 
 
-def answer_feedback(store: ObjectStore, day: str) -> list[dict[str, Any]]:
+def answer_feedback(store: ObjectStore, day: str) -> pa.Table:
     """Valid, deduplicated feedback of a day and the next one (answers to late impressions land after midnight)."""
     following = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
-    seen: set[str] = set()
-    out = []
-    for d in (day, following):
-        # request_id is kept here only: the training interactions do not need it.
-        for row in read_curated_day(store, d, keep=("request_id", "position")).interactions:
-            if row["event_id"] not in seen:
-                seen.add(row["event_id"])
-                out.append(row)
-    return out
+    # request_id is kept here only: the training interactions do not need it.
+    table = pa.concat_tables(
+        [read_curated_day(store, d, keep=("request_id",)).interactions for d in (day, following)]
+    )
+    first = event_table.first_per_key(table["event_id"], np.arange(table.num_rows, dtype=np.int64))
+    return table.take(pa.array(first))
 
 
 def evaluate_online(
@@ -153,20 +179,20 @@ def evaluate_online(
 
 def _evaluate_day(store: ObjectStore, tracker: Tracker, logical_date: str) -> dict[str, Any]:
     """Join the day's impressions with the feedback answering them; write the report, log it to W&B."""
-    impressions, dropped = usable_impressions(events.read_day(store, "impressions", logical_date))
+    impressions, dropped = usable_table(event_table.read_day_table(store, "impressions", logical_date))
     feedback = answer_feedback(store, logical_date)
     report = {
         "date": logical_date,
         "window_minutes": events.ANSWER_WINDOW_MIN,
-        "impressions": len(impressions),
-        "feedback_events": len(feedback),
-        "versions": version_metrics(impressions, feedback),
+        "impressions": impressions.num_rows,
+        "feedback_events": feedback.num_rows,
+        "versions": metrics_table(impressions, feedback),
     }
     key = events.report_key("online", logical_date, REPORT_NAME)
     store.put_json(key, report)
     if dropped:
         log.warning("online %s: %d impressions dropped (duplicate or malformed)", logical_date, dropped)
-    if not impressions:
+    if not impressions.num_rows:
         log.info("online %s: no impressions, nothing to evaluate (report %s)", logical_date, key)
         return {**report, "report": key}
     for v in report["versions"]:
