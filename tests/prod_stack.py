@@ -118,6 +118,18 @@ class Stack:
         states = {k: v["state"] for k, v in self.tis(run_id).items()}
         raise AssertionError(f"run {run_id} not finished after {timeout_s} s: {states}")
 
+    def active_runs(self) -> list[str]:
+        """Run ids still queued or running (the DAG has max_active_runs=1: one blocks the next)."""
+        return [r["dag_run_id"] for r in self.runs() if r["state"] in ("queued", "running")]
+
+    def wait_idle(self, timeout_s: float) -> list[str]:
+        """Wait until no run is active, e.g. the scheduled run the timetable fires at 00:00 UTC when a
+        test crosses midnight; returns the runs that were waited for."""
+        waited = self.active_runs()
+        for run_id in waited:
+            self.wait_run(run_id, timeout_s)
+        return waited
+
     def wait_task(self, run_id: str, task_id: str, states: set[str], timeout_s: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -130,7 +142,10 @@ class Stack:
             if ti["state"] in FINISHED:
                 raise AssertionError(f"{task_id} ended {ti['state']} while waiting for {states}")
             time.sleep(1)
-        raise AssertionError(f"{task_id} not in {states} after {timeout_s} s (last: {ti['state']})")
+        others = [r for r in self.active_runs() if r != run_id]
+        raise AssertionError(
+            f"{task_id} not in {states} after {timeout_s} s (last: {ti['state']}; other active runs: {others})"
+        )
 
     def ready(self, n: int) -> dict[str, Any]:
         return httpx.get(self.replica(n) + "/ready", timeout=5).json()
