@@ -5,12 +5,14 @@ and day. The stream is data, not code: feedback, impressions and prediction logs
 
 Layout under the bucket::
 
-    events/<stream>/dt=YYYY-MM-DD/<replica-id>-<first-seq>.jsonl.gz   one uploaded batch
+    events/<stream>/dt=YYYY-MM-DD/<replica-id>-<epoch>-<first-seq>.jsonl.gz   one uploaded batch
     reports/<what>/dt=YYYY-MM-DD/<name>                                 what a DAG task concluded
 
-A batch's name is its replica and the spool sequence number of its first row. A flusher that
-crashed between upload and acknowledgement uploads the same rows (and maybe more) under the same
-name again, so S3 never holds a row twice; replicas never share a name.
+A batch's name is its replica, its spool's epoch (a random id made with the spool's database) and
+the spool sequence number of its first row. A flusher that crashed between upload and acknowledgement
+uploads the same rows (and maybe more) under the same name again, so S3 never holds a row twice;
+replicas never share a name, and a new spool (deleted, restored, cloned) never reuses one.
+Batches written before epochs existed are named <replica-id>-<first-seq>.jsonl.gz; readers take both.
 """
 
 from __future__ import annotations
@@ -61,11 +63,16 @@ def stream_prefix(stream: str, day: str | None = None) -> str:
     return base if day is None else f"{base}dt={day}/"
 
 
-def batch_key(stream: str, day: str, replica_id: str, first_seq: int) -> str:
-    """The object key of one uploaded batch (deterministic, so a retried upload overwrites itself)."""
+def batch_key(stream: str, day: str, replica_id: str, first_seq: int, epoch: str | None = None) -> str:
+    """The object key of one uploaded batch: <replica>-<epoch>-<first seq>, or <replica>-<first seq>.
+
+    The epoch is the spool's (made with its database), so a new spool never reuses an earlier name.
+    Readers list a day's prefix and take every .jsonl.gz in it: they need not parse the name.
+    """
     if not _DAY.match(day):
         raise ValueError(f"not a day: {day!r}")
-    return f"{stream_prefix(stream, day)}{replica_id}-{first_seq:012d}.jsonl.gz"
+    middle = f"{epoch}-" if epoch else ""
+    return f"{stream_prefix(stream, day)}{replica_id}-{middle}{first_seq:012d}.jsonl.gz"
 
 
 WATERMARKS_PREFIX = f"{EVENTS_PREFIX}/_watermarks/"

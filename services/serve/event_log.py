@@ -1,13 +1,18 @@
 """The serving host's event intake: routes append to the spool, a background flusher uploads to S3.
 
 One mechanism for every stream (feedback, impressions, prediction logs): the stream is data. No S3 call
-is ever made on the request path; a request waits only for a local SQLite commit.
+is ever made on the request path. A feedback request waits for its group's fsynced commit; predictions
+and impressions are handed to the spool's writer thread and not waited for (spool.py says what each
+survives).
 """
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -16,9 +21,9 @@ from time import monotonic
 from typing import Any
 
 from services.core.events import batch_key, encode_jsonl, utc_now, watermark_key
-from services.core.storage import ObjectStore
+from services.core.storage import ObjectNotFound, ObjectStore
 from services.serve.metrics import ServeMetrics
-from services.serve.spool import Spool
+from services.serve.spool import PendingBatch, Spool
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,7 @@ class EventLog:
     # --- lifecycle ----------------------------------------------------------------------------------
     def open(self) -> None:
         """Open the spool and upload what an earlier run left in it (S3 down: the thread retries later)."""
+        self.spool.on_commit = self._committed
         self.spool.open()
         self.metrics.spool_pending.set(self.spool.pending)
         if self.spool.pending:
@@ -100,21 +106,59 @@ class EventLog:
         self.spool.close()
 
     # --- the request path ---------------------------------------------------------------------------
-    def append(self, stream: str, records: list[dict[str, Any]]) -> list[bool]:
-        """Spool records durably; True for each new one. EventsUnavailable when they cannot be taken.
+    async def append(self, stream: str, records: list[dict[str, Any]]) -> list[bool]:
+        """Spool records and wait for their commit (fsynced for feedback); True for each new one.
 
-        Returns once the records are committed: a local SQLite commit of tens of microseconds, run on the
-        event loop, cheaper than a hop to a worker thread and back. (Grouping the commits of concurrent
-        requests was measured too: it saved disk writes but its scheduling put 150 ms stalls in p99.)
+        EventsUnavailable when they cannot be taken. The wait is for the writer thread's next group
+        commit: the event loop goes on serving other requests meanwhile.
         """
+        future = self._submit(stream, records, wait=True)
+        assert future is not None
+        try:
+            return await asyncio.wrap_future(future)
+        except sqlite3.Error as exc:
+            raise self._write_failed(stream, records, exc) from exc
+
+    def append_wait(self, stream: str, records: list[dict[str, Any]]) -> list[bool]:
+        """append() for a caller off the event loop (a worker thread, a test): blocks until committed."""
+        future = self._submit(stream, records, wait=True)
+        assert future is not None
+        try:
+            return future.result()
+        except sqlite3.Error as exc:
+            raise self._write_failed(stream, records, exc) from exc
+
+    def record(self, stream: str, records: list[dict[str, Any]]) -> bool:
+        """Queue records a response must not fail for (impressions, prediction logs); False if refused.
+
+        Not waited for: the writer commits them within milliseconds (a killed process loses what is
+        still queued).
+        """
+        if not records:
+            return True
+        try:
+            self._submit(stream, records, wait=False)
+            return True
+        except EventsUnavailable as exc:
+            self._warn(f"{stream} event not recorded: {exc}")
+            return False
+
+    def _submit(self, stream: str, records: list[dict[str, Any]], *, wait: bool) -> Any:
         self._check_capacity(stream, len(records))
         try:
-            fresh = self.spool.append(stream, records)
+            return self.spool.submit(stream, records, wait=wait)
         except sqlite3.Error as exc:
-            log.exception("writing %d %s events to the spool failed", len(records), stream)
-            raise EventsUnavailable(
-                f"the event spool could not be written ({type(exc).__name__})", 30
-            ) from exc
+            raise self._write_failed(stream, records, exc) from exc
+
+    def _write_failed(self, stream: str, records: list[dict[str, Any]], exc: Exception) -> EventsUnavailable:
+        log.error("writing %d %s events to the spool failed: %s", len(records), stream, exc)
+        return EventsUnavailable(f"the event spool could not be written ({type(exc).__name__})", 30)
+
+    def _committed(self, stream: str, fresh: list[bool] | None, n: int) -> None:
+        # On the writer thread, after each group's commit: counters only, no I/O.
+        if fresh is None:
+            self.metrics.events_refused.labels(stream, "spool_error").inc(n)
+            return
         new = sum(fresh)
         self.metrics.events_accepted.labels(stream).inc(new)
         if new < len(fresh):
@@ -122,24 +166,13 @@ class EventLog:
         self.metrics.spool_pending.set(self.spool.pending)
         if self.spool.pending >= self.flush_rows:
             self._wake.set()
-        return fresh
-
-    def record(self, stream: str, records: list[dict[str, Any]]) -> bool:
-        """Spool records a response must not fail for (impressions, prediction logs); False if refused."""
-        if not records:
-            return True
-        try:
-            self.append(stream, records)
-            return True
-        except EventsUnavailable as exc:
-            self._warn(f"{stream} event not recorded: {exc}")
-            return False
 
     def _check_capacity(self, stream: str, n: int) -> None:
-        if self.spool.pending + n > self.max_pending:
+        waiting = self.spool.waiting
+        if waiting + n > self.max_pending:
             self.metrics.events_refused.labels(stream, "spool_full").inc(n)
             raise EventsUnavailable(
-                f"the event spool is full ({self.spool.pending} events waiting for S3); try again later",
+                f"the event spool is full ({waiting} events waiting for S3); try again later",
                 retry_after_s=60,
             )
         if self.outage_since is not None and self.clock() - self.outage_since > self.max_outage_s:
@@ -161,18 +194,40 @@ class EventLog:
                 batches = self.spool.take(self.flush_rows)
                 if not batches:
                     break
+                self.spool.sync_to_disk()  # a power cut can no longer take back rows S3 is about to hold
                 for batch in batches:
-                    key = batch_key(batch.stream, batch.day, self.spool.replica_id, batch.first_seq)
-                    self.store.put_bytes(key, encode_jsonl(batch.text), "application/gzip")
+                    self._upload(batch)
                     self.metrics.events_uploaded.labels(batch.stream).inc(batch.size)
                     uploaded += batch.size
                 # Only once S3 has confirmed every batch of the window: a crash before this line uploads
-                # the same window again under the same names, so nothing is lost and nothing doubled.
+                # the same window (or a longer one) again under the same names: nothing lost or doubled.
                 self.spool.mark_flushed(batches)
             if uploaded:
                 self.spool.delete_flushed()
         self.metrics.spool_pending.set(self.spool.pending)
         return uploaded
+
+    def _upload(self, batch: PendingBatch) -> None:
+        """PUT one batch under a name no other upload uses; a retry of our own upload is recognised."""
+        key = batch_key(batch.stream, batch.day, self.spool.replica_id, batch.first_seq, self.spool.epoch)
+        data = encode_jsonl(batch.text)
+        if self.store.put_bytes_if_absent(key, data, "application/gzip"):
+            return
+        try:
+            existing = self.store.get_bytes(key)
+        except ObjectNotFound:  # deleted meanwhile: nothing of ours is there, write it
+            self.store.put_bytes(key, data, "application/gzip")
+            return
+        if existing == data:
+            return  # this window was uploaded before a crash took the watermark's move: done
+        if gzip.decompress(data).startswith(gzip.decompress(existing)):
+            # The same window from the same first row, now longer: our own earlier upload, a prefix of this.
+            self.store.put_bytes(key, data, "application/gzip")
+            return
+        # Not ours (a copied spool folder with the same epoch and replica id): keep both, never overwrite.
+        other = f"{key.removesuffix('.jsonl.gz')}-{secrets.token_hex(4)}.jsonl.gz"
+        log.error("batch %s already holds other events: uploading this one as %s", key, other)
+        self.store.put_bytes(other, data, "application/gzip")
 
     def _flush_reporting(self) -> None:
         """One flush attempt; an S3 failure starts (or continues) an outage instead of raising."""

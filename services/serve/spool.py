@@ -1,14 +1,18 @@
 """The write-ahead spool: events on local disk before they are acknowledged, until S3 has them.
 
-SQLite in WAL mode. With synchronous=NORMAL a committed row is in the WAL file before the request is
-answered, so it survives a SIGKILL of the process (not a power cut: SPOOL_SYNCHRONOUS=FULL adds an
-fsync per commit for that).
+SQLite in WAL mode, written by one thread (spool_writer.py) that commits whatever requests have queued
+as one transaction. What is promised, per stream:
 
-Rows wait in `events` in sequence order. A flush uploads a window of them, then moves one watermark
-(`flushed_upto`) past the window and only then deletes the window's rows, a few hundred per
-transaction: the flusher never holds SQLite's single writer lock for more than a millisecond or two,
-so the request path's commits never queue behind it. Event ids stay in `seen` for SPOOL_DEDUP_DAYS, so
-a client that retries an accepted event is told it is a duplicate.
+- feedback: the request waits for its group's commit, made with synchronous=FULL (the WAL is fsynced),
+  so a 202 survives a power cut. Its ids are kept in `ids` for SPOOL_DEDUP_DAYS: a retry is recognised.
+- predictions, impressions: queued without waiting, committed by the writer within milliseconds under
+  SPOOL_SYNCHRONOUS (NORMAL: in the WAL, so a committed row survives a killed process, not a power cut).
+  Rows still in the queue when the process is killed are lost: a few milliseconds' worth at most.
+
+Rows wait in `events` in sequence order. A flush fsyncs the window, uploads it, then moves one watermark
+(`flushed_upto`) past it and deletes the window's rows a chunk at a time through the writer. Batch names
+carry the spool's epoch, a random id made when events.db is created: a deleted, restored or cloned spool
+starts a new epoch, so its sequence numbers never name an object that is already in S3.
 """
 
 from __future__ import annotations
@@ -21,33 +25,38 @@ import secrets
 import socket
 import sqlite3
 import threading
-import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from services.core.events import day_of
+from services.serve.spool_writer import Append, CommitHook, Row, SpoolWriter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
-    seq      INTEGER PRIMARY KEY,  -- given by the spool, always above the watermark: batch names stay unique
+    seq      INTEGER PRIMARY KEY,  -- given by the writer, always above the watermark
     stream   TEXT NOT NULL,
     day      TEXT NOT NULL,        -- the UTC day of the event: its S3 partition
     body     TEXT NOT NULL         -- the record as the JSON line it is uploaded as
 );
-CREATE TABLE IF NOT EXISTS seen (
+-- Accepted ids of deduplicated streams, in arrival order (id): a prune deletes a prefix, O(rows pruned).
+CREATE TABLE IF NOT EXISTS ids (
+    id       INTEGER PRIMARY KEY,
     stream   TEXT NOT NULL,
     event_id TEXT NOT NULL,
-    ts       TEXT NOT NULL,
-    PRIMARY KEY (stream, event_id)
-) WITHOUT ROWID;
+    ts       TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ids_event ON ids (stream, event_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('flushed_upto', 0);
+CREATE TABLE IF NOT EXISTS identity (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-# Each commit writes every page it touched to the WAL: small pages and no secondary index keep that to
-# a few KB per commit (4 KB pages, an index on seen.ts and AUTOINCREMENT's own table made it ~20 KB).
-PAGE_SIZE = 1024
-DELETE_CHUNK = 500  # rows per housekeeping transaction: ~1 ms of writer lock each
+PAGE_SIZE = 1024  # each commit writes every page it touched to the WAL: small pages keep that small
+DELETE_CHUNK = 500  # rows per housekeeping transaction: ~1 ms of the writer each
+WAL_LIMIT_BYTES = 16 << 20  # a checkpointed WAL is truncated back to this: the spool's disk stays bounded
+DEDUP_STREAMS = frozenset({"feedback"})  # client ids, retried by clients; the server mints the others
+DURABLE_STREAMS = frozenset({"feedback"})  # committed with durable_synchronous (FULL: fsynced)
 _REPLICA_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -68,23 +77,25 @@ class PendingBatch:
 
 
 class Spool:
-    """One replica's spool folder: the SQLite file, its lock, and the replica id kept beside them."""
+    """One replica's spool folder: the SQLite file, its lock, its writer, and the replica id beside them."""
 
     def __init__(
-        self, directory: Path, *, replica_id: str | None = None, synchronous: str = "NORMAL"
-    ) -> None:
+        self, directory: Path, *, replica_id: str | None = None, synchronous: str = "NORMAL",
+        durable_synchronous: str = "FULL",
+    ) -> None:  # fmt: skip
         self.directory = Path(directory)
         self._replica_id = replica_id
-        self.synchronous = synchronous
-        self._conn: sqlite3.Connection | None = None  # the request path's: appends only
-        self._flusher_conn: sqlite3.Connection | None = None  # the flusher's: reads, marks, checkpoints
+        self.synchronous = _level(synchronous)
+        self.durable_synchronous = _level(durable_synchronous)
+        self._reader: sqlite3.Connection | None = None  # the flusher's: reads and checkpoints only
+        self._writer: SpoolWriter | None = None
         self._lock_fd: int | None = None
-        # Every write transaction takes this lock, so the two connections never meet SQLite's busy
-        # handler (it sleeps in steps of milliseconds, which would show in the request path's p99).
-        self._write_lock = threading.Lock()
-        self.pending = 0
+        self.epoch = ""
+        self.pending = 0  # committed rows S3 does not have yet (changed by the writer thread only)
         self.flushed_upto = 0  # every row up to this sequence number is in S3
-        self._next_seq = 1  # one process per folder (the lock), so a counter in memory is enough
+        self._queued = 0  # rows handed to the writer and not yet committed
+        self._count_lock = threading.Lock()  # guards _queued only: held for an addition
+        self.on_commit: CommitHook | None = None  # metrics hook, called on the writer thread
 
     @property
     def replica_id(self) -> str:
@@ -93,8 +104,13 @@ class Spool:
             raise RuntimeError("spool not opened")
         return self._replica_id
 
+    @property
+    def waiting(self) -> int:
+        """Rows taken and not yet in S3: committed plus still queued (what the capacity limit counts)."""
+        return self.pending + self._queued
+
     def open(self) -> None:
-        """Create or reopen the spool; SpoolLocked when another live process holds it."""
+        """Create or reopen the spool and start its writer; SpoolLocked when another live process holds it."""
         self.directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -107,29 +123,36 @@ class Spool:
             ) from exc
         self._lock_fd = fd
         self._replica_id = self._load_replica_id(self._replica_id)
-        self._conn = self._connect()
-        # Checkpoints copy the WAL into the database and fsync: never on the request path, where an
-        # automatic one would stall a commit for the length of an fsync. The flusher runs them.
-        self._conn.execute("PRAGMA wal_autocheckpoint=0")
-        self._flusher_conn = self._connect()
-        self.flushed_upto = self._flusher_conn.execute(
+        conn = self._connect()
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect only on a new file, before WAL
+        conn.execute("PRAGMA journal_mode=WAL")
+        # Checkpoints copy the WAL into the database and fsync: the flusher runs them, never the writer.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+        conn.executescript(SCHEMA)
+        _migrate(conn)
+        # Made once, when the database is made: a new events.db is a new epoch, so new batch names.
+        conn.execute("INSERT OR IGNORE INTO identity VALUES ('epoch', ?)", (secrets.token_hex(4),))
+        self.epoch = conn.execute("SELECT value FROM identity WHERE key = 'epoch'").fetchone()[0]
+        self._reader = self._connect()
+        self.flushed_upto = self.reader.execute(
             "SELECT value FROM meta WHERE key = 'flushed_upto'"
         ).fetchone()[0]
-        self.pending = self._flusher_conn.execute(
+        self.pending = self.reader.execute(
             "SELECT count(*) FROM events WHERE seq > ?", (self.flushed_upto,)
         ).fetchone()[0]
-        newest = self._flusher_conn.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
-        self._next_seq = max(newest, self.flushed_upto) + 1
+        newest = self.reader.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        self._writer = SpoolWriter(
+            conn, max(newest, self.flushed_upto) + 1, synchronous=self.synchronous,
+            durable_synchronous=self.durable_synchronous, on_commit=self._committed,
+        )  # fmt: skip
+        self._writer.start()
         self.delete_flushed()  # a crash between the watermark and the deletes left some behind
 
     def _connect(self) -> sqlite3.Connection:
-        # check_same_thread=False: opened in the lifespan's thread, used from the loop or the flusher.
+        # check_same_thread=False: opened in the lifespan's thread, used by the writer or the flusher.
         conn = sqlite3.connect(self.directory / "events.db", check_same_thread=False, isolation_level=None)
-        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect only on a new file, before WAL
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={'FULL' if self.synchronous.upper() == 'FULL' else 'NORMAL'}")
         conn.execute("PRAGMA busy_timeout=5000")
-        conn.executescript(SCHEMA)
         return conn
 
     def _load_replica_id(self, configured: str | None) -> str:
@@ -148,69 +171,69 @@ class Spool:
         return generated
 
     def close(self) -> None:
-        """Close the database and release the folder."""
-        with self._write_lock:
-            for conn in (self._conn, self._flusher_conn):
-                if conn is not None:
-                    conn.close()
-            self._conn = self._flusher_conn = None
+        """Commit what is queued, close the database and release the folder."""
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer.conn.close()
+            self._writer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        """The request path's connection."""
-        if self._conn is None:
+    def reader(self) -> sqlite3.Connection:
+        """The flusher's connection (WAL readers never block the writer)."""
+        if self._reader is None:
             raise RuntimeError("spool not opened")
-        return self._conn
+        return self._reader
 
     @property
-    def flusher_conn(self) -> sqlite3.Connection:
-        """The flusher's connection."""
-        if self._flusher_conn is None:
+    def writer(self) -> SpoolWriter:
+        """The writer thread's handle."""
+        if self._writer is None:
             raise RuntimeError("spool not opened")
-        return self._flusher_conn
+        return self._writer
 
-    def append(self, stream: str, records: list[dict[str, Any]]) -> list[bool]:
-        """Store records (each with event_id and ts) in one transaction; True for each one that was new.
+    # --- the request path ---------------------------------------------------------------------------
+    def submit(self, stream: str, records: list[dict[str, Any]], *, wait: bool) -> Future[list[bool]] | None:
+        """Queue records (each with event_id and ts); with wait, a future of a fresh flag per record.
 
-        A commit writes the pages it touched to the WAL (about 4 KB for one event): the events of one
-        request share them.
+        Serialised here, on the caller's thread, outside any lock; the queue's put is O(1).
         """
-        fresh: list[bool] = []
-        with self._write_lock:
-            conn = self.conn
-            seq = self._next_seq
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for r in records:
-                    cur = conn.execute(
-                        "INSERT OR IGNORE INTO seen (stream, event_id, ts) VALUES (?, ?, ?)",
-                        (stream, r["event_id"], r["ts"]),
-                    )
-                    new = cur.rowcount == 1
-                    if new:
-                        body = json.dumps(r, ensure_ascii=False, sort_keys=True)
-                        conn.execute(
-                            "INSERT INTO events (seq, stream, day, body) VALUES (?, ?, ?, ?)",
-                            (seq, stream, day_of(r["ts"]), body),
-                        )
-                        seq += 1
-                    fresh.append(new)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            self._next_seq = seq
-            self.pending += sum(fresh)
-        return fresh
+        dedup = stream in DEDUP_STREAMS
+        rows = [
+            Row(day_of(r["ts"]), json.dumps(r, ensure_ascii=False, sort_keys=True), r["ts"],
+                r["event_id"] if dedup else None)
+            for r in records
+        ]  # fmt: skip
+        future: Future[list[bool]] | None = Future() if wait else None
+        with self._count_lock:
+            self._queued += len(rows)
+        try:
+            self.writer.submit(Append(stream, rows, stream in DURABLE_STREAMS, future))
+        except BaseException:
+            with self._count_lock:
+                self._queued -= len(rows)
+            raise
+        return future
 
+    def _committed(self, stream: str, fresh: list[bool] | None, n: int) -> None:
+        with self._count_lock:
+            self._queued -= n
+        if fresh is not None:
+            self.pending += sum(fresh)
+        if self.on_commit is not None:
+            self.on_commit(stream, fresh, n)
+
+    # --- the flusher --------------------------------------------------------------------------------
     def take(self, limit: int) -> list[PendingBatch]:
         """The oldest rows S3 does not have yet (at most limit), grouped by stream and day, oldest first."""
-        # SQLite joins each group's JSON lines into one string. The module lets go of the GIL while SQLite
-        # works, so the event loop keeps answering; a row-by-row fetch would hold it for ~20 ms a batch.
-        conn, mark = self.flusher_conn, self.flushed_upto
+        # SQLite joins each group's JSON lines into one string, and the module lets go of the GIL while
+        # SQLite works, so the event loop keeps answering; a row-by-row fetch would hold it for ~20 ms.
+        conn, mark = self.reader, self.flushed_upto
         last = conn.execute(
             "SELECT max(seq) FROM (SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?)", (mark, limit)
         ).fetchone()[0]
@@ -231,53 +254,95 @@ class Spool:
             out.append(PendingBatch(stream, day, first, last, size, text))
         return out
 
+    def sync_to_disk(self) -> None:
+        """fsync the database and its WAL: every committed row survives a power cut from here on."""
+        # Before a window is uploaded: under NORMAL a power cut could otherwise take back rows whose
+        # sequence numbers would then be given again, to other rows, under a name S3 already holds.
+        for name in ("events.db", "events.db-wal"):
+            try:
+                fd = os.open(self.directory / name, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
     def oldest_pending_ts(self) -> str | None:
         """The timestamp of the oldest event S3 does not have yet, or None when nothing is pending."""
-        row = self.flusher_conn.execute(
+        row = self.reader.execute(
             "SELECT body FROM events WHERE seq > ? ORDER BY seq LIMIT 1", (self.flushed_upto,)
         ).fetchone()
         return json.loads(row[0])["ts"] if row else None
 
     def mark_flushed(self, batches: list[PendingBatch]) -> None:
-        """Move the watermark past a window S3 has confirmed in full (one row: a few microseconds)."""
+        """Move the watermark past a window S3 has confirmed in full (one row, through the writer)."""
         if not batches:
             return
-        last = batches[0].last_seq
-        with self._write_lock:
-            self.flusher_conn.execute("UPDATE meta SET value = ? WHERE key = 'flushed_upto'", (last,))
+        last, size = batches[0].last_seq, sum(b.size for b in batches)
+
+        def mark(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'flushed_upto'", (last,))
             self.flushed_upto = last
-            self.pending -= sum(b.size for b in batches)
+            self.pending -= size
+
+        self.writer.call(mark)
 
     def delete_flushed(self) -> int:
-        """Delete rows below the watermark, a chunk per transaction so appends slip in between."""
+        """Delete rows below the watermark, a chunk per writer command so appends slip in between."""
         deleted = 0
         while True:
-            with self._write_lock:
-                cur = self.flusher_conn.execute(
-                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT ?)",
-                    (self.flushed_upto, DELETE_CHUNK),
+            n = self.writer.call(
+                lambda conn: (
+                    conn.execute(
+                        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT ?)",
+                        (self.flushed_upto, DELETE_CHUNK),
+                    ).rowcount
                 )
-            deleted += max(cur.rowcount, 0)
-            if cur.rowcount < DELETE_CHUNK:
+            )
+            deleted += max(n, 0)
+            if n < DELETE_CHUNK:
                 return deleted
-            time.sleep(0)  # hand the GIL to the event loop between chunks
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database (and fsync) off the request path; writers are not blocked."""
-        self.flusher_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """Copy the WAL into the database (and fsync) off the request path; the writer is not blocked."""
+        self.reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def prune(self, before_ts: str) -> int:
-        """Forget event ids older than a timestamp: past it, a retried event is no longer recognised."""
+        """Forget deduplicated ids older than a timestamp; costs O(ids forgotten), a chunk at a time."""
+
+        def chunk(conn: sqlite3.Connection) -> tuple[int, bool]:
+            rows = conn.execute("SELECT id, ts FROM ids ORDER BY id LIMIT ?", (DELETE_CHUNK,)).fetchall()
+            last = None
+            for id_, ts in rows:  # ids are in arrival order: the old ones are a prefix
+                if ts >= before_ts:
+                    break
+                last = id_
+            if last is None:
+                return 0, True
+            n = conn.execute("DELETE FROM ids WHERE id <= ?", (last,)).rowcount
+            return n, last != rows[-1][0] or len(rows) < DELETE_CHUNK
+
         removed = 0
         while True:
-            with self._write_lock:
-                cur = self.flusher_conn.execute(
-                    # A scan every 10 minutes: cheaper than an index on ts written with every event.
-                    "DELETE FROM seen WHERE (stream, event_id) IN "
-                    "(SELECT stream, event_id FROM seen WHERE ts < ? LIMIT ?)",
-                    (before_ts, DELETE_CHUNK),
-                )
-            removed += max(cur.rowcount, 0)
-            if cur.rowcount < DELETE_CHUNK:
+            n, done = self.writer.call(chunk)
+            removed += n
+            if done:
                 return removed
-            time.sleep(0)
+
+
+def _level(synchronous: str) -> str:
+    return "FULL" if synchronous.upper() in ("FULL", "EXTRA") else "NORMAL"
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a spool made by an earlier version forward (its `seen` table kept every stream's ids)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'seen'").fetchone():
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT OR IGNORE INTO ids (stream, event_id, ts) SELECT stream, event_id, ts FROM seen "
+            f"WHERE stream IN ({','.join('?' * len(DEDUP_STREAMS))}) ORDER BY ts",
+            tuple(DEDUP_STREAMS),
+        )
+        conn.execute("DROP TABLE seen")
+        conn.execute("COMMIT")
