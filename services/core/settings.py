@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     recuration_days: int = Field(default=3, ge=0, le=30)
     spool_dir: Path = PROJECT_ROOT / "var" / "spool"
     replica_id: str | None = None  # unset: generated once and kept in the spool folder
-    spool_synchronous: str = "NORMAL"  # NORMAL survives a killed process; FULL also a power cut (slower)
+    spool_synchronous: str = "NORMAL"  # predictions, impressions: NORMAL survives a kill; FULL a power cut
+    # feedback is always committed with FULL (fsynced before its 202): services/serve/spool.py
     spool_flush_interval_s: float = 2.0
     spool_flush_rows: int = 5000  # flush early once this many are waiting
     spool_max_pending: int = 1_000_000  # more waiting than this: 503 until S3 catches up

@@ -58,7 +58,7 @@ async def feedback(body: FeedbackIn, catalog: CatalogDep, events: EventLogDep) -
         for e in body.events
     ]
     try:
-        fresh = events.append("feedback", records)
+        fresh = await events.append("feedback", records)
     except EventsUnavailable as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
