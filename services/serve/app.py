@@ -17,7 +17,7 @@ from services.core.features import sentiment
 from services.core.registry import Registry
 from services.core.settings import Settings, get_settings
 from services.core.storage import ObjectStore
-from services.serve import gauges, lifecycle
+from services.serve import gauges, lifecycle, limits
 from services.serve.cache import ModelCache
 from services.serve.event_log import EventLog
 from services.serve.history import RegistryHistory
@@ -96,6 +96,7 @@ def create_app(
     app.state.settings = settings
     app.state.models = ModelState()
     app.state.metrics = ServeMetrics()
+    limits.install(app)  # inside the metrics middleware, so that its 413s are counted too
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(405, _method_not_allowed)

@@ -19,6 +19,10 @@ from pydantic import (
 MAX_OVERVIEW_CHARS = 20_000
 MAX_RUNTIME_MIN = 1000
 MAX_BATCH = 1000
+# The free text of a whole /predict/batch (overview, title, tagline): its CPU cost (sentiment, translation)
+# grows with it. 500 characters a movie at the full 1,000 movies; ~1.5 MB in a 3-byte script, under the
+# route's 2 MiB body cap (services/serve/limits.py).
+MAX_BATCH_TEXT_CHARS = 500_000
 MAX_LIKED = 200
 
 # The movies a /recommend request ranks (services.core.recommender_runtime.Pool, not imported: that pulls torch).
@@ -129,7 +133,21 @@ class BatchIn(BaseModel):
 
     model_config = ConfigDict(strict=True)
 
-    movies: list[MovieIn] = Field(min_length=1, max_length=MAX_BATCH)
+    movies: list[MovieIn] = Field(
+        min_length=1, max_length=MAX_BATCH,
+        description=f"At most {MAX_BATCH_TEXT_CHARS:,} characters of overview, title and tagline in all",
+    )  # fmt: skip
+
+    @field_validator("movies")
+    @classmethod
+    def _text_cap(cls, movies: list[MovieIn]) -> list[MovieIn]:
+        total = sum(len(m.overview) + len(m.title or "") + len(m.tagline or "") for m in movies)
+        if total > MAX_BATCH_TEXT_CHARS:
+            raise ValueError(
+                f"the movies' overview, title and tagline total {total:,} characters; at most "
+                f"{MAX_BATCH_TEXT_CHARS:,} per request (split the batch)"
+            )
+        return movies
 
 
 class PredictQuery(BaseModel):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.exceptions import RequestValidationError
 
@@ -11,6 +9,7 @@ from services.core.events import utc_now
 from services.serve.deps import CatalogDep, EventLogDep
 from services.serve.event_log import EventsUnavailable
 from services.serve.event_schemas import FeedbackAck, FeedbackIn
+from services.serve.request_ids import RequestIdDep, event_id
 from services.serve.schemas import NO_MODEL, UNREADABLE_BODY, ErrorOut
 
 router = APIRouter(tags=["feedback"])
@@ -29,7 +28,9 @@ router = APIRouter(tags=["feedback"])
         },
     },
 )
-async def feedback(body: FeedbackIn, catalog: CatalogDep, events: EventLogDep) -> Response:
+async def feedback(
+    body: FeedbackIn, catalog: CatalogDep, events: EventLogDep, request_id: RequestIdDep
+) -> Response:
     """Take 1 to 500 events (like, dislike, watched, rating); 202 once they are on the replica's disk.
 
     The server stamps the time and stores no IP address. An event id already accepted is acknowledged
@@ -45,7 +46,7 @@ async def feedback(body: FeedbackIn, catalog: CatalogDep, events: EventLogDep) -
     ts = utc_now()
     records = [
         {
-            "event_id": e.event_id or uuid.uuid4().hex,
+            "event_id": e.event_id or event_id(request_id, i, e.model_dump(exclude={"event_id"})),
             "ts": ts,
             "replica": events.spool.replica_id,
             "user_id": e.user_id,
@@ -55,7 +56,7 @@ async def feedback(body: FeedbackIn, catalog: CatalogDep, events: EventLogDep) -
             "request_id": e.request_id,
             "position": e.position,
         }
-        for e in body.events
+        for i, e in enumerate(body.events)
     ]
     try:
         fresh = await events.append("feedback", records)
