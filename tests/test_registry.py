@@ -33,7 +33,14 @@ def test_pointer_is_written_after_every_file(store: ObjectStore) -> None:
         writes.append(key.rsplit("/", 1)[-1])
         original(key, data, content_type)
 
+    original_conditional = store.put_bytes_conditional
+
+    def conditional_spy(key: str, data: bytes, **kwargs: object) -> str:
+        writes.append(key.rsplit("/", 1)[-1])
+        return original_conditional(key, data, **kwargs)  # type: ignore[arg-type]
+
     store.put_bytes = spy  # type: ignore[method-assign]
+    store.put_bytes_conditional = conditional_spy  # type: ignore[method-assign]
     _publish(Registry(store), b"x")
     assert writes[-1] == "production.json"
     assert writes[-2] == "manifest.json"

@@ -8,6 +8,14 @@ Layout under the bucket::
 
 A reader follows the pointer to a manifest and checks every file's sha256 before use, so a
 publish that crashed half way is invisible (no manifest, or no pointer to it).
+
+The pointer is only ever changed by a conditional write (services/core/registry_pointer.py), and a
+change is a decision made against the production version of that moment. The rule: a promote that
+names the production version it was compared against (``expected_production``; a pipeline's publish
+takes it from its manifest's ``notes.production_before``) and a rollback (against the version it rolls
+back from) are refused with PointerMoved when production has changed since, so a run finishing late
+never overrides an operator's rollback, and a rollback never lands on a version nobody chose. A
+promote by hand names its target outright and is applied on top of whatever production is by then.
 """
 
 from __future__ import annotations
@@ -21,6 +29,17 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from services.core.registry_pointer import (
+    UNCHECKED,
+    Pointer,
+    PointerMoved,
+    RegistryError,
+    Unchecked,
+    decided_against,
+    read_pointer,
+    successor,
+    update_pointer,
+)
 from services.core.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -31,10 +50,6 @@ REGISTRY_PREFIX = "registry"
 
 class ChecksumError(RuntimeError):
     """A registry file does not match the sha256 its manifest records."""
-
-
-class RegistryError(RuntimeError):
-    """A registry operation that cannot be done (unknown version, nothing to roll back to)."""
 
 
 class FileEntry(BaseModel):
@@ -61,16 +76,6 @@ class Manifest(BaseModel):
     library_versions: dict[str, str] = Field(default_factory=dict)
     files: dict[str, FileEntry] = Field(default_factory=dict)
     notes: dict[str, Any] = Field(default_factory=dict)
-
-
-class Pointer(BaseModel):
-    """The production pointer of one model name, with the versions it pointed to before."""
-
-    model: str
-    version: str
-    updated_at: str
-    reason: str = ""
-    history: list[str] = Field(default_factory=list)  # previous production versions, newest last
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -112,8 +117,13 @@ class Registry:
         *,
         promote: bool,
         reason: str = "",
+        expected_production: str | None | Unchecked = UNCHECKED,
     ) -> Manifest:
-        """Upload files, then the manifest with their checksums, then (if promote) the pointer."""
+        """Upload files, then the manifest with their checksums, then (if promote) the pointer.
+
+        The promote is refused (PointerMoved, the version stays published) when production is no longer
+        `expected_production`, by default the manifest's ``notes.production_before``.
+        """
         _check_model(model)
         base = (
             manifest
@@ -133,51 +143,84 @@ class Registry:
         self.store.put_json(prefix + "manifest.json", final.model_dump())
         log.info("published %s version %s (%d files)", model, final.version, len(entries))
         if promote:
-            self.promote(model, final.version, reason=reason)
+            if isinstance(expected_production, Unchecked):
+                expected_production = decided_against(final.notes)
+            self.promote(model, final.version, reason=reason, expected_production=expected_production)
         return final
 
-    def promote(self, model: str, version: str, reason: str = "") -> Pointer:
-        """Point production at a version that has a complete manifest (checked first)."""
+    def promote(
+        self, model: str, version: str, reason: str = "",
+        expected_production: str | None | Unchecked = UNCHECKED,
+    ) -> Pointer:  # fmt: skip
+        """Point production at a verified version; PointerMoved if production is not the expected one."""
         _check_model(model)
         problems = self.verify(model, version)
         if problems:
             raise ChecksumError(f"refusing to promote {model} {version}: " + "; ".join(problems))
-        current = self.pointer(model)
-        history = list(current.history) if current else []
-        if current and current.version != version:
-            history.append(current.version)
-        pointer = Pointer(
-            model=model, version=version, updated_at=_now(), reason=reason, history=history[-50:]
-        )
-        self.store.put_json(self._pointer_key(model), pointer.model_dump())
+
+        def decide(current: Pointer | None) -> Pointer | None:
+            now = current.version if current else None
+            if now == version:
+                return None  # already production (a retry of a promote that landed): nothing to write
+            if not isinstance(expected_production, Unchecked) and now != expected_production:
+                raise PointerMoved(
+                    f"{model}: not promoting {version}. It was compared against production "
+                    f"{expected_production or '(none)'}, but production is now {now} "
+                    f"({current.reason if current else ''}). The version stays published; a rerun "
+                    "decides again against the current production."
+                )
+            history = [*current.history, current.version] if current else []
+            return successor(current, model, version, "promote", reason, history)
+
+        pointer = update_pointer(self.store, self._pointer_key(model), decide)
         log.info("production %s -> %s (%s)", model, version, reason or "no reason given")
         return pointer
 
-    def rollback(self, model: str) -> Pointer:
-        """Point production back at the version it pointed to before."""
-        current = self.pointer(model)
+    def rollback(self, model: str, expected_from: str | None = None, reason: str = "") -> Pointer:
+        """Point production back at the version before, once verified; PointerMoved if production moved.
+
+        `expected_from` is the version being rolled back (default: production when this is called). If
+        another change lands first, nothing is written: rolling back from that change instead would
+        land on the very version being rejected.
+        """
+        _check_model(model)
+        current, _ = read_pointer(self.store, self._pointer_key(model))
         if current is None or not current.history:
             raise RegistryError(f"{model}: no earlier production version to roll back to")
-        previous = current.history[-1]
-        pointer = Pointer(
-            model=model,
-            version=previous,
-            updated_at=_now(),
-            reason=f"rollback from {current.version}",
-            history=current.history[:-1],
-        )
-        self.store.put_json(self._pointer_key(model), pointer.model_dump())
-        log.info("production %s rolled back %s -> %s", model, current.version, previous)
+        rejected = expected_from or current.version
+        if current.version != rejected:
+            raise PointerMoved(
+                f"{model}: production is {current.version} ({current.reason}), not {rejected}; "
+                "nothing rolled back"
+            )
+        target = current.history[-1]
+        problems = self.verify(model, target)
+        if problems:
+            raise ChecksumError(
+                f"refusing to roll {model} back to {target}, which fails verification ("
+                + "; ".join(problems)
+                + f"). Production stays {rejected}; promote a good version by hand (registry.sh versions {model})"
+            )
+
+        def decide(now: Pointer | None) -> Pointer:
+            if now is None or now.version != rejected or not now.history or now.history[-1] != target:
+                raise PointerMoved(
+                    f"{model}: production moved to {now.version if now else None} "
+                    f"({now.reason if now else ''}) while rolling back from {rejected}; nothing "
+                    f"rolled back. Check registry.sh versions {model}, then roll back or promote again"
+                )
+            why = f"rollback from {rejected}" + (f": {reason}" if reason else "")
+            return successor(now, model, target, "rollback", why, now.history[:-1])
+
+        pointer = update_pointer(self.store, self._pointer_key(model), decide)
+        log.info("production %s rolled back %s -> %s", model, rejected, target)
         return pointer
 
     # ---- reading ----------------------------------------------------------------------------
     def pointer(self, model: str) -> Pointer | None:
         """The production pointer, or None when nothing was promoted yet."""
         _check_model(model)
-        try:
-            return Pointer.model_validate(self.store.get_json(self._pointer_key(model)))
-        except ObjectNotFound:
-            return None
+        return read_pointer(self.store, self._pointer_key(model))[0]
 
     def production_version(self, model: str) -> str | None:
         """The production version id, or None."""

@@ -23,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="registry.sh",
         description="Inspect and manage the S3 model registry (models: rating, recommender).",
         epilog="Examples: registry.sh versions rating | registry.sh verify recommender | "
-        "registry.sh promote rating 20261120T101500Z-1a2b3c | registry.sh rollback rating",
+        "registry.sh promote rating 20261120T101500Z-1a2b3c | registry.sh rollback rating | "
+        "registry.sh pointer rating. Pointer changes are conditional writes: a rollback that finds "
+        "production moved under it (a run promoting at the same moment) changes nothing and exits 2.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("ls", help="list the bucket's objects (optionally under a prefix)")
@@ -33,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         ("show", "print a manifest as JSON (production when no version is given)"),
         ("verify", "re-check every file's sha256 (exit 1 on a mismatch)"),
         ("promote", "point production at a version (checked first)"),
-        ("rollback", "point production back at the previous version"),
+        ("rollback", "point production back at the previous version (checked first)"),
+        ("pointer", "print the production pointer: version, history, and every change with its reason"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("model", choices=MODEL_NAMES)
@@ -41,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("version", nargs="?")
         elif name == "promote":
             p.add_argument("version")
+        elif name == "rollback":
+            p.add_argument(
+                "--from", dest="expected_from", metavar="VERSION",
+                help="roll back only if production is still VERSION (default: production when run)",
+            )  # fmt: skip
+            p.add_argument("--reason", default="", help="why, recorded in the pointer's change trail")
     return parser
 
 
@@ -76,8 +85,14 @@ def run(args: argparse.Namespace, registry: Registry, out: list[str]) -> int:
         out.append(json.dumps(p.model_dump(), indent=2))
         return 0
     if args.command == "rollback":
-        p = registry.rollback(args.model)
+        p = registry.rollback(args.model, expected_from=args.expected_from, reason=args.reason)
         out.append(json.dumps(p.model_dump(), indent=2))
+        return 0
+    if args.command == "pointer":
+        pointer = registry.pointer(args.model)
+        if pointer is None:
+            raise RegistryError(f"{args.model}: nothing promoted yet")
+        out.append(json.dumps(pointer.model_dump(), indent=2))
         return 0
     raise AssertionError(args.command)
 

@@ -21,6 +21,10 @@ class ObjectNotFound(KeyError):
     """The key does not exist in the bucket."""
 
 
+class WriteConflict(RuntimeError):
+    """A conditional write lost: the object changed (or appeared) since it was read."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """One listed object."""
@@ -138,3 +142,32 @@ class ObjectStore:
             chunk = [{"Key": k} for k in keys[i : i + 1000]]
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True})
         return len(keys)
+
+    def get_bytes_with_etag(self, key: str) -> tuple[bytes, str]:
+        """Read one object and the ETag it had when read; ObjectNotFound when missing."""
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectNotFound(key) from exc
+            raise
+        return resp["Body"].read(), resp["ETag"]
+
+    def put_bytes_conditional(
+        self, key: str, data: bytes, *, if_match: str | None, content_type: str = "application/octet-stream"
+    ) -> str:
+        """Write only if the object still has ETag if_match (None: only if it is absent); returns the new ETag.
+
+        WriteConflict when another writer got there first (412, or 409 from AWS for a concurrent write).
+        """
+        cond = {"IfMatch": if_match} if if_match is not None else {"IfNoneMatch": "*"}
+        try:
+            resp = self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **cond
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                raise WriteConflict(f"{key}: changed since it was read ({code})") from exc
+            raise
+        return resp["ETag"]
