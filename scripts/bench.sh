@@ -7,6 +7,7 @@
 #   ./scripts/bench.sh feedback    POST /feedback and /recommend with impression logging, beside /health
 #   ./scripts/bench.sh scale       /predict and /recommend: 1 replica direct, 1 and 2 replicas behind nginx
 #   ./scripts/bench.sh pipeline    one full pipeline run on a fresh bucket, with per-task times
+#   ./scripts/bench.sh events      curate and evaluate one day of N synthetic events on a throw-away S3
 #
 # Extra arguments go to the benchmark (each has --help).
 set -euo pipefail
@@ -36,9 +37,10 @@ case "$what" in
       "$PY" scripts/bench_scale.py "$@"; exit 0
     fi
     s3_up; "$PY" scripts/bench_serve.py "$@" ;;
+  events)    exec "$PY" scripts/bench_events.py "$@" ;;
   pipeline)
     export S3_BUCKET="bench-pipeline-$(date +%s)"
     echo "==> fresh bucket $S3_BUCKET"
     exec "$ROOT/scripts/pipeline.sh" --date "${1:-2026-11-20}" ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
+  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
 esac

@@ -58,7 +58,7 @@ IMPRESSION_SCHEMA = pa.schema(
         ("strategy", pa.string()),
         ("fallback", pa.bool_()),
         ("pool", pa.string()),
-        ("items", pa.list_(pa.int64())),
+        ("items", pa.list_(pa.int32())),  # tmdb ids fit; half the memory of int64 at 10^7 shown movies
         ("catalog_size", pa.int64()),
     ]
 )
@@ -89,7 +89,8 @@ def _fits(pa_type: pa.DataType) -> Callable[[Any], bool]:
     if pa.types.is_string(pa_type):
         return lambda v: v is None or isinstance(v, str)
     if pa.types.is_integer(pa_type):
-        return lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**63)
+        bound = 2 ** (pa_type.bit_width - 1)
+        return lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and -bound <= v < bound)
     if pa.types.is_floating(pa_type):
         return lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool))
     if pa.types.is_boolean(pa_type):
@@ -98,6 +99,16 @@ def _fits(pa_type: pa.DataType) -> Callable[[Any], bool]:
         item = _fits(pa_type.value_type)
         return lambda v: v is None or (isinstance(v, list) and all(x is not None and item(x) for x in v))
     raise TypeError(f"no Python check for {pa_type}")
+
+
+def misfit(record: Any, schema: pa.Schema) -> str | None:
+    """Why a record does not fit the schema (the first field with a wrong type), or None when it does."""
+    if not isinstance(record, dict):
+        return "record: not an object"
+    for f in schema:
+        if not _fits(f.type)(record.get(f.name)):
+            return f"{f.name}: not {f.type}"
+    return None
 
 
 def from_records(records: list[Any], schema: pa.Schema) -> tuple[pa.Table, list[Any]]:
@@ -138,32 +149,61 @@ def _parse_parquet(data: bytes, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _read_object(store: ObjectStore, key: str, schema: pa.Schema) -> tuple[pa.Table, list[Any]]:
+Transform = Callable[[pa.Table], pa.Table]
+
+
+def _read_object(
+    store: ObjectStore, key: str, schema: pa.Schema, transform: Transform | None
+) -> tuple[pa.Table, list[Any]]:
     data = store.get_bytes(key)
-    if key.endswith(".parquet"):
-        return _parse_parquet(data, schema), []
-    return _parse_jsonl(data, schema)
+    table, off = (
+        (_parse_parquet(data, schema), []) if key.endswith(".parquet") else _parse_jsonl(data, schema)
+    )
+    return (transform(table) if transform else table), off
 
 
-def read_day_table(store: ObjectStore, stream: str, day: str, schema: pa.Schema | None = None) -> DayTable:
-    """Every batch of one day of a stream as one table (duplicates kept), in object key order."""
+def read_day_table(
+    store: ObjectStore,
+    stream: str,
+    day: str,
+    schema: pa.Schema | None = None,
+    transform: Transform | None = None,
+) -> DayTable:
+    """Every batch of one day of a stream as one table (duplicates kept), in object key order.
+
+    `schema` narrows the columns parsed (fields absent from a record are null); `transform` runs on
+    each batch as it is parsed, so a wide column (a timestamp string, say) can be reduced before the
+    day's batches are held together.
+    """
     schema = schema or SCHEMAS[stream]
     keys = [o.key for o in store.list(events.stream_prefix(stream, day)) if o.key.endswith(FORMATS)]
     if not keys:
-        return DayTable(schema.empty_table())
+        empty = schema.empty_table()
+        return DayTable(transform(empty) if transform else empty)
     with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(keys))) as pool:
-        parts = list(pool.map(lambda k: _read_object(store, k, schema), keys))
-    table = pa.concat_tables([t for t, _ in parts]).combine_chunks()
+        parts = list(pool.map(lambda k: _read_object(store, k, schema, transform), keys))
+    # No combine_chunks: it would copy the whole day once more; compute kernels take chunked columns.
+    table = pa.concat_tables([t for t, _ in parts])
     off = [r for _, rows in parts for r in rows]
+    del parts
+    release_memory()
     return DayTable(table, off, len(keys))
+
+
+def release_memory() -> None:
+    """Hand Arrow's freed buffers back to the OS (its allocator keeps them for reuse otherwise)."""
+    pa.default_memory_pool().release_unused()
 
 
 def timestamps_us(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Event timestamps as UTC microseconds since the epoch; NO_TIME where one is not a zoned ISO time."""
-    ts = ts.combine_chunks() if isinstance(ts, pa.ChunkedArray) else ts
+    chunks = ts.chunks if isinstance(ts, pa.ChunkedArray) else [ts]
+    parts = [_chunk_times(c) for c in chunks if len(c)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _chunk_times(ts: pa.Array) -> np.ndarray:
     out = np.full(len(ts), NO_TIME, dtype=np.int64)
-    if len(ts) == 0:
-        return out
     shaped = pc.fill_null(pc.match_substring_regex(ts, _ISO_PATTERN), False).to_numpy(zero_copy_only=False)
     try:
         # The serving host's own form (and any offset): Arrow parses these in C.
@@ -219,7 +259,10 @@ def encode_table_jsonl(table: pa.Table) -> bytes:
         return gzip.compress(b"", mtime=0)
     ordered = table.select(sorted(table.column_names))
     # pandas' JSON writer is C: about 3 s per million rows here, against ~15 s for json.dumps per row.
-    text = ordered.to_pandas().to_json(orient="records", lines=True, force_ascii=False)
+    # integer_object_nulls: an int column with nulls stays ints (pandas would make it float, 5 -> 5.0).
+    text = ordered.to_pandas(integer_object_nulls=True).to_json(
+        orient="records", lines=True, force_ascii=False
+    )
     # Level 1 for the same reason as events.encode_jsonl; mtime=0 so a rerun writes identical bytes.
     return gzip.compress(text.encode(), compresslevel=1, mtime=0)
 

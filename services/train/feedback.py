@@ -166,7 +166,7 @@ def curate_table(day_table: event_table.DayTable, day: str, keep: tuple[str, ...
         for c, r in zip(codes[codes > 0], t.filter(pa.array(codes > 0)).to_pylist(), strict=True)
     ]
     for record in day_table.off_schema:
-        reason = problem(record, day) or "record: a field has the wrong type"
+        reason = problem(record, day) or event_table.misfit(record, event_table.FEEDBACK_SCHEMA)
         quarantined.append({"reason": reason, "record": record})
     fit = pa.array(codes == 0)
     good = t.filter(fit)
