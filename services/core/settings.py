@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # (fewer votes, shorter overviews), so "collected" is reported but judged through the live RMSE.
     alert_drift_comparisons: str = "requests"
     drift_min_rows: int = 10  # fewer rows on a day: "not enough to compare", not a drift verdict
+    # Logged predictions (and training rows) a day's drift report compares at most: a seeded uniform
+    # sample, so a busy day costs and means what a day of this many rows does (monitoring/drift.py).
+    drift_sample_rows: int = Field(default=5000, ge=100)
     alert_webhook_url: SecretStr | None = None  # Slack-style incoming webhook (the URL is the secret)
 
     # --- Serving ---------------------------------------------------------------------------------
