@@ -7,6 +7,7 @@
 #   ./scripts/bench.sh feedback    POST /feedback and /recommend with impression logging, beside /health
 #   ./scripts/bench.sh scale       /predict and /recommend: 1 replica direct, 1 and 2 replicas behind nginx
 #   ./scripts/bench.sh pipeline    one full pipeline run on a fresh bucket, with per-task times
+#   ./scripts/bench.sh drift       the monitor task's time and peak RSS on a day of 10^6 logged predictions
 #   ./scripts/bench.sh events      curate and evaluate one day of N synthetic events on a throw-away S3
 #
 # Extra arguments go to the benchmark (each has --help).
@@ -16,6 +17,7 @@ what="${1:-}"; shift || true
 case "$what" in
   rating)    exec "$PY" scripts/bench_rating.py "$@" ;;
   recommend) exec "$PY" scripts/bench_recommend.py "$@" ;;
+  drift)     exec "$PY" scripts/bench_drift.py "$@" ;;  # starts a throw-away SeaweedFS of its own
   serve|feedback|scale)
     # wrk (C, low overhead) keeps the load generator from eating the server's CPU; Python fallback otherwise.
     if ! command -v wrk >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
@@ -42,5 +44,5 @@ case "$what" in
     export S3_BUCKET="bench-pipeline-$(date +%s)"
     echo "==> fresh bucket $S3_BUCKET"
     exec "$ROOT/scripts/pipeline.sh" --date "${1:-2026-11-20}" ;;
-  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
 esac
