@@ -24,6 +24,7 @@ from services.core.registry import ChecksumError, RegistryError
 from services.train import raw_store
 from services.train.collect import collect as collect_movies
 from services.train.context import Context
+from services.train.notify import notify_serving, serving_urls  # noqa: F401 - the DAG's names
 from services.train.plots import importance_figure
 from services.train.provenance import git_commit, library_versions
 from services.train.rating_data import (
@@ -242,52 +243,3 @@ def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any]
         run.summary({"promoted": int(decision.promote), "challenger_val_rmse": result["val_rmse"],
                      "production_val_rmse": prod_rmse if prod_rmse is not None else float("nan")})  # fmt: skip
     return result
-
-
-def serving_urls(serve_url: str | None) -> list[str]:
-    """The replicas to reload: SERVE_URL is one URL or a comma-separated list of them."""
-    return [u.strip().rstrip("/") for u in (serve_url or "").split(",") if u.strip()]
-
-
-def notify_serving(ctx: Context, results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Ask every API replica to load the new production versions (skipped when SERVE_URL is unset).
-
-    SERVE_URL lists the replicas themselves, not the load balancer (which would reach only one). A
-    replica that cannot be reached is down: it loads the production versions when it starts again, so it
-    is logged and skipped. A replica that answers with an error (wrong token, failed reload) fails the
-    task, as does reaching none, after every replica has been tried.
-    """
-    import httpx
-
-    urls = serving_urls(ctx.settings.serve_url)
-    if not urls:
-        log.info("SERVE_URL not set: serving will pick the new versions up at its next start")
-        return {"notified": False, "reason": "SERVE_URL not set"}
-    if not any(r.get("promoted") for r in results):
-        log.info("nothing promoted: no reload needed")
-        return {"notified": False, "reason": "nothing promoted"}
-    headers = {}
-    if ctx.settings.admin_token is not None:
-        headers["Authorization"] = f"Bearer {ctx.settings.admin_token.get_secret_value()}"
-    reloaded: dict[str, Any] = {}
-    unreachable: dict[str, str] = {}
-    failed: dict[str, str] = {}
-    for url in urls:
-        try:
-            resp = httpx.post(url + "/admin/reload", headers=headers, timeout=60)
-        except httpx.TransportError as exc:
-            log.warning("replica %s unreachable (%s): it loads the new versions at its next start", url, exc)
-            unreachable[url] = f"{type(exc).__name__}: {exc}"
-            continue
-        if resp.is_success:
-            reloaded[url] = resp.json()
-            log.info("replica %s reloaded: %s", url, reloaded[url])
-        else:
-            failed[url] = f"HTTP {resp.status_code}: {resp.text[:300]}"
-            log.error("replica %s refused the reload: %s", url, failed[url])
-    if failed or not reloaded:
-        raise RuntimeError(
-            f"reload failed on {len(failed) + len(unreachable)} of {len(urls)} replicas: "
-            + "; ".join(f"{u}: {why}" for u, why in {**failed, **unreachable}.items())
-        )
-    return {"notified": True, "reloaded": reloaded, "unreachable": unreachable}
