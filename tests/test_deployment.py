@@ -130,38 +130,6 @@ def test_serving_host_and_prod_sh_share_the_nginx_config() -> None:
     assert "X-Forwarded-For" in conf and "proxy_next_upstream" in conf
 
 
-def _largest_valid_request_bytes() -> int:
-    """POST /predict/batch at every schema limit: MAX_BATCH movies, each field at its max, 4-byte characters."""
-    from services.serve.schemas import MAX_BATCH, MAX_OVERVIEW_CHARS, BatchIn, MovieIn
-
-    def limit(name: str) -> int:
-        (found,) = [m.max_length for m in MovieIn.model_fields[name].metadata if hasattr(m, "max_length")]
-        return found
-
-    name_max = 200  # the Name type of genres and companies
-    c = "\U0001f600"  # one character, four bytes of UTF-8
-    movie = {
-        "overview": c * MAX_OVERVIEW_CHARS, "runtime": 999.999999999, "genres": [c * name_max] * limit("genres"),
-        "original_language": "en", "title": c * limit("title"), "tagline": c * limit("tagline"),
-        "release_date": "2000-01-01", "budget": 9999999999.99999,
-        "production_companies": [c * name_max] * limit("production_companies"),
-        "production_countries": ["US"] * limit("production_countries"),
-        "spoken_languages": ["en"] * limit("spoken_languages"),
-        "belongs_to_collection": c * limit("belongs_to_collection"),
-    }  # fmt: skip
-    assert set(movie) == set(MovieIn.model_fields), "a MovieIn field is missing from the worst case"
-    BatchIn.model_validate({"movies": [movie]})  # valid, every field at its limit
-    one = len(json.dumps(movie, ensure_ascii=False, separators=(",", ":")).encode())
-    return len(b'{"movies":[]}') + MAX_BATCH * one + (MAX_BATCH - 1)
-
-
-def test_nginx_caps_bodies_at_the_largest_valid_request() -> None:
-    conf = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
-    (cap,) = re.findall(r"client_max_body_size\s+(\d+)m;", conf)
-    largest = _largest_valid_request_bytes()
-    assert largest <= int(cap) * 2**20 <= largest * 1.02, (largest / 2**20, cap)
-
-
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (prod.sh installs it)")
 def test_nginx_accepts_the_config_with_prod_sh_includes(tmp_path: Path) -> None:
     shutil.copy(ROOT / "deploy" / "nginx" / "nginx.conf", tmp_path / "nginx.conf")
