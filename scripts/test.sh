@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, then pytest (unit, real SeaweedFS, real Airflow, real uvicorn, real
 # Prometheus, real headless Chromium). Installs what it needs on a fresh machine (.venv, Debian's
-# chromium and prometheus; the prod tests install postgresql, redis-server and nginx via prod.sh).
+# chromium, prometheus and nginx; the prod tests install postgresql and redis-server via prod.sh).
 #
 #   ./scripts/test.sh                 everything
 #   ./scripts/test.sh -m "not prod"   the quick loop: all but the production-shape tests
@@ -36,6 +36,13 @@ if ! dpkg -s prometheus >/dev/null 2>&1 && [[ "${SKIP_PROMETHEUS_INSTALL:-0}" !=
   else
     echo "==> missing prometheus and not root: monitoring tests will skip"
   fi
+fi
+
+# The nginx tests (tests/test_nginx.py) run Debian's nginx on loopback in front of two real replicas.
+if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]] && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  echo "==> installing nginx for the nginx tests (apt-get)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 nginx) \
+    > "$VAR_DIR/apt-nginx.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-nginx.log): those tests will skip"
 fi
 
 # The scheduler test (tests/test_schedule_e2e.py) stamps a past day's events with Debian's faketime.
