@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.core.registry import ChecksumError, Registry
+from services.core.registry import UNCHECKED, ChecksumError, Registry, Unchecked
 from services.core.registry_pointer import Pointer, PointerConflict, PointerMoved, RegistryError
 from services.core.settings import Settings
 from services.core.storage import ObjectStore, WriteConflict
@@ -19,9 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 POINTER = "registry/rating/production.json"
 
 
-def _publish(registry: Registry, payload: bytes, promote: bool = False, **notes: object) -> str:
+def _publish(
+    registry: Registry, payload: bytes, promote: bool = False, against: str | None | Unchecked = UNCHECKED
+) -> str:
     files = {"model.json": payload, "encoders.json": b"{}"}
-    return registry.publish("rating", files, {"notes": notes}, promote=promote, reason="test").version
+    published = registry.publish(
+        "rating", files, {}, promote=promote, reason="test", expected_production=against
+    )
+    return published.version
 
 
 def _replay(start: Pointer, pointer: Pointer) -> tuple[str, list[str]]:
@@ -84,9 +89,9 @@ def test_a_rollback_made_while_a_run_promotes_is_kept(registry: Registry, s3_set
         return got
 
     store.get_bytes_with_etag = read_then_operator_rolls_back  # type: ignore[method-assign]
-    # The run compared its challenger against `rejected` (the pipeline records it in the notes).
+    # The run compared its challenger against `rejected`, and says so.
     with pytest.raises(PointerMoved, match="production is now"):
-        _publish(registry, b"challenger", promote=True, production_before=rejected)
+        _publish(registry, b"challenger", promote=True, against=rejected)
     store.get_bytes_with_etag = original  # type: ignore[method-assign]
 
     pointer = registry.pointer("rating")
@@ -103,7 +108,7 @@ def test_a_rollback_made_while_a_run_promotes_is_kept(registry: Registry, s3_set
 def test_a_rollback_that_finds_production_moved_changes_nothing(registry: Registry) -> None:
     older = _publish(registry, b"older", promote=True)
     seen = _publish(registry, b"seen", promote=True)
-    newer = _publish(registry, b"newer", promote=True, production_before=seen)  # a run landed first
+    newer = _publish(registry, b"newer", promote=True, against=seen)  # a run landed first
     with pytest.raises(PointerMoved):
         registry.rollback("rating", expected_from=seen)  # rolling back what the operator saw
     pointer = registry.pointer("rating")
@@ -183,14 +188,12 @@ def test_rollback_refuses_a_target_that_fails_verification(registry: Registry, s
 
 
 def test_publish_promotes_only_against_the_production_it_was_compared_with(registry: Registry) -> None:
-    first = _publish(registry, b"first", promote=True, production_before="none")
-    # The recommender's record shape: {"version": ...}.
-    second = _publish(registry, b"second", promote=True, production_before={"version": first})
-    assert registry.production_version("rating") == second
-    # The rating step's record when production could not be read: "<version> (unusable: ...)".
+    first = _publish(registry, b"first", promote=True, against=None)  # compared with no production
     with pytest.raises(PointerMoved):
-        _publish(registry, b"third", promote=True, production_before=f"{first} (unusable: bad file)")
+        _publish(registry, b"late", promote=True, against=None)  # also decided when there was none
+    second = _publish(registry, b"second", promote=True, against=first)
     assert registry.production_version("rating") == second
+    assert len(set(registry.versions("rating")) - {first, second}) == 1  # "late": published, not promoted
 
 
 def _cli(s3_settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

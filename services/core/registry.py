@@ -11,9 +11,8 @@ publish that crashed half way is invisible (no manifest, or no pointer to it).
 
 The pointer is only ever changed by a conditional write (services/core/registry_pointer.py), and a
 change is a decision made against the production version of that moment. The rule: a promote that
-names the production version it was compared against (``expected_production``; a pipeline's publish
-takes it from its manifest's ``notes.production_before``) and a rollback (against the version it rolls
-back from) are refused with PointerMoved when production has changed since, so a run finishing late
+names the production version it was compared against (``expected_production``, which the pipeline's
+publish steps pass) and a rollback (against the version it rolls back from) are refused with PointerMoved when production has changed since, so a run finishing late
 never overrides an operator's rollback, and a rollback never lands on a version nobody chose. A
 promote by hand names its target outright and is applied on top of whatever production is by then.
 """
@@ -35,7 +34,6 @@ from services.core.registry_pointer import (
     PointerMoved,
     RegistryError,
     Unchecked,
-    decided_against,
     read_pointer,
     successor,
     update_pointer,
@@ -122,7 +120,7 @@ class Registry:
         """Upload files, then the manifest with their checksums, then (if promote) the pointer.
 
         The promote is refused (PointerMoved, the version stays published) when production is no longer
-        `expected_production`, by default the manifest's ``notes.production_before``.
+        `expected_production`, the version (None: none) the decision to promote was made against.
         """
         _check_model(model)
         base = (
@@ -143,8 +141,6 @@ class Registry:
         self.store.put_json(prefix + "manifest.json", final.model_dump())
         log.info("published %s version %s (%d files)", model, final.version, len(entries))
         if promote:
-            if isinstance(expected_production, Unchecked):
-                expected_production = decided_against(final.notes)
             self.promote(model, final.version, reason=reason, expected_production=expected_production)
         return final
 

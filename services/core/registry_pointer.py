@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
 from pydantic import BaseModel, Field
 
@@ -75,20 +75,6 @@ class Unchecked:
 
 
 UNCHECKED: Final = Unchecked()
-
-
-def decided_against(notes: dict[str, Any]) -> str | None | Unchecked:
-    """The production version a pipeline's decision compared against, from its manifest's notes.
-
-    The rating step records ``"none"``, ``"<version>"`` or ``"<version> (unusable: ...)"``; the
-    recommender step records ``{"version": <version or null>, ...}``. UNCHECKED when neither is there.
-    """
-    before = notes.get("production_before", UNCHECKED)
-    if isinstance(before, dict):
-        return before.get("version")
-    if isinstance(before, str):
-        return None if before.strip() in ("", "none") else before.split()[0]
-    return UNCHECKED
 
 
 def now_iso() -> str:

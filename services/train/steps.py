@@ -227,7 +227,11 @@ def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any]
             "importance": info.get("importance", {}),
         },
     }
-    published = ctx.registry.publish("rating", files, manifest, promote=decision.promote, reason=reason)
+    # The decision holds only against the production it was compared with (prod_version is "none", the
+    # version, or "<version> (unusable: ...)"): the registry refuses the promote if production moved since.
+    baseline = None if prod_version == "none" else prod_version.split(" ", 1)[0]
+    published = ctx.registry.publish("rating", files, manifest, promote=decision.promote, reason=reason,
+                                     expected_production=baseline)  # fmt: skip
     result = {
         "version": published.version,
         "promoted": decision.promote,

@@ -129,6 +129,7 @@ def reexport(
         },
         promote=promote,
         reason=reason,
+        expected_production=production,  # refused if production moved since it was read
     )
     log.info("recommender %s: %s (promoted=%s)", manifest.version, reason, promote)
     return {

@@ -239,6 +239,7 @@ def run_recommender_task(
         },
         promote=promote,
         reason=reason,
+        expected_production=production["version"],  # refused if production moved since the comparison
     )
     log.info("recommender %s published (%s), promoted=%s: %s", manifest.version, winner, promote, reason)
     result = {
