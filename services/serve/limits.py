@@ -60,12 +60,11 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limits(scope["path"])
-        detail = too_large_detail(scope["method"], scope["path"], limit)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             # Nothing of the body is read: the connection is closed after the answer (uvicorn drains
             # or drops what the client still sends).
-            await _send_413(send, detail)
+            await _send_413(send, too_large_detail(scope["method"], scope["path"], limit))
             return
         received = 0
         started = False
@@ -77,7 +76,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     # FastAPI re-raises an HTTPException met while reading the body: it becomes the 413.
-                    raise HTTPException(413, detail=detail)
+                    raise HTTPException(413, detail=too_large_detail(scope["method"], scope["path"], limit))
             return message
 
         async def tracked_send(message: Message) -> None:
@@ -92,7 +91,7 @@ class BodyLimitMiddleware:
             # A route that reads its body itself (outside FastAPI's handling) lets it through to here.
             if exc.status_code != 413 or started:
                 raise
-            await _send_413(send, detail)
+            await _send_413(send, exc.detail)
 
 
 def _content_length(scope: Scope) -> int | None:
