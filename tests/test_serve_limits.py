@@ -106,8 +106,10 @@ def test_the_largest_realistic_requests_fit_their_caps(client: TestClient) -> No
 
 
 @pytest.mark.integration
-def test_a_streamed_body_is_counted_and_cut_at_the_cap(s3_settings: Settings, tmp_path: Path) -> None:
-    # No Content-Length (chunked): the app counts what arrives. No model is needed to refuse a body.
+def test_a_real_server_refuses_bodies_over_the_cap_streamed_or_declared(
+    s3_settings: Settings, tmp_path: Path
+) -> None:
+    # Without a Content-Length (chunked) the app counts what arrives. No model is needed to refuse a body.
     port = processes.free_port()
     env = processes.serve_env(s3_settings, tmp_path, port)
     proc = processes.start([str(ROOT / "scripts" / "serve.sh")], env, tmp_path / "serve.log")
@@ -125,6 +127,10 @@ def test_a_streamed_body_is_counted_and_cut_at_the_cap(s3_settings: Settings, tm
                 "/recommend", content=chunks(cap + 1), headers={"Content-Type": "application/json"}
             )
             under = http.post("/recommend", content=chunks(cap), headers={"Content-Type": "application/json"})
+            declared = http.post(
+                "/recommend", content=_padded(cap + 1), headers={"Content-Type": "application/json"}
+            )
+            after = http.get("/health")  # the refused request left the server (and the client) usable
     finally:
         processes.stop(proc)
     assert (
@@ -133,6 +139,8 @@ def test_a_streamed_body_is_counted_and_cut_at_the_cap(s3_settings: Settings, tm
     )
     assert over.status_code == 413 and "16 KiB" in over.json()["detail"]
     assert under.status_code in (422, 503)  # read in full: refused as JSON, or for want of a model
+    assert declared.status_code == 413 and declared.headers["connection"] == "close"
+    assert after.status_code == 200
 
 
 def test_the_openapi_document_states_each_cap(client: TestClient) -> None:
