@@ -14,6 +14,7 @@ linearly from the measured run.
 from __future__ import annotations
 
 import argparse
+import binascii
 import json
 import logging
 import os
@@ -60,6 +61,15 @@ def _iso(us: np.ndarray) -> pa.Array:
     return pa.array(np.char.add(np.datetime_as_string(us.astype("datetime64[us]"), unit="ms"), "Z"))
 
 
+def _uuids(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n random 32-hex-digit ids, as the API writes (uuid4().hex), without a Python loop."""
+    return np.frombuffer(binascii.hexlify(rng.bytes(16 * n)), dtype="S32")
+
+
+def _text(values: np.ndarray) -> pa.Array:
+    return pa.array(values, pa.binary(32)).cast(pa.string())
+
+
 def synthesize(n: int, feedback_share: float, dup_share: float, seed: int) -> dict[str, pa.Table]:
     """One day of impressions and feedback as Arrow tables (duplicates included), vectorised."""
     rng = np.random.default_rng(seed)
@@ -67,10 +77,11 @@ def synthesize(n: int, feedback_share: float, dup_share: float, seed: int) -> di
     n_imp = int(n / (1 + dup_share)) - n_fb
     popular = rng.zipf(1.3, (n_imp, SHOWN)) % CATALOG + 1  # a long tail, as real catalogs have
     imp_us = _times(rng, n_imp)
+    request_ids = _uuids(rng, n_imp)
     fallback = rng.random(n_imp) < 0.05
     imps = pa.table(
         {
-            "event_id": pa.array(np.char.add("req-", np.arange(n_imp).astype(str))),
+            "event_id": _text(request_ids),
             "ts": _iso(imp_us),
             "user_id": pa.array(np.char.add("u", rng.integers(0, USERS, n_imp).astype(str))),
             "model_version": pa.array(np.where(fallback, None, "20261119-a1b2c3")),
@@ -91,7 +102,7 @@ def synthesize(n: int, feedback_share: float, dup_share: float, seed: int) -> di
     stars = rng.integers(1, 11, n_fb) / 2
     fb = pa.table(
         {
-            "event_id": pa.array(np.char.add("fb-", np.arange(n_fb).astype(str))),
+            "event_id": _text(_uuids(rng, n_fb)),
             "ts": _iso(np.where(answering, _times(rng, n_fb, imp_us[which]), _times(rng, n_fb))),
             "user_id": pa.array(np.char.add("u", rng.integers(0, USERS, n_fb).astype(str))),
             "tmdb_id": pa.array(
@@ -99,7 +110,9 @@ def synthesize(n: int, feedback_share: float, dup_share: float, seed: int) -> di
             ),
             "kind": pa.array(kind),
             "value": pa.array(np.where(kind == "rating", stars, np.nan), from_pandas=True),
-            "request_id": pa.array(np.where(answering, np.char.add("req-", which.astype(str)), None)),
+            "request_id": pc.if_else(
+                pa.array(answering), _text(request_ids[which]), pa.scalar(None, pa.string())
+            ),
             "position": pc.if_else(pa.array(answering), pa.array(rank + 1), pa.scalar(None, pa.int64())),
         }
     )
@@ -131,33 +144,41 @@ def upload(store: ObjectStore, stream: str, table: pa.Table, replicas: int, batc
 
 
 def measure(settings: Settings, window_days: int) -> dict[str, Any]:
-    """Run the two pipeline steps on DAY; their times and this process's peak RSS (run in a fresh child)."""
+    """Run the two pipeline steps on DAY; their times and peak RSS each (run in a fresh child process)."""
     from services.train.feedback import collect_feedback
     from services.train.online_eval import evaluate_online
     from services.train.tracking import Tracker
 
     store = ObjectStore.from_settings(settings)
     base = _rss_mb()
+    # ru_maxrss survives fork+exec: it starts at the parent's RSS, so it counts only once it grows past it.
+    inherited = _maxrss_mb()
     peak = [base]
     done = threading.Event()
 
     def sample() -> None:
-        while not done.wait(0.05):
+        while not done.wait(0.02):
             peak[0] = max(peak[0], _rss_mb())
 
     threading.Thread(target=sample, daemon=True).start()
     t0 = time.perf_counter()
     fb = collect_feedback(store, DAY, window_days=window_days)
-    t1 = time.perf_counter()
+    t1, collect_mb = time.perf_counter(), peak[0]
+    peak[0] = _rss_mb()
     online = evaluate_online(store, Tracker(settings), DAY, window_days=window_days)
     t2 = time.perf_counter()
     done.set()
-    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    max_rss = _maxrss_mb() if _maxrss_mb() > inherited else 0.0
     return {
-        "collect_s": t1 - t0, "evaluate_s": t2 - t1, "base_mb": base, "peak_mb": max(peak[0], max_rss),
+        "collect_s": t1 - t0, "evaluate_s": t2 - t1, "base_mb": base, "collect_mb": collect_mb,
+        "evaluate_mb": peak[0], "peak_mb": max(collect_mb, peak[0], max_rss),
         "feedback": {k: fb[k] for k in ("events", "duplicates", "quarantined", "interactions")},
         "impressions": online["impressions"], "versions": online["versions"],
     }  # fmt: skip
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _rss_mb() -> float:
@@ -173,15 +194,14 @@ def _child(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Start S3, write the day, measure curation and evaluation in a child, print figures and ceiling."""
+    """Start S3; per size, write the day and measure curation and evaluation in a child; print the ceiling."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=1_000_000, help="events in the day (default 1,000,000)")
+    parser.add_argument("--events", default="1000000", help="events in the day; several (1000000,5000000) "
+                        "fit a line for the ceiling (default 1000000)")  # fmt: skip
     parser.add_argument("--replicas", type=int, default=4, help="API replicas writing batches (default 4)")
-    parser.add_argument(
-        "--batch-rows", type=int, default=50_000, help="rows per uploaded batch (default 50,000)"
-    )
+    parser.add_argument("--batch-rows", type=int, default=50_000, help="rows per batch (default 50,000)")
     parser.add_argument("--feedback-share", type=float, default=0.25, help="feedback share (default 0.25)")
     parser.add_argument(
         "--dup-share", type=float, default=0.02, help="rows retried to another replica (0.02)"
@@ -196,63 +216,84 @@ def main(argv: list[str] | None = None) -> int:
         return _child(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    print(f"events benchmark: one day of synthetic events ({1 - args.feedback_share:.0%} impressions of "
+          f"{SHOWN} movies, {args.feedback_share:.0%} feedback, {args.dup_share:.0%} retried to another "
+          f"replica) from {args.replicas} replicas in batches of {args.batch_rows:,}; "
+          f"re-curation window {args.window} days; {os.cpu_count()} CPUs")  # fmt: skip
+    points = []
     with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
         server = EmbeddedS3(Path(tmp) / "s3", free_port_block(), "bench" + secrets.token_hex(4),
                             secrets.token_hex(16), "bench-events")  # fmt: skip
         server.start(timeout_s=60)
         try:
-            s3 = {"s3_endpoint_url": server.endpoint, "s3_bucket": server.bucket,
-                  "aws_access_key_id": server.access_key, "aws_secret_access_key": server.secret_key}  # fmt: skip
-            store = ObjectStore.from_settings(Settings(_env_file=None, **s3))
-            t0 = time.perf_counter()
-            tables = synthesize(args.events, args.feedback_share, args.dup_share, args.seed)
-            batches = {s: upload(store, s, t, args.replicas, args.batch_rows) for s, t in tables.items()}
-            rows = {s: t.num_rows for s, t in tables.items()}
-            uniq = {s: pc.count_distinct(t["event_id"]).as_py() for s, t in tables.items()}
-            del tables
-            log.info("wrote %s rows in %s batches in %.0f s; measuring in a fresh process", rows, batches,
-                     time.perf_counter() - t0)  # fmt: skip
-            cmd = [sys.executable, __file__, "--child", json.dumps(s3), "--window", str(args.window)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
-            result = json.loads(out.stdout)
+            for size in (int(x) for x in args.events.split(",")):
+                points.append(_one_size(args, server, size))
         finally:
             server.stop()
-    _report(args, rows, batches, uniq, result)
+    _ceiling(points)
     return 0
 
 
-def _report(args: argparse.Namespace, rows: dict[str, int], batches: dict[str, int], uniq: dict[str, int],
-            r: dict[str, Any]) -> None:  # fmt: skip
-    total_s = r["collect_s"] + r["evaluate_s"]
-    work_mb = max(r["peak_mb"] - r["base_mb"], 1.0)
-    n = sum(rows.values())
-    by_time = n * TARGET_S / total_s
-    by_memory = n * (TARGET_GB * 1024 - r["base_mb"]) / work_mb
+def _one_size(args: argparse.Namespace, server: EmbeddedS3, size: int) -> tuple[int, float, float]:
+    s3 = {"s3_endpoint_url": server.endpoint, "s3_bucket": f"bench-events-{size}",
+          "aws_access_key_id": server.access_key, "aws_secret_access_key": server.secret_key}  # fmt: skip
+    store = ObjectStore.from_settings(Settings(_env_file=None, **s3))
+    store.ensure_bucket()
+    t0 = time.perf_counter()
+    tables = synthesize(size, args.feedback_share, args.dup_share, args.seed)
+    batches = sum(upload(store, s, t, args.replicas, args.batch_rows) for s, t in tables.items())
+    rows = {s: t.num_rows for s, t in tables.items()}
+    uniq = {s: pc.count_distinct(t["event_id"]).as_py() for s, t in tables.items()}
+    del tables
+    log.info("wrote %s rows in %d batches in %.0f s; measuring in a fresh process", rows, batches,
+             time.perf_counter() - t0)  # fmt: skip
+    load = os.getloadavg()[0]
+    cmd = [sys.executable, __file__, "--child", json.dumps(s3), "--window", str(args.window)]
+    r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout)
+    total_s, n = r["collect_s"] + r["evaluate_s"], sum(rows.values())
     ok = r["feedback"]["interactions"] == uniq["feedback"] and r["impressions"] == uniq["impressions"]
     print(
-        f"events benchmark: one day, {n:,} events ({rows['impressions']:,} impressions, "
-        f"{rows['feedback']:,} feedback, {args.dup_share:.0%} retried) in {sum(batches.values())} "
-        f"batches from {args.replicas} replicas; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+        f"\n{n:,} events ({rows['impressions']:,} impressions, {rows['feedback']:,} feedback) in {batches} "
+        f"batches; load average {load:.2f} before the measured run"
     )
-    print(f"- collect_feedback   {r['collect_s']:7.1f} s   {r['feedback']}")
-    print(f"- evaluate_online    {r['evaluate_s']:7.1f} s   {r['impressions']:,} impressions kept")
-    print(f"- total              {total_s:7.1f} s   (target < {TARGET_S:.0f} s)")
+    print(f"- collect_feedback   {r['collect_s']:7.1f} s   peak {r['collect_mb']:6.0f} MB   {r['feedback']}")
     print(
-        f"- peak RSS           {r['peak_mb']:7.0f} MB  (target < {TARGET_GB:.0f} GB; {r['base_mb']:.0f} MB "
-        "after imports)"
+        f"- evaluate_online    {r['evaluate_s']:7.1f} s   peak {r['evaluate_mb']:6.0f} MB   "
+        f"{r['impressions']:,} impressions kept"
+    )
+    print(
+        f"- total              {total_s:7.1f} s   peak {r['peak_mb']:6.0f} MB   (targets < {TARGET_S:.0f} s, "
+        f"< {TARGET_GB:.0f} GB; {r['base_mb']:.0f} MB after imports)"
     )
     print(
         f"- every event once:  {'yes' if ok else 'NO'} (unique feedback {uniq['feedback']:,}, "
         f"unique impressions {uniq['impressions']:,})"
     )
+    for v in r["versions"]:
+        print(
+            f"  {v['version']:>16} {v['pool']:>4}: {v['responses']:,} responses, hit_rate "
+            f"{v['hit_rate']:.3f}, mrr {v['mrr']:.3f}, coverage {v['coverage']:.3f}"
+        )
+    return n, total_s, r["peak_mb"]  # fmt: skip
+
+
+def _ceiling(points: list[tuple[int, float, float]]) -> None:
+    """The day size at which time or memory reaches its target: a line through two or more sizes."""
+    n = np.array([p[0] for p in points], dtype=float)
+    secs, mb = np.array([p[1] for p in points]), np.array([p[2] for p in points])
+    if len(set(n)) >= 2:
+        (ts, ti), (ms, mi) = np.polyfit(n, secs, 1), np.polyfit(n, mb, 1)
+        how = f"a line through {len(n)} sizes"
+    else:  # one size: proportional from zero, which overstates the per-event cost of a small run
+        ts, ti, ms, mi = secs[0] / n[0], 0.0, mb[0] / n[0], 0.0
+        how = "proportional to one size: pass --events 1000000,5000000 for a fitted line"
+    by_time = (TARGET_S - ti) / ts if ts > 0 else float("inf")
+    by_memory = (TARGET_GB * 1024 - mi) / ms if ms > 0 else float("inf")
     bound = "time" if by_time < by_memory else "memory"
     print(
-        f"- ceiling: about {min(by_time, by_memory):,.0f} events/day on this machine ({bound}-bound; "
-        f"{by_time:,.0f} by time, {by_memory:,.0f} by memory, extrapolated linearly from this run)"
+        f"\nceiling: about {min(by_time, by_memory):,.0f} events/day on this machine, {bound}-bound "
+        f"({by_time:,.0f} by the {TARGET_S:.0f} s target, {by_memory:,.0f} by {TARGET_GB:.0f} GB; {how})"
     )
-    for v in r["versions"]:
-        print(f"  {v['version']:>16} {v['pool']:>4}: {v['responses']:,} responses, hit_rate "
-              f"{v['hit_rate']:.3f}, mrr {v['mrr']:.3f}, coverage {v['coverage']:.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

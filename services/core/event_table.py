@@ -253,18 +253,19 @@ def first_per_key(keys: pa.Array | pa.ChunkedArray, times_us: np.ndarray) -> np.
     return np.sort(np.concatenate([firsts, np.flatnonzero(codes < 0)]))
 
 
-def encode_table_jsonl(table: pa.Table) -> bytes:
+def encode_table_jsonl(table: pa.Table, slice_rows: int = 100_000) -> bytes:
     """A table as one gzipped JSON-lines object, keys in name order (as `raw_store.write_jsonl` sorts them)."""
-    if table.num_rows == 0:
-        return gzip.compress(b"", mtime=0)
     ordered = table.select(sorted(table.column_names))
-    # pandas' JSON writer is C: about 3 s per million rows here, against ~15 s for json.dumps per row.
-    # integer_object_nulls: an int column with nulls stays ints (pandas would make it float, 5 -> 5.0).
-    text = ordered.to_pandas(integer_object_nulls=True).to_json(
-        orient="records", lines=True, force_ascii=False
-    )
-    # Level 1 for the same reason as events.encode_jsonl; mtime=0 so a rerun writes identical bytes.
-    return gzip.compress(text.encode(), compresslevel=1, mtime=0)
+    # Level 1 for the same reason as events.encode_jsonl; mtime 0 (gzip.compress's) so reruns write
+    # identical bytes. Slices keep pandas' copy of the strings and the JSON text small at 10^6+ rows.
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as gz:
+        for start in range(0, ordered.num_rows, slice_rows):
+            # pandas' JSON writer is C: about 3 s per million rows here, against ~15 s for json.dumps.
+            # integer_object_nulls: an int column with nulls stays ints (pandas would make 5 into 5.0).
+            frame = ordered.slice(start, slice_rows).to_pandas(integer_object_nulls=True)
+            gz.write(frame.to_json(orient="records", lines=True, force_ascii=False).encode())
+    return out.getvalue()
 
 
 def count_lines(data: bytes) -> int:

@@ -180,7 +180,7 @@ def curate_table(day_table: event_table.DayTable, day: str, keep: tuple[str, ...
     columns["value"] = pc.if_else(is_rating, value, pa.scalar(None, pa.float64()))
     columns["positive"] = positive
     columns[TS_US] = pa.array(ts_us[codes == 0])
-    interactions = pa.table(columns).sort_by([(TS_US, "ascending"), ("event_id", "ascending")])
+    interactions = pa.table(columns)  # unsorted: sorting copies the day, and only the writer needs it
     duplicates = day_table.table.num_rows - len(first)
     return CuratedDay(day, day_table.rows, duplicates, interactions, quarantined)
 
@@ -196,7 +196,9 @@ def _curate_and_write(store: ObjectStore, day: str) -> dict[str, Any]:
     key = curated_key(day)
     raw_store.write_jsonl(store, quarantine_key(day), cur.quarantined)
     rows = cur.interactions
-    store.put_bytes(key, event_table.encode_table_jsonl(rows.drop_columns([TS_US])), "application/gzip")
+    ordered = rows.sort_by([(TS_US, "ascending"), ("event_id", "ascending")]).drop_columns([TS_US])
+    store.put_bytes(key, event_table.encode_table_jsonl(ordered), "application/gzip")
+    del ordered
     return {
         "date": day,
         "events": cur.events,
