@@ -18,7 +18,13 @@ import pandas as pd
 
 from services.core.events import report_key
 from services.train.context import Context
-from services.train.monitoring.drift import PREDICTION, REFERENCE_SEED, drift_report, sample_rows
+from services.train.monitoring.drift import (
+    DRIFT_FEATURES,
+    PREDICTION,
+    REFERENCE_SEED,
+    drift_report,
+    sample_rows,
+)
 from services.train.monitoring.predictions_log import sample_predictions
 from services.train.monitoring.production import Production, load_production, new_movies, training_frame
 
@@ -71,7 +77,8 @@ def monitor(ctx: Context, logical_date: str) -> dict[str, Any]:
     training = training_frame(ctx, prod)[names].astype(np.float64)
     reference = sample_rows(training, cap, REFERENCE_SEED)
     reference[PREDICTION] = prod.model.predict(reference[names].to_numpy())
-    logged = sample_predictions(ctx.store, logical_date, names, cap)
+    # Only the columns the reports compare: Arrow then builds 12 of the ~80 logged features (half the CPU).
+    logged = sample_predictions(ctx.store, logical_date, [n for n in DRIFT_FEATURES if n in names], cap)
     collected = collected_frame(prod, new_movies(ctx, logical_date, prod.seen))
     log.info("drift of %s: %d logged predictions (%d compared), %d training rows (%d compared)",
              logical_date, logged.rows, len(logged.frame), len(training), len(reference))  # fmt: skip
