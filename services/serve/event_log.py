@@ -112,10 +112,9 @@ class EventLog:
         EventsUnavailable when they cannot be taken. The wait is for the writer thread's next group
         commit: the event loop goes on serving other requests meanwhile.
         """
-        future = self._submit(stream, records, wait=True)
-        assert future is not None
+        future = self._submit(stream, records, wait=True, loop=asyncio.get_running_loop())
         try:
-            return await asyncio.wrap_future(future)
+            return await future
         except sqlite3.Error as exc:
             raise self._write_failed(stream, records, exc) from exc
 
@@ -143,10 +142,13 @@ class EventLog:
             self._warn(f"{stream} event not recorded: {exc}")
             return False
 
-    def _submit(self, stream: str, records: list[dict[str, Any]], *, wait: bool) -> Any:
+    def _submit(
+        self, stream: str, records: list[dict[str, Any]], *, wait: bool,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Any:  # fmt: skip
         self._check_capacity(stream, len(records))
         try:
-            return self.spool.submit(stream, records, wait=wait)
+            return self.spool.submit(stream, records, wait=wait, loop=loop)
         except sqlite3.Error as exc:
             raise self._write_failed(stream, records, exc) from exc
 
@@ -154,15 +156,15 @@ class EventLog:
         log.error("writing %d %s events to the spool failed: %s", len(records), stream, exc)
         return EventsUnavailable(f"the event spool could not be written ({type(exc).__name__})", 30)
 
-    def _committed(self, stream: str, fresh: list[bool] | None, n: int) -> None:
-        # On the writer thread, after each group's commit: counters only, no I/O.
-        if fresh is None:
-            self.metrics.events_refused.labels(stream, "spool_error").inc(n)
-            return
-        new = sum(fresh)
-        self.metrics.events_accepted.labels(stream).inc(new)
-        if new < len(fresh):
-            self.metrics.events_duplicates.labels(stream).inc(len(fresh) - new)
+    def _committed(self, counts: dict[str, list[int]]) -> None:
+        # On the writer thread, once per group commit: counters only, no I/O.
+        for stream, (new, duplicates, failed) in counts.items():
+            if new:
+                self.metrics.events_accepted.labels(stream).inc(new)
+            if duplicates:
+                self.metrics.events_duplicates.labels(stream).inc(duplicates)
+            if failed:
+                self.metrics.events_refused.labels(stream, "spool_error").inc(failed)
         self.metrics.spool_pending.set(self.spool.pending)
         if self.spool.pending >= self.flush_rows:
             self._wake.set()

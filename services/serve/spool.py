@@ -17,6 +17,7 @@ starts a new epoch, so its sequence numbers never name an object that is already
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -198,10 +199,14 @@ class Spool:
         return self._writer
 
     # --- the request path ---------------------------------------------------------------------------
-    def submit(self, stream: str, records: list[dict[str, Any]], *, wait: bool) -> Future[list[bool]] | None:
+    def submit(
+        self, stream: str, records: list[dict[str, Any]], *, wait: bool,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Future[list[bool]] | asyncio.Future[list[bool]] | None:  # fmt: skip
         """Queue records (each with event_id and ts); with wait, a future of a fresh flag per record.
 
-        Serialised here, on the caller's thread, outside any lock; the queue's put is O(1).
+        With a loop, the future is that loop's (await it there); else a concurrent one. Serialised
+        here, on the caller's thread, outside any lock; the queue's put is O(1).
         """
         dedup = stream in DEDUP_STREAMS
         rows = [
@@ -209,24 +214,27 @@ class Spool:
                 r["event_id"] if dedup else None)
             for r in records
         ]  # fmt: skip
-        future: Future[list[bool]] | None = Future() if wait else None
+        future: Future[list[bool]] | asyncio.Future[list[bool]] | None = None
+        if wait:
+            future = loop.create_future() if loop is not None else Future()
         with self._count_lock:
             self._queued += len(rows)
         try:
-            self.writer.submit(Append(stream, rows, stream in DURABLE_STREAMS, future))
+            self.writer.submit(
+                Append(stream, rows, stream in DURABLE_STREAMS, future, loop if wait else None)
+            )
         except BaseException:
             with self._count_lock:
                 self._queued -= len(rows)
             raise
         return future
 
-    def _committed(self, stream: str, fresh: list[bool] | None, n: int) -> None:
+    def _committed(self, counts: dict[str, list[int]]) -> None:
         with self._count_lock:
-            self._queued -= n
-        if fresh is not None:
-            self.pending += sum(fresh)
+            self._queued -= sum(sum(c) for c in counts.values())
+        self.pending += sum(c[0] for c in counts.values())
         if self.on_commit is not None:
-            self.on_commit(stream, fresh, n)
+            self.on_commit(counts)
 
     # --- the flusher --------------------------------------------------------------------------------
     def take(self, limit: int) -> list[PendingBatch]:

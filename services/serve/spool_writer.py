@@ -9,6 +9,7 @@ commands that run between groups: none holds the writer for more than a chunk (~
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import queue
@@ -40,12 +41,16 @@ class Row:
 
 @dataclass(frozen=True)
 class Append:
-    """Rows of one request, and the future its caller waits on (None: fire and forget)."""
+    """Rows of one request, and the future its caller waits on (None: fire and forget).
+
+    An asyncio future comes with its loop: the writer settles a group's futures with one call into it.
+    """
 
     stream: str
     rows: list[Row]
     durable: bool
-    future: Future[list[bool]] | None
+    future: Future[list[bool]] | asyncio.Future[list[bool]] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,8 @@ class Command:
 
 
 _STOP = object()
-CommitHook = Callable[[str, list[bool] | None, int], None]  # stream, fresh flags (None: failed), rows
+# Called once per group on the writer thread: per stream, [rows new, rows duplicate, rows failed].
+CommitHook = Callable[[dict[str, list[int]]], None]
 
 
 class SpoolWriter:
@@ -77,6 +83,7 @@ class SpoolWriter:
         self._closed = False
         self._mode = ""
         self._urgent = threading.Event()  # set when someone waits: the writer stops gathering at once
+        self._lingering = False
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -95,15 +102,17 @@ class SpoolWriter:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, (Append, Command)) and item.future is not None:
-                _fail(item.future, RuntimeError("the spool is closed"))
+            if isinstance(item, Append):
+                _settle([item], [sqlite3.OperationalError("the spool is closed")])
+            elif isinstance(item, Command):
+                _fail(item.future, sqlite3.OperationalError("the spool is closed"))
 
     def submit(self, item: Append) -> None:
         """Queue an append (never blocks)."""
         if self._closed:
             raise sqlite3.OperationalError("the spool is closed")
         self._queue.put(item)
-        if item.future is not None:
+        if item.future is not None and self._lingering:
             self._urgent.set()
 
     def call(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -122,8 +131,10 @@ class SpoolWriter:
             items = [self._queue.get()]
             first = items[0]
             if isinstance(first, Append) and first.future is None:
+                self._lingering = True
                 self._urgent.wait(LINGER_S)
-            self._urgent.clear()
+                self._lingering = False
+                self._urgent.clear()
             while len(items) < MAX_GROUP:
                 try:
                     items.append(self._queue.get_nowait())
@@ -155,7 +166,7 @@ class SpoolWriter:
             return
         # FULL makes this commit fsync the WAL: one fsync for the whole group, paid only with a durable stream.
         mode = self.durable_synchronous if any(a.durable for a in group) else self.synchronous
-        conn, seq, results = self.conn, self.next_seq, []
+        conn, seq, results, rows = self.conn, self.next_seq, [], []
         try:
             if mode != self._mode:
                 conn.execute(f"PRAGMA synchronous={mode}")
@@ -163,38 +174,74 @@ class SpoolWriter:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for append in group:
-                    fresh, rows = [], []
+                    fresh = []
                     for row in append.rows:
-                        new = (
-                            row.event_id is None
-                            or conn.execute(
-                                "INSERT OR IGNORE INTO ids (stream, event_id, ts) VALUES (?, ?, ?)",
-                                (append.stream, row.event_id, row.ts),
-                            ).rowcount
-                            == 1
-                        )
+                        new = row.event_id is None or _remember(conn, append.stream, row)
                         if new:
                             rows.append((seq, append.stream, row.day, row.body))
                             seq += 1
                         fresh.append(new)
-                    conn.executemany("INSERT INTO events (seq, stream, day, body) VALUES (?, ?, ?, ?)", rows)
                     results.append(fresh)
+                conn.executemany("INSERT INTO events (seq, stream, day, body) VALUES (?, ?, ?, ?)", rows)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         except Exception as exc:  # noqa: BLE001 - every waiting request is told; fire-and-forget ones counted
             log.exception("committing %d spool appends failed", len(group))
+            counts: dict[str, list[int]] = {}
             for append in group:
-                self.on_commit(append.stream, None, len(append.rows))
-                if append.future is not None:
-                    _fail(append.future, exc)
+                counts.setdefault(append.stream, [0, 0, 0])[2] += len(append.rows)
+            self.on_commit(counts)
+            _settle(group, [exc] * len(group))
             return
         self.next_seq = seq
+        counts = {}
         for append, fresh in zip(group, results, strict=True):
-            self.on_commit(append.stream, fresh, len(append.rows))
-            if append.future is not None:
-                _resolve(append.future, fresh)
+            c = counts.setdefault(append.stream, [0, 0, 0])
+            new = sum(fresh)
+            c[0] += new
+            c[1] += len(fresh) - new
+        self.on_commit(counts)
+        _settle(group, results)
+
+
+def _remember(conn: sqlite3.Connection, stream: str, row: Row) -> bool:
+    """Record a deduplicated id; False when it was already there."""
+    return (
+        conn.execute(
+            "INSERT OR IGNORE INTO ids (stream, event_id, ts) VALUES (?, ?, ?)",
+            (stream, row.event_id, row.ts),
+        ).rowcount
+        == 1
+    )
+
+
+def _settle(group: list[Append], outcomes: list[Any]) -> None:
+    """Hand each waiting caller its outcome: one call into each event loop for the whole group."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for append, outcome in zip(group, outcomes, strict=True):
+        if append.future is None:
+            continue
+        if append.loop is not None:
+            by_loop.setdefault(append.loop, []).append((append.future, outcome))  # type: ignore[arg-type]
+        elif isinstance(outcome, BaseException):
+            _fail(append.future, outcome)  # type: ignore[arg-type]
+        else:
+            _resolve(append.future, outcome)  # type: ignore[arg-type]
+    for loop, pairs in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle_in_loop, pairs)
+
+
+def _settle_in_loop(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, outcome in pairs:
+        if future.done():  # cancelled: the client went away; its rows are stored anyway
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def _resolve(future: Future[Any], result: Any) -> None:
