@@ -126,3 +126,26 @@ def test_rows_the_reader_cannot_read_are_left_out_not_fatal(store: ObjectStore) 
     sample = sample_predictions(store, DAY, ["runtime"], 100)
     assert sample.rows == 1 and sample.skipped == 3 and sample.versions == {"None": 1}
     assert sample.frame.shape == (1, 2) and np.isnan(sample.frame["runtime"][0])
+
+
+def test_parquet_batches_are_read_beside_json_lines(store: ObjectStore) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    features = [
+        {"runtime": 90.0, "main_genre": 2.0, "budget": 1e6},
+        {"runtime": None, "main_genre": 1.0, "budget": 0.0},
+    ]
+    table = pa.table({"event_id": ["p1", "p2"], "model_version": ["v2", "v2"], "prediction": [5.0, 6.0],
+                      "features": features})  # fmt: skip
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    store.put_bytes(
+        f"events/predictions/dt={DAY}/b-000000000000.parquet", buf.getvalue(), "application/octet-stream"
+    )
+    rows = [{"event_id": "j1", "model_version": "v1", "prediction": 7.0, "features": {"runtime": 100.0}}]
+    store.put_bytes(batch_key("predictions", DAY, "a", 0), encode_lines(rows), "application/gzip")
+    sample = sample_predictions(store, DAY, ["runtime", "main_genre"], 10)
+    assert sample.objects == 2 and sample.versions == {"v1": 1, "v2": 2}
+    assert sorted(sample.frame["prediction"]) == [5.0, 6.0, 7.0]
+    assert sorted(sample.frame["runtime"].dropna()) == [90.0, 100.0]

@@ -95,10 +95,10 @@ def _read(
     data = store.get_bytes(key)
     if key.endswith(".parquet"):
         table = pq.read_table(io.BytesIO(data))
-        missing = [c for c in schema.names if c not in table.column_names]
-        if missing:
-            return np.zeros((0, len(names) + 1)), [], table.num_rows
-        return _arrow_rows(table.select(schema.names).cast(schema), names)
+        try:
+            return _arrow_rows(table.select(schema.names).cast(schema), names)
+        except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return np.zeros((0, len(names) + 1)), [], table.num_rows  # another schema: none readable
     raw = gzip.decompress(data)
     if not raw.strip():
         return np.zeros((0, len(names) + 1)), [], 0
