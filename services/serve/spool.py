@@ -7,7 +7,8 @@ as one transaction. What is promised, per stream:
   so a 202 survives a power cut. Its ids are kept in `ids` for SPOOL_DEDUP_DAYS: a retry is recognised.
 - predictions, impressions: queued without waiting, committed by the writer within milliseconds under
   SPOOL_SYNCHRONOUS (NORMAL: in the WAL, so a committed row survives a killed process, not a power cut).
-  Rows still in the queue when the process is killed are lost: a few milliseconds' worth at most.
+  Rows still in the queue when the process is killed are lost: at most the last ~20 ms of them
+  (spool_writer.LINGER_S).
 
 Rows wait in `events` in sequence order. A flush fsyncs the window, uploads it, then moves one watermark
 (`flushed_upto`) past it and deletes the window's rows a chunk at a time through the writer. Batch names
@@ -53,7 +54,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('flushed_upto', 0);
 CREATE TABLE IF NOT EXISTS identity (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-PAGE_SIZE = 1024  # each commit writes every page it touched to the WAL: small pages keep that small
+# A logged prediction is ~0.7-1 KB of JSON: 1 KB pages gave each row its own page plus an overflow page.
+# Group commits share pages, so 4 KB pages write fewer bytes per row (measured: writer CPU -13 %).
+PAGE_SIZE = 4096
 DELETE_CHUNK = 500  # rows per housekeeping transaction: ~1 ms of the writer each
 WAL_LIMIT_BYTES = 16 << 20  # a checkpointed WAL is truncated back to this: the spool's disk stays bounded
 DEDUP_STREAMS = frozenset({"feedback"})  # client ids, retried by clients; the server mints the others
@@ -303,7 +306,8 @@ class Spool:
             n = self.writer.call(
                 lambda conn: (
                     conn.execute(
-                        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT ?)",
+                        "DELETE FROM events WHERE seq IN "
+                        "(SELECT seq FROM events WHERE seq <= ? ORDER BY seq LIMIT ?)",
                         (self.flushed_upto, DELETE_CHUNK),
                     ).rowcount
                 )
