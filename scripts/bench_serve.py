@@ -17,7 +17,12 @@ so caps what can be measured on a small machine. Each cell runs for --seconds af
 wrk's connections are the concurrency. With --pin (the default on 2+ cores with one worker) the
 servers run on the first cores and the generator on the last one, so they do not take turns on one.
 
-    .venv/bin/python scripts/bench_serve.py [--demo] [--url URL] [--seconds 8]
+It also starts a second server with PREDICTION_LOG_RATE=0 and measures /predict on it, so the cost of
+logging every answer (the default) is a ratio measured in the same run (--skip-log-off to leave out).
+--soak SECONDS loads /predict alone for that long instead and prints p99, server RSS and the spool's
+size per window (--soak-window, default 60 s) with their trends (scripts/bench_soak.py).
+
+    .venv/bin/python scripts/bench_serve.py [--demo] [--url URL] [--seconds 8] [--soak 600]
 """
 
 from __future__ import annotations
@@ -111,7 +116,8 @@ class Target:
 
     @property
     def name(self) -> str:
-        return f"{self.method} {self.path}" + (" (reference)" if self.server == "reference" else "")
+        suffix = {"reference": " (reference)", "log-off": " (logging off)"}.get(self.server, "")
+        return f"{self.method} {self.path}{suffix}"
 
 
 @dataclass
@@ -459,6 +465,41 @@ def _summary(cells: list[Cell], ready_s: float | None, top: int) -> list[str]:
     return out
 
 
+def _log_cost(cells: list[Cell], top: int) -> list[str]:
+    """/predict with every answer logged against the same server with logging off, same run."""
+    on, off = _find(cells, "POST /predict", top), _find(cells, "POST /predict (logging off)", top)
+    if not (on and off and off.rps):
+        return []
+    ratio = on.rps / off.rps
+    out = [
+        _check(f"/predict throughput logged vs logging off at concurrency {top}", f"{ratio:.2f}x", ratio >= 0.9,
+               ">= 0.9x") + f"; p99 {on.p99_ms:.1f} ms logged, {off.p99_ms:.1f} ms off",
+    ]  # fmt: skip
+    if on.server_cpu_ms and off.server_cpu_ms:
+        out.append(
+            f"- server CPU per prediction: {on.server_cpu_ms:.3f} ms logged, {off.server_cpu_ms:.3f} ms off "
+            f"(logging costs {on.server_cpu_ms - off.server_cpu_ms:+.3f} ms)"
+        )
+    return out
+
+
+def _log_off_cell(generator: Wrk | HttpxLoad, env: dict[str, str], pin: list[str], tmp: Path,
+                  target: Target, level: int, seconds: float) -> Cell:  # fmt: skip
+    """Start serve.sh again with PREDICTION_LOG_RATE=0 (its own port and spool) and measure /predict."""
+    env = {
+        **env,
+        "PREDICTION_LOG_RATE": "0",
+        "SERVE_PORT": str(_free_port()),
+        "SPOOL_DIR": str(tmp / "spool-off"),
+    }
+    url = f"http://127.0.0.1:{env['SERVE_PORT']}"
+    with _process([*pin, str(ROOT / "scripts" / "serve.sh")], env, tmp / "serve-off.log") as proc:
+        _wait(f"{url}/ready", proc, tmp / "serve-off.log", time.monotonic(), 120)
+        log.info("%s with logging off at concurrency %d", target.name, level)
+        off = Target("log-off", target.method, target.path, target.lines)
+        return _measure(generator, url, off, level, seconds, proc.pid)
+
+
 def _describe_models(url: str) -> str:
     try:
         model = httpx.get(f"{url}/model", timeout=5).json()
@@ -498,7 +539,20 @@ def main(argv: list[str] | None = None) -> int:
         help="taskset: servers on the first cores, generator on the last (auto: yes with one worker)",
     )  # fmt: skip
     parser.add_argument("--skip-reference", action="store_true", help="do not run the reference pattern")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--skip-log-off", action="store_true", help="do not measure /predict with logging off"
+    )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="instead of the table: load /predict at the top concurrency this long, print trends",
+    )
+    parser.add_argument(
+        "--soak-window", type=float, default=60.0, help="seconds per soak window (default 60)"
+    )
+    args = parser.parse_args(argv)  # fmt: skip
     args.workers = 1  # serve.sh runs one worker per replica (each owns an event spool)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -524,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
                 "wrk not found (apt-get install -y wrk): using the httpx client, which caps the figures"
             )
         ready_s = None
+        serve_env: dict[str, str] = {}
         url = args.url
         pgids: dict[str, int | None] = {"movie-intel": None, "reference": None}
         source = "given URL"
@@ -534,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
             env = {**os.environ, **(_demo_s3(stack, tmp) if demo else {})}
             env["SERVE_PORT"] = str(_free_port())
             env["SERVE_WORKERS"] = str(args.workers)
+            serve_env = env
             source = "demo models on a throw-away S3" if demo else "the configured registry"
             url = f"http://127.0.0.1:{env['SERVE_PORT']}"
             log.info("starting scripts/serve.sh on %s (%d worker(s))", url, args.workers)
@@ -543,6 +599,19 @@ def main(argv: list[str] | None = None) -> int:
             pgids["movie-intel"] = proc.pid  # its own session: the group is uvicorn and any workers
             ready_s = _wait(f"{url}/ready", proc, tmp / "serve.log", start, 120)
             log.info("ready after %.2f s", ready_s)
+        if args.soak:
+            from scripts import bench_soak
+
+            predict = next(t for t in targets if t.path == "/predict")
+            spool = None if args.url else Path(serve_env.get("SPOOL_DIR", ROOT / "var" / "spool"))
+            windows = bench_soak.run(generator, url, predict, max(levels), args.soak, args.soak_window,
+                                     pgids["movie-intel"], spool)  # fmt: skip
+            print(f"serving soak, {started_at}: {source}; models: {_describe_models(url)}")
+            print(
+                f"- load generator: {generator.name}; PREDICTION_LOG_RATE={os.environ.get('PREDICTION_LOG_RATE', 'default')}\n"
+            )
+            print("\n".join(bench_soak.report(windows, max(levels), predict.name)))
+            return 0
         reference_url = None
         if not args.skip_reference:
             model_path = _reference_model(tmp, movies)
@@ -563,6 +632,9 @@ def main(argv: list[str] | None = None) -> int:
             for level in levels:
                 log.info("%s at concurrency %d", target.name, level)
                 cells.append(_measure(generator, base, target, level, args.seconds, pgids[target.server]))
+        if args.url is None and not args.skip_log_off:
+            predict = next(t for t in targets if t.path == "/predict")
+            cells.append(_log_off_cell(generator, serve_env, pin, tmp, predict, max(levels), args.seconds))
     load_end = os.getloadavg()
     pinning = f"servers on CPU {server_cpus}, generator on CPU {generator_cpus}" if server_cpus else "none"
     print(f"serving benchmark, {started_at}: {source}")
@@ -571,13 +643,14 @@ def main(argv: list[str] | None = None) -> int:
         f"({load_start[1]:.2f} over 5 min), {load_end[0]:.2f} at the end"
     )
     print(f"- load generator: {generator.name}, on the same machine; pinning: {pinning}")
-    print(f"- server: uvicorn, {args.workers if args.url is None else '?'} worker(s); models: {models}")
+    print(f"- server: uvicorn, {args.workers if args.url is None else '?'} worker(s); models: {models}; "
+          f"PREDICTION_LOG_RATE={os.environ.get('PREDICTION_LOG_RATE', 'default (1.0)')}")  # fmt: skip
     print(
         f"- each cell: {args.seconds:g} s after a 1 s warm-up; the reference runs under uvicorn, 1 worker\n"
     )
     print(_table(cells))
     print()
-    print("\n".join(_summary(cells, ready_s, max(levels))))
+    print("\n".join(_summary(cells, ready_s, max(levels)) + _log_cost(cells, max(levels))))
     return 0
 
 
