@@ -237,13 +237,17 @@ def _python_time(value: Any) -> int | None:
 
 def first_per_key(keys: pa.Array | pa.ChunkedArray, times_us: np.ndarray) -> np.ndarray:
     """Row indices to keep: per non-empty key the earliest time (then the earliest row); keyless rows too."""
-    keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
-    n = len(keys)
-    if n == 0:
+    keys = keys if isinstance(keys, pa.ChunkedArray) else pa.chunked_array([keys], keys.type)
+    if len(keys) == 0:
         return np.zeros(0, dtype=np.int64)
+    # Encoding a chunked column gives one dictionary shared by every chunk: no copy of the whole column.
     encoded = pc.dictionary_encode(keys)
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    empty = np.flatnonzero(pc.equal(encoded.dictionary, "").to_numpy(zero_copy_only=False))
+    chunks = [c for c in encoded.chunks if len(c)]
+    codes = np.concatenate(
+        [pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) for c in chunks]
+    )
+    empty = np.flatnonzero(pc.equal(chunks[0].dictionary, "").to_numpy(zero_copy_only=False))
+    del encoded, chunks
     if len(empty):
         codes[np.isin(codes, empty)] = -1
     keyed = np.flatnonzero(codes >= 0)

@@ -154,40 +154,52 @@ def _failed_checks(t: pa.Table, ts_us: np.ndarray, day: str) -> tuple[np.ndarray
     return codes, [reason for reason, _ in checks]
 
 
-def curate_table(day_table: event_table.DayTable, day: str, keep: tuple[str, ...] = ()) -> CuratedDay:
-    """Deduplicate (earliest server time per event_id wins) and check a day's feedback (pure: no I/O)."""
+def curate_table(
+    day_table: event_table.DayTable, day: str, keep: tuple[str, ...] = (), columns: tuple[str, ...] = ()
+) -> CuratedDay:
+    """Deduplicate (earliest server time per event_id wins) and check a day's feedback (pure: no I/O).
+
+    Interactions have the curated fields, `keep`'s raw fields, `positive` and TS_US; `columns` narrows
+    them to fewer (plus TS_US) when the caller needs only some.
+    """
     t = day_table.table
     ts_us = event_table.timestamps_us(t["ts"])
     first = event_table.first_per_key(t["event_id"], ts_us)
-    t, ts_us = t.take(pa.array(first)), ts_us[first]
+    # Checks are per row, so they run on the whole day (no copy) and are read at the kept rows.
     codes, reasons = _failed_checks(t, ts_us, day)
+    codes = codes[first]
+    bad = first[codes > 0]
     quarantined = [
         {"reason": reasons[c - 1], "record": r}
-        for c, r in zip(codes[codes > 0], t.filter(pa.array(codes > 0)).to_pylist(), strict=True)
+        for c, r in zip(codes[codes > 0], t.take(pa.array(bad)).to_pylist(), strict=True)
     ]
     for record in day_table.off_schema:
         reason = problem(record, day) or event_table.misfit(record, event_table.FEEDBACK_SCHEMA)
         quarantined.append({"reason": reason, "record": record})
-    fit = pa.array(codes == 0)
-    good = t.filter(fit)
-    kind, value = good["kind"], good["value"]
+    good = first[codes == 0]
+    rows = pa.array(good)
+    kind, value = t["kind"].take(rows), t["value"].take(rows)
     is_rating = pc.equal(kind, "rating")
-    positive = pc.or_(
-        pc.is_in(kind, value_set=pa.array(["like", "watched"])),
-        pc.and_(is_rating, pc.fill_null(pc.greater_equal(value, events.POSITIVE_MIN_RATING), False)),
-    )
-    columns = {name: good[name] for name in (*CURATED_FIELDS, *keep) if name != "value"}
-    columns["value"] = pc.if_else(is_rating, value, pa.scalar(None, pa.float64()))
-    columns["positive"] = positive
-    columns[TS_US] = pa.array(ts_us[codes == 0])
-    interactions = pa.table(columns)  # unsorted: sorting copies the day, and only the writer needs it
-    duplicates = day_table.table.num_rows - len(first)
+    derived = {
+        "value": lambda: pc.if_else(is_rating, value, pa.scalar(None, pa.float64())),
+        "positive": lambda: pc.or_(
+            pc.is_in(kind, value_set=pa.array(["like", "watched"])),
+            pc.and_(is_rating, pc.fill_null(pc.greater_equal(value, events.POSITIVE_MIN_RATING), False)),
+        ),
+    }
+    names = columns or (*CURATED_FIELDS, *keep, "positive")
+    out = {n: derived[n]() if n in derived else t[n].take(rows) for n in names}
+    out[TS_US] = pa.array(ts_us[good])
+    interactions = pa.table(out)  # unsorted: sorting copies the day, and only the writer needs it
+    duplicates = t.num_rows - len(first)
     return CuratedDay(day, day_table.rows, duplicates, interactions, quarantined)
 
 
-def read_curated_day(store: ObjectStore, day: str, keep: tuple[str, ...] = ()) -> CuratedDay:
-    """One day of the feedback stream, read from S3 and curated (nothing written)."""
-    return curate_table(event_table.read_day_table(store, STREAM, day), day, keep)
+def read_curated_day(
+    store: ObjectStore, day: str, keep: tuple[str, ...] = (), columns: tuple[str, ...] = ()
+) -> CuratedDay:
+    """One day of the feedback stream, read from S3 and curated (nothing written); see `curate_table`."""
+    return curate_table(event_table.read_day_table(store, STREAM, day), day, keep, columns)
 
 
 def _curate_and_write(store: ObjectStore, day: str) -> dict[str, Any]:
@@ -199,6 +211,7 @@ def _curate_and_write(store: ObjectStore, day: str) -> dict[str, Any]:
     ordered = rows.sort_by([(TS_US, "ascending"), ("event_id", "ascending")]).drop_columns([TS_US])
     store.put_bytes(key, event_table.encode_table_jsonl(ordered), "application/gzip")
     del ordered
+    event_table.release_memory()
     return {
         "date": day,
         "events": cur.events,

@@ -56,8 +56,11 @@ def usable_table(day_table: event_table.DayTable) -> tuple[pa.Table, int]:
     """Impressions fit to join, one per request_id (earliest server time wins), and how many were dropped.
 
     The table must carry TS_US (`with_time`). Rows off the schema (items that are not ints, …) are dropped.
+    Consumes `day_table`: its columns are released as the kept rows are copied, so the day is held
+    about once, not twice.
     """
-    t = day_table.table
+    t, total = day_table.table, day_table.rows
+    day_table.table = t.schema.empty_table()
     ts_us = t[TS_US].to_numpy()
     usable = (
         pc.fill_null(pc.not_equal(t["request_id"], ""), False).to_numpy(zero_copy_only=False)
@@ -66,8 +69,17 @@ def usable_table(day_table: event_table.DayTable) -> tuple[pa.Table, int]:
         & pc.fill_null(pc.greater_equal(t["catalog_size"], 0), False).to_numpy(zero_copy_only=False)
     )
     rows = np.flatnonzero(usable)
-    first = rows[event_table.first_per_key(t["request_id"].take(pa.array(rows)), ts_us[rows])]
-    return t.take(pa.array(first)), day_table.rows - len(first)
+    keys = t["request_id"] if len(rows) == t.num_rows else t["request_id"].take(pa.array(rows))
+    keep = pa.array(rows[event_table.first_per_key(keys, ts_us[rows])])
+    del keys
+    names, columns = t.schema.names, list(t.columns)
+    del t
+    out = []
+    for i in range(len(columns)):
+        out.append(columns[i].take(keep))
+        columns[i] = None  # type: ignore[call-overload]  # drop the day's copy before the next column
+        event_table.release_memory()
+    return pa.table(out, names=names), total - len(keep)
 
 
 def usable_impressions(records: list[Any]) -> tuple[list[dict[str, Any]], int]:
@@ -198,11 +210,12 @@ def answer_feedback(store: ObjectStore, day: str) -> tuple[pa.Table, int]:
     following = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
     parts, ids = [], []
     for d in (day, following):
-        # request_id is kept here only: the training interactions do not need it.
-        rows = read_curated_day(store, d, keep=("request_id",)).interactions
+        # request_id is read here only: the training interactions do not need it.
+        rows = read_curated_day(
+            store, d, columns=("event_id", "request_id", "tmdb_id", "positive")
+        ).interactions
         ids.append(rows["event_id"])
-        rows = rows.filter(pc.and_(rows["positive"], pc.is_valid(rows["request_id"])))
-        parts.append(rows.select(["event_id", "request_id", "tmdb_id", "positive", TS_US]))
+        parts.append(rows.filter(pc.and_(rows["positive"], pc.is_valid(rows["request_id"]))))
         event_table.release_memory()
     valid = pc.count_distinct(pa.chunked_array([c for a in ids for c in a.chunks], pa.string())).as_py()
     table = pa.concat_tables(parts)
