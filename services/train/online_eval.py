@@ -10,6 +10,10 @@ shown, and arrives within `events.ANSWER_WINDOW_MIN` minutes after it. Per recom
 - coverage: distinct movies served / the movies the version can rank (catalog_size).
 
 The report goes to reports/online/dt=YYYY-MM-DD/recommender.json and to W&B.
+
+Impressions and feedback are joined as Arrow tables (`services.core.event_table`): one hash join on
+request_id, the answers' ranks found in the flattened shown lists, figures per group with numpy.
+`usable_impressions` and `version_metrics` take dicts for small callers (tests, the simulator).
 """
 
 from __future__ import annotations
