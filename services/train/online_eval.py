@@ -79,9 +79,8 @@ def usable_table(day_table: event_table.DayTable) -> tuple[pa.Table, int]:
     names, columns = t.schema.names, list(t.columns)
     del t
     out = []
-    for i in range(len(columns)):
-        out.append(columns[i].take(keep))
-        columns[i] = None  # type: ignore[call-overload]  # drop the day's copy before the next column
+    while columns:  # pop: the day's copy of a column goes before the next one is copied
+        out.append(columns.pop(0).take(keep))
         event_table.release_memory()
     return pa.table(out, names=names), total - len(keep)
 
