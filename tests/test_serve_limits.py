@@ -195,3 +195,13 @@ def test_a_malformed_request_id_is_a_422_naming_the_header(client: TestClient) -
     r = client.post("/feedback", json=_events(), headers={"X-Request-ID": "a b"})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["header", "x-request-id"]
+
+
+def test_a_recommend_retried_with_its_request_id_names_the_same_impression(client: TestClient) -> None:
+    body = {"liked": recommender_ids()[:2], "k": 3}
+    first = client.post("/recommend", json=body, headers={"X-Request-ID": "rec-1"}).json()["request_id"]
+    again = client.post("/recommend", json=body, headers={"X-Request-ID": "rec-1"}).json()["request_id"]
+    other = client.post("/recommend", json={**body, "k": 4}, headers={"X-Request-ID": "rec-1"}).json()
+    plain = {client.post("/recommend", json=body).json()["request_id"] for _ in range(2)}
+    assert first == again  # nginx's retry on the other replica: one impression id, counted once
+    assert other["request_id"] != first and len(plain) == 2

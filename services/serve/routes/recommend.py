@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Response
 
 from services.core.events import utc_now
 from services.serve.deps import EventLogDep, RecommendServiceDep
+from services.serve.request_ids import RequestIdDep, event_id
 from services.serve.schemas import NO_MODEL, UNREADABLE_BODY, RecommendIn, RecommendOut
 
 router = APIRouter(tags=["recommend"])
@@ -17,14 +16,19 @@ router = APIRouter(tags=["recommend"])
 # event loop than a threadpool hop, and sixteen concurrent requests no longer fight over the GIL.
 # The impression is a local SQLite commit (tens of microseconds, shared with concurrent requests).
 @router.post("/recommend", response_model=RecommendOut, responses={**NO_MODEL, **UNREADABLE_BODY})
-async def recommend(body: RecommendIn, service: RecommendServiceDep, events: EventLogDep) -> Response:
+async def recommend(
+    body: RecommendIn, service: RecommendServiceDep, events: EventLogDep, request_id: RequestIdDep
+) -> Response:
     """k movies for someone who liked these (most recent last); popularity when nothing is known.
 
     `pool: "new"` ranks only movies the recommender had no interactions with in training (each item's
     `new` says which are). The response's request_id identifies what was shown: send it back with
     feedback (POST /feedback).
     """
-    out = service.recommend(body.liked, body.k, uuid.uuid4().hex, body.pool)
+    # Retry-stable like /feedback's ids: nginx's retry on the other replica logs the same impression id,
+    # which online evaluation counts once.
+    shown_id = event_id(request_id, 0, {"route": "recommend", **body.model_dump(mode="json")})
+    out = service.recommend(body.liked, body.k, shown_id, body.pool)
     # An impression that cannot be spooled is counted and logged, but never costs the user the answer.
     events.record("impressions", [service.impression(out, body.user_id, utc_now())])
     # Built by the service from validated parts: serialise once instead of FastAPI re-validating it.
