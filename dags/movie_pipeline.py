@@ -154,7 +154,7 @@ def movie_pipeline() -> None:
 
     @task
     def notify_serving(rating: dict[str, Any], recommender: dict[str, Any]) -> dict[str, Any]:
-        """POST /admin/reload to the API when SERVE_URL is set."""
+        """Reload every replica (SERVE_URL) whose /ready differs from the production pointers."""
         from services.train import steps
 
         return steps.notify_serving(_ctx(), [rating, recommender])
