@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     wandb_api_key: SecretStr | None = None
     wandb_project: str = "movie-intel"
     wandb_dir: Path = PROJECT_ROOT / "var" / "wandb"
+    # The weekly hyperparameter search (services/train/tuning.py): per-algorithm trial cap, a time budget
+    # for all algorithms together, and where Optuna keeps its studies. The storage URL is a secret when it
+    # holds a password (prod: Postgres); unset, studies go to SQLite at tune_sqlite_path.
+    tune_trials: int = Field(default=60, ge=1)
+    tune_timeout_s: float = Field(default=600.0, gt=0)
+    tune_algorithms: str = "xgboost,lightgbm,random_forest"
+    optuna_storage_url: SecretStr | None = None
+    tune_sqlite_path: Path = PROJECT_ROOT / "var" / "optuna.db"
 
     # --- Monitoring (the DAG's evaluate_live, monitor and alert tasks) -------------------------------
     alert_rmse_margin: float = 0.5  # live RMSE (7 days) above validation RMSE by more than this: alert
