@@ -24,6 +24,7 @@ from services.core.registry import ChecksumError, RegistryError
 from services.train import raw_store
 from services.train.collect import collect as collect_movies
 from services.train.context import Context
+from services.train.error_report import errors_key, write_error_report
 from services.train.notify import notify_serving, serving_urls  # noqa: F401 - the DAG's names
 from services.train.plots import importance_figure
 from services.train.provenance import git_commit, library_versions
@@ -192,6 +193,17 @@ def _production_val_rmse(ctx: Context, val: list[dict[str, Any]]) -> tuple[float
     return rmse(targets(val), model.predict(featurize(val, encoders))), manifest.version
 
 
+def _error_report(ctx: Context, logical_date: str, test_rows: list[dict[str, Any]],
+                  challenger: dict[str, Any], files: dict[str, bytes]) -> str | None:  # fmt: skip
+    """Write the day's error analysis (production before this run vs the challenger); its key, or None."""
+    try:
+        report = write_error_report(ctx, logical_date, test_rows, challenger["algorithm"], files)
+    except Exception:  # a report must never stop a model from being published; the log keeps the trace
+        log.exception("error analysis for %s failed; publishing without it", logical_date)
+        return None
+    return errors_key(report["date"])
+
+
 def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any],
                        candidates: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
     """Pick the challenger, compare it with production on the same rows, publish, maybe promote."""
@@ -207,6 +219,8 @@ def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any]
     files = {name: ctx.store.get_bytes(challenger["prefix"] + name) for name in info["files"]}
     files["encoders.json"] = ctx.store.get_bytes(features["encoders"])
     files["catalog.json"] = json.dumps(Catalog.from_movies(curated).to_json()).encode()
+    test_rows = [by_id[i] for i in meta["ids"]["test"]]
+    errors_report = _error_report(ctx, logical_date, test_rows, challenger, files)
     manifest = {
         "algorithm": challenger["algorithm"],
         "git_commit": git_commit(),
@@ -240,6 +254,7 @@ def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any]
         "val_rmse": challenger["metrics"]["val_rmse"],
         "test_rmse": challenger["metrics"]["test_rmse"],
         "production": ctx.registry.production_version("rating"),
+        "errors_report": errors_report,
     }
     ctx.store.put_json(_k("runs", logical_date, "rating_decision.json"), result)
     with ctx.tracker.run(f"rating-select-{logical_date}", result, group=f"rating-{logical_date}",
