@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -77,3 +78,35 @@ async def drift_page(
             detail=f"no {comparison} drift report for {day}: the monitor task writes one per day with enough rows",
         )
     return HTMLResponse(page)
+
+
+@router.get(
+    "/model/errors",
+    responses={404: {"model": ErrorOut, "description": "No error report (for that day)"}, **UNAVAILABLE},
+)
+async def model_errors(
+    reports: ReportsDep,
+    day: Annotated[date | None, Query(alias="date", description="The run's day; unset: the latest")] = None,
+) -> dict[str, Any]:
+    """Where the rating model errs: the day's residuals by band, for production and the challenger.
+
+    On the run's test split (the newest releases, used neither to train nor to choose): per dimension
+    (vote count, release period, main genre, language, overview length), each band's count and, per model,
+    bias (mean of predicted minus actual: positive means rated too high), RMSE and MAE.
+    """
+    try:
+        if day is None:
+            latest = await _recent(reports, "rating", "errors.json", 1)
+            report = latest[-1] if latest else None
+        else:
+            page = await anyio.to_thread.run_sync(reports.page, "rating", day.isoformat(), "errors.json")
+            report = json.loads(page) if page is not None else None
+    except ReportsUnavailable as exc:
+        raise _unavailable(exc) from exc
+    if report is None:
+        where = f"for {day}" if day else "yet"
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"no error report {where}: select_and_publish writes one on each pipeline run",
+        )
+    return report
