@@ -568,7 +568,8 @@ def test_client_sends_pool_only_when_new_and_reads_new_and_pool() -> None:
 # --- model page -------------------------------------------------------------------------------------
 def test_model_page_shows_versions_metrics_runs_and_history(stub: StubApi) -> None:
     at = open_page("views/model.py", stub.client())
-    assert texts(at.header) == ["⭐ Rating model", "🍿 Recommender", "🔁 Recommender online", "🩺 Monitoring"]
+    assert texts(at.header) == ["⭐ Rating model", "🍿 Recommender", "🔁 Recommender online", "🩺 Monitoring",
+                                "🔎 Where the rating model errs"]  # fmt: skip
     metrics = {m.label: m.value for m in at.metric}
     model_cards = {k: metrics[k] for k in ("RMSE", "MAE", "NDCG@10", "HR@10")}
     assert model_cards == {"RMSE": "0.86 pts", "MAE": "0.66 pts", "NDCG@10": "0.102", "HR@10": "21.0%"}
@@ -577,7 +578,7 @@ def test_model_page_shows_versions_metrics_runs_and_history(stub: StubApi) -> No
     assert "2025-02-26 12:00 UTC" in rating_details
     assert "offline-run-20250226_120000-rati" in rating_details and "xgboost" in rating_details
 
-    assert len(at.get("vega_lite_chart")) == 2 + 4 + 1  # two histories, four online metrics, live RMSE
+    assert len(at.get("vega_lite_chart")) == 2 + 4 + 1 + 2  # histories, online, live RMSE, errors by band
     _, rating_history = chart_frames(at, 0)
     assert list(rating_history["value"]) == [0.94, 0.91, 0.93, 0.88, 0.86]
     assert list(rating_history["status"]).count("production") == 1
@@ -622,7 +623,7 @@ def test_model_page_without_online_data_says_what_produces_it(stub: StubApi) -> 
     [info] = texts(at.info)
     assert "No online metrics yet" in info
     assert "./scripts/simulate.sh" in info and "recommendation page" in info and "pipeline" in info
-    assert len(at.get("vega_lite_chart")) == 2 + 1  # the histories, and monitoring's live RMSE
+    assert len(at.get("vega_lite_chart")) == 2 + 1 + 2  # the histories, live RMSE, bias and RMSE by band
 
 
 def test_model_page_says_when_online_metrics_cannot_be_read(stub: StubApi) -> None:
@@ -750,3 +751,38 @@ def test_the_new_shelf_has_its_own_line_in_the_online_charts() -> None:
     frame = online_view.online_frame(days)
     hits = frame[frame["metric"] == "hit_rate"].set_index("version")["value"].to_dict()
     assert hits == {"v1": 0.5, "v1 · new shelf": 0.25}  # a row without a pool is the main list
+
+
+def test_model_page_charts_bias_and_rmse_by_band_for_production_and_the_challenger(stub: StubApi) -> None:
+    at = open_page("views/model.py", stub.client())
+    assert "🔎 Where the rating model errs" in texts(at.header)
+    assert any("120 movies of the test split" in c for c in texts(at.caption))
+    picker = at.selectbox(key="errors-dimension")
+    assert picker.value == "vote_count"
+    bias_spec, bias = chart_frames(at, 7)
+    assert bias_spec["title"] == "Bias (predicted − actual) by vote count"
+    few = bias[(bias["band"] == "10–50") & (bias["metric"] == "bias")].set_index("model")["value"].to_dict()
+    assert few == {"production": 0.49, "challenger (this run)": 0.41}  # both rate few-vote movies too high
+    rmse_spec, rmse = chart_frames(at, 8)
+    assert rmse_spec["title"] == "RMSE by vote count"
+    assert list(dict.fromkeys(rmse[rmse["metric"] == "rmse"]["band"])) == ["10–50", "50–200", "200–1k"]
+    picker.select("main_genre").run()
+    assert not at.exception, at.exception
+    spec, frame = chart_frames(at, 8)
+    assert spec["title"] == "RMSE by main genre"
+    assert set(frame[frame["metric"] == "rmse"]["band"]) == {"Drama", "other"}
+
+
+def test_model_page_without_an_error_report_says_what_writes_it(stub: StubApi) -> None:
+    stub.errors = None
+    at = open_page("views/model.py", stub.client())
+    assert any("No error analysis yet" in i for i in texts(at.info))
+    assert "/model/errors" in [p for _, p, _ in stub.requests]
+
+
+def test_model_page_says_when_the_error_report_cannot_be_read(stub: StubApi) -> None:
+    stub.errors_status = 503
+    at = open_page("views/model.py", stub.client())
+    [warning] = texts(at.warning)
+    assert "error analysis cannot be read right now" in warning
+    assert "Live RMSE (latest day)" in [m.label for m in at.metric]  # the rest of the page still shows

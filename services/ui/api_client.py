@@ -23,6 +23,7 @@ from services.ui.api_types import (
     Vocabulary,
 )
 from services.ui.choices import LANGUAGE_NAMES
+from services.ui.errors_view import ErrorReport, read_errors
 from services.ui.loop_api import FeedbackAck, FeedbackEvent, OnlineDay, read_ack, read_online
 from services.ui.monitoring_view import Monitoring, read_monitoring
 from services.ui.readers import float_map, read_history, read_models, str_or_none
@@ -226,6 +227,13 @@ class MovieApi:
         """GET /model/monitoring: the production rating model's live error, drift and alerts, by day."""
         body = self._call("GET", "/model/monitoring", params={"days": int(days)})
         return _parsed(body, read_monitoring, "/model/monitoring", "monitoring reports")
+
+    def errors(self, day: str | None = None) -> ErrorReport | None | ApiError:
+        """GET /model/errors: where the rating model errs, by band (latest run, or day's); None when none yet."""
+        body = self._call("GET", "/model/errors", params={"date": day} if day else None)
+        if isinstance(body, ApiError) and body.kind == "not_found":
+            return None
+        return _parsed(body, read_errors, "/model/errors", "error analysis")
 
     def search(self, query: str, limit: int = 10) -> list[Movie] | ApiError:
         """GET /movies/search: catalog movies whose title matches the query."""

@@ -9,7 +9,8 @@ an old model with nothing new), ``with_pools`` (False: an API from before pools,
 ``pool`` and sends no ``new`` or ``pool``), ``new_pool_status`` (500: only the new-pool call fails),
 ``feedback_status`` (503: the API cannot take events
 now, with ``Retry-After``), ``online_days`` and ``online_status`` (what ``GET /model/online`` says), ``monitoring`` and
-``monitoring_status`` (``GET /model/monitoring``).
+``monitoring_status`` (``GET /model/monitoring``), ``errors`` and ``errors_status`` (``GET /model/errors``;
+``errors=None`` answers 404 like an API with no report yet).
 Every request and every answer is recorded; ``feedback`` holds the events ``/feedback`` took.
 
 Run it by hand for UI work: ``python -m tests.fakes.ui_stub_api --port 8000``.
@@ -35,6 +36,7 @@ import httpx
 from services.ui.api_client import MovieApi
 from tests.fakes.ui_stub_data import (
     CATALOG,
+    ERRORS,
     HISTORY,
     MONITORING,
     NEW_RELEASES,
@@ -65,6 +67,8 @@ class StubApi:
     online_status: int = 200  # 503: the reports cannot be read from S3
     monitoring: dict[str, Any] = field(default_factory=lambda: dict(MONITORING))
     monitoring_status: int = 200
+    errors: dict[str, Any] | None = field(default_factory=lambda: dict(ERRORS))  # None: no report yet (404)
+    errors_status: int = 200
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     answers: list[tuple[str, str, Any]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
@@ -107,6 +111,12 @@ class StubApi:
             if self.monitoring_status != 200:
                 return self.monitoring_status, {"detail": "cannot read reports from S3: connection refused"}
             return 200, self.monitoring
+        if (method, path) == ("GET", "/model/errors"):
+            if self.errors_status != 200:
+                return self.errors_status, {"detail": "cannot read reports from S3: connection refused"}
+            if self.errors is None:
+                return 404, {"detail": "no error report yet: the pipeline writes one on each run"}
+            return 200, self.errors
         return 404, {"detail": "Not Found"}
 
     def calls(self, method: str, path: str) -> list[Any]:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from services.core.settings import get_settings
-from services.ui import components, data, monitoring_view, online_view
+from services.ui import components, data, errors_view, monitoring_view, online_view
 from services.ui.api_client import ApiError, HistoryPoint
 from services.ui.metric_labels import MetricCard, card_layout, metric_label, rest_title
 from services.ui.models_view import MODEL_TITLES, SOURCES, model_order, wandb_markdown
@@ -153,3 +153,22 @@ else:
             "Each feature of the fields every request carries is compared with the production model's training "
             "data: Kolmogorov-Smirnov for numbers, chi-square for categories (p < 0.05 counts as drifted)."
         )
+
+st.header("🔎 Where the rating model errs", divider="gray")
+report = data.api().errors()
+if isinstance(report, ApiError):
+    st.warning(f"The error analysis cannot be read right now: {report.message}", icon="⏳")
+elif report is None or not report.dimensions:
+    st.info(errors_view.empty_text(), icon="🌱")
+else:
+    st.caption(errors_view.summary_text(report))
+    dimension = st.selectbox(
+        "Band the errors by",
+        list(report.dimensions),
+        format_func=lambda key: report.dimensions[key][0],
+        key="errors-dimension",
+    )
+    title = report.dimensions[dimension][0].split(" (")[0]
+    frame = errors_view.band_frame(report, dimension)
+    for column, metric in zip(st.columns(2, gap="large"), errors_view.METRICS, strict=True):
+        column.altair_chart(errors_view.band_chart(frame, metric, title), width="stretch")
