@@ -37,8 +37,9 @@ from services.train.rating_data import (
     targets,
     time_split,
 )
-from services.train.rating_models import ALGORITHMS, rmse, train_candidate
+from services.train.rating_models import ALGORITHMS, DEFAULT_PARAMS, rmse, train_candidate
 from services.train.select import choose_challenger, decide
+from services.train.tuning_store import tuned_params
 from services.train.validate import enforce, validate
 
 log = logging.getLogger(__name__)
@@ -154,9 +155,14 @@ def train_rating(ctx: Context, logical_date: str, features: dict[str, Any], algo
         raise ValueError(f"unknown algorithm {algorithm!r}")
     m = load_matrices(ctx, features)
     data_version = {"partitions": features["partitions"], "fingerprint": features["fingerprint"]}
-    config = {"algorithm": algorithm, "n_features": len(m.names), **data_version, "sizes": features["sizes"]}
+    # The weekly search's parameters when there are any (dags/rating_tune.py), else today's defaults.
+    tuned = tuned_params(ctx.store, algorithm)
+    params = {**DEFAULT_PARAMS[algorithm], **tuned["params"]} if tuned else None
+    tuning = tuned["study"] if tuned else None
+    config = {"algorithm": algorithm, "n_features": len(m.names), **data_version, "sizes": features["sizes"],
+              "params": params or DEFAULT_PARAMS[algorithm], "tuning": tuning}  # fmt: skip
     with ctx.tracker.run(f"rating-{algorithm}-{logical_date}", config, group=f"rating-{logical_date}") as run:
-        cand = train_candidate(algorithm, m)
+        cand = train_candidate(algorithm, m, params)
         run.summary({**cand.metrics, "params": cand.params})
         if cand.importance:
             run.log_figure("feature_importance", importance_figure(cand.importance, algorithm))
@@ -172,6 +178,7 @@ def train_rating(ctx: Context, logical_date: str, features: dict[str, Any], algo
         "prefix": prefix,
         "wandb_run": wandb_ref,
         "importance": dict(list(cand.importance.items())[:20]),
+        "tuning": tuning,
     }
     ctx.store.put_json(prefix + "candidate.json", info)
     return {k: info[k] for k in ("algorithm", "metrics", "prefix", "wandb_run")}
@@ -239,6 +246,7 @@ def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any]
             "production_val_rmse": prod_rmse,
             "decision": reason,
             "importance": info.get("importance", {}),
+            "tuning": info.get("tuning"),  # the study the parameters came from (None: defaults)
         },
     }
     # The decision holds only against the production it was compared with (prod_version is "none", the
