@@ -104,6 +104,7 @@ load_env() {  # the environment every part runs in
   local db="airflow:$POSTGRES_PASSWORD@127.0.0.1:$PG_PORT/airflow"
   export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://$db"
   export AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql://$db"
+  export OPTUNA_STORAGE_URL="postgresql+psycopg2://airflow:$POSTGRES_PASSWORD@127.0.0.1:$PG_PORT/optuna"
   export AIRFLOW__CELERY__BROKER_URL="redis://:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT/0"
   export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST=127.0.0.1
   export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT="$SCHEDULER_HEALTH_PORT"
@@ -250,6 +251,11 @@ start_postgres() {
   if ! psql -h 127.0.0.1 -p "$PG_PORT" -U airflow -d postgres -tAc \
       "SELECT 1 FROM pg_database WHERE datname='airflow'" | grep -q 1; then
     psql -h 127.0.0.1 -p "$PG_PORT" -U airflow -d postgres -qc "CREATE DATABASE airflow" > /dev/null
+  fi
+  # The Optuna studies of the weekly search (dags/rating_tune.py): a database of their own beside Airflow's.
+  if ! psql -h 127.0.0.1 -p "$PG_PORT" -U airflow -d postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname='optuna'" | grep -q 1; then
+    psql -h 127.0.0.1 -p "$PG_PORT" -U airflow -d postgres -qc "CREATE DATABASE optuna" > /dev/null
   fi
   wait_healthy postgres 30
 }

@@ -52,6 +52,14 @@ if ! command -v faketime >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-ge
     > "$VAR_DIR/apt-faketime.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-faketime.log): that test will skip"
 fi
 
+# The Optuna search's Postgres storage test (tests/test_tuning.py) runs a throw-away cluster of Debian's
+# postgresql as the postgres user, as scripts/prod.sh does.
+if [[ ! -x /usr/lib/postgresql/15/bin/initdb ]] && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  echo "==> installing postgresql for the Optuna storage test (apt-get)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 postgresql) \
+    > "$VAR_DIR/apt-postgresql.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-postgresql.log): that test will skip"
+fi
+
 echo "==> ruff"
 ruff check .
 ruff format --check . > /dev/null || { ruff format --check .; exit 1; }
