@@ -7,11 +7,12 @@ the same concurrency, so the three rows are comparable: /health is the framework
 throw-away S3 runs on the generator's core, as a remote S3 would not use the server's CPU.
 
 Each /feedback request carries one `like` without an event id, so every request is a new event that
-the server commits to its SQLite spool before answering 202. After the run the benchmark waits for
-the flusher and reports how many accepted events reached S3.
+the server commits to its SQLite spool, with an fsync of the WAL (group commit: one fsync serves the
+requests that arrived together), before answering 202. After the run the benchmark waits for the
+flusher and reports how many accepted events reached S3.
 
-Targets (issue 10): /feedback >= 3,000 req/s with p99 <= 10 ms at concurrency 16 on one replica;
-/recommend p99 <= 30 ms at concurrency 16 with impression logging.
+Targets (issues 10 and 19): /feedback >= 3,000 req/s with p99 <= 10 ms at concurrency 16 on one
+replica, fsynced; /recommend p99 <= 30 ms at concurrency 16 with impression logging.
 
     .venv/bin/python scripts/bench_feedback.py [--url URL] [--seconds 8] [--concurrency 1,16]
 """
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         flushed = _flushed(url)
     load_end = os.getloadavg()
     top = max(levels)
-    print(f"event-path benchmark, {started_at}: one replica, demo models, a fresh spool")
+    print(f"event-path benchmark, {started_at}: one replica, demo models, a fresh spool (feedback fsynced)")
     print(
         f"- machine: {os.cpu_count()} CPUs, load average {load_start[0]:.2f} at start, {load_end[0]:.2f} at the end"
     )
