@@ -15,6 +15,8 @@ import pandas as pd
 
 METRICS = {"bias": "Bias (predicted − actual)", "rmse": "RMSE"}
 MODEL_NAMES = {"production": "production", "challenger": "challenger (this run)"}
+# The report's JSON has its keys sorted; the page offers the dimensions in the order the analysis reads.
+DIMENSION_ORDER = ("vote_count", "release_period", "main_genre", "original_language", "overview_length")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ def _num(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _dimension_rank(item: tuple[str, Any]) -> tuple[int, str]:
+    key = item[0]
+    return (DIMENSION_ORDER.index(key) if key in DIMENSION_ORDER else len(DIMENSION_ORDER), key)
+
+
 def read_errors(body: Any) -> ErrorReport:
     """Parse /model/errors' answer (KeyError/TypeError/ValueError when it has another shape)."""
     if not isinstance(body, Mapping):
@@ -64,7 +71,7 @@ def read_errors(body: Any) -> ErrorReport:
                 for b in d["bands"]
             ),
         )
-        for key, d in body["dimensions"].items()
+        for key, d in sorted(body["dimensions"].items(), key=_dimension_rank)
     }
     window = body.get("window")
     return ErrorReport(
