@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import secrets
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -22,7 +17,7 @@ from services.train import raw_store, steps, tuning, tuning_store
 from services.train.context import Context
 from services.train.rating_data import first_run_rows
 from services.train.tuning_steps import tune_all
-from tests.processes import free_port
+from tests.pg_cluster import throwaway_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "2026-11-30"
@@ -45,37 +40,11 @@ def _features(ctx: Context) -> dict[str, Any]:
     return steps.build_features(ctx, DAY, key, [f"raw/tmdb/dt={DAY}"])
 
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster on loopback, run as the `postgres` user the way scripts/prod.sh does."""
-    if os.geteuid() != 0:
-        pytest.skip("PostgreSQL refuses to run as root and runuser needs root: run as root to test it")
-    if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
-        pytest.skip("no PostgreSQL 15 binaries (apt-get install postgresql; scripts/test.sh does it as root)")
-    # Under /tmp with o+x parents: pytest's own tmp folders are mode 700, which the postgres user cannot enter.
-    base = Path(tempfile.mkdtemp(prefix="optuna-pg-", dir="/tmp"))
-    base.chmod(0o755)
-    shutil.chown(base, "postgres")
-    password = secrets.token_hex(12)
-    (base / "pwfile").write_text(password + "\n")
-    shutil.chown(base / "pwfile", "postgres")
-    port = free_port()
-    as_pg = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_pg, str(PG_BIN / "initdb"), "-D", str(base / "data"), "-A", "scram-sha-256",
-                    f"--pwfile={base / 'pwfile'}", "-U", "airflow", "-E", "UTF8"],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
-    subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "log"), "-w",
-                    "-t", "60", "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
-    try:
-        yield f"postgresql+psycopg2://airflow:{password}@127.0.0.1:{port}/optuna"
-    finally:
-        subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(base / "data"), "stop", "-m", "fast", "-w"],
-                       capture_output=True, timeout=60)  # fmt: skip
-        shutil.rmtree(base, ignore_errors=True)
+    """A throw-away PostgreSQL cluster on loopback (tests/pg_cluster.py)."""
+    with throwaway_postgres() as url:
+        yield url
 
 
 class _Spy:

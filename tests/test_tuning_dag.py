@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from services.core.settings import Settings
+from services.core.storage import ObjectStore
+from services.train import raw_store, steps, tuning_store
+from services.train.context import Context
+from services.train.rating_data import first_run_rows
+from tests.pg_cluster import throwaway_postgres
+
 ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+DAY = "2026-12-05"
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +58,56 @@ def test_parsing_the_tune_dag_does_no_heavy_imports() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"parse-time imports: {out.stdout}"
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated Airflow home on SQLite for `airflow dags test`."""
+    home = tmp_path_factory.mktemp("airflow-tune")
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    return home
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on loopback (tests/pg_cluster.py)."""
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("storage", ["sqlite", "postgresql"])
+def test_the_dag_runs_the_search_with_either_storage(
+    storage: str, request: pytest.FixtureRequest, s3_settings: Settings, airflow_home: Path, tmp_path: Path
+) -> None:
+    store = ObjectStore.from_settings(s3_settings)
+    key = f"curated/dt={DAY}/movies.jsonl.gz"
+    raw_store.write_jsonl(store, key, first_run_rows(ROOT / "data" / "snapshot", 0, 10)[::16])
+    steps.build_features(Context.from_settings(s3_settings), DAY, key, [])
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("OPTUNA_STORAGE_URL", "WANDB_API_KEY")},
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "S3_ENDPOINT_URL": str(s3_settings.s3_endpoint_url),
+        "S3_BUCKET": s3_settings.s3_bucket,
+        "AWS_ACCESS_KEY_ID": s3_settings.aws_access_key_id.get_secret_value(),  # type: ignore[union-attr]
+        "AWS_SECRET_ACCESS_KEY": s3_settings.aws_secret_access_key.get_secret_value(),  # type: ignore[union-attr]
+        "WANDB_MODE": "disabled",
+        "TUNE_TRIALS": "2",
+        "TUNE_TIMEOUT_S": "60",
+        "TUNE_SQLITE_PATH": str(tmp_path / "optuna.db"),
+        "PYTHONPATH": str(ROOT),
+    }
+    if storage == "postgresql":
+        env["OPTUNA_STORAGE_URL"] = request.getfixturevalue("postgres_url")
+    proc = subprocess.run([AIRFLOW, "dags", "test", "rating_tune", "2026-12-06"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    latest = tuning_store.read_latest(store)
+    assert latest is not None and latest["key"] == f"tuning/rating/dt={DAY}/best.json"
+    assert set(latest["algorithms"]) == {"xgboost", "lightgbm", "random_forest"}
+    for entry in latest["algorithms"].values():
+        assert entry["storage"] == storage and entry["trials_run"] == 2
+    assert (tmp_path / "optuna.db").exists() == (storage == "sqlite")
