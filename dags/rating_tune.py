@@ -2,10 +2,10 @@
 ### Movie intelligence: the weekly hyperparameter search of the rating model
 
 **Sundays at 03:00 UTC, or on demand** (`airflow dags trigger rating_tune`, `./scripts/tune.sh` outside
-Airflow). It tunes each algorithm's main hyperparameters with Optuna (seeded TPE) on the most recent
-train/validation split that movie_pipeline's build_features stored in S3; the test (time holdout)
-rows are never read. Budgets: TUNE_TRIALS trials per algorithm and TUNE_TIMEOUT_S seconds for all of
-them together (default 600 s, a third each). Studies are kept in OPTUNA_STORAGE_URL (Postgres in the
+Airflow). It tunes the main hyperparameters of each algorithm in TUNE_ALGORITHMS (the others' tasks are
+skipped) with Optuna (seeded TPE) on the most recent train/validation split that movie_pipeline's
+build_features stored in S3; the test (time holdout) rows are never read. Budgets: TUNE_TRIALS trials
+per algorithm and TUNE_TIMEOUT_S seconds for all of them together (default 600 s, an equal share each). Studies are kept in OPTUNA_STORAGE_URL (Postgres in the
 production shape) or SQLite under var/ by default.
 
 pick_split → tune_xgboost, tune_lightgbm, tune_random_forest (in parallel) → publish: best.json under
@@ -55,18 +55,23 @@ def rating_tune() -> None:
     @task(execution_timeout=timedelta(minutes=30))
     def tune(data_day: str, algorithm: str) -> dict[str, Any]:
         """One algorithm's study within its share of the time budget; result to S3."""
+        from airflow.exceptions import AirflowSkipException
+
         from services.train.tuning_steps import algorithms_from, tune_algorithm
 
         ctx = _ctx()
-        share = ctx.settings.tune_timeout_s / len(algorithms_from(ctx.settings.tune_algorithms))
-        return tune_algorithm(ctx, data_day, algorithm, timeout_s=share)
+        chosen = algorithms_from(ctx.settings.tune_algorithms)
+        if algorithm not in chosen:
+            raise AirflowSkipException(f"{algorithm} is not in TUNE_ALGORITHMS ({', '.join(chosen)})")
+        return tune_algorithm(ctx, data_day, algorithm, timeout_s=ctx.settings.tune_timeout_s / len(chosen))
 
-    @task
-    def publish(data_day: str, tuned: list[dict[str, Any]]) -> dict[str, Any]:
+    # Publishes what was tuned when the others were skipped (TUNE_ALGORITHMS), never after a failure.
+    @task(trigger_rule="none_failed_min_one_success")
+    def publish(data_day: str, tuned: list[dict[str, Any] | None]) -> dict[str, Any]:
         """best.json of the data day, then the latest.json pointer daily training reads."""
         from services.train.tuning_steps import publish_tuned
 
-        return publish_tuned(_ctx(), data_day, tuned)
+        return publish_tuned(_ctx(), data_day, [t for t in tuned if t])
 
     day = pick_split()
     tuned = [tune.override(task_id=f"tune_{algorithm}")(day, algorithm) for algorithm in TUNED_ALGORITHMS]

@@ -49,6 +49,8 @@ if [[ -n "${WANDB_API_KEY:-}" ]]; then export WANDB_MODE="${WANDB_MODE:-online}"
 export WANDB_DIR="${WANDB_DIR:-$VAR_DIR/wandb}"
 export WANDB_SILENT="${WANDB_SILENT:-true}"
 export MODEL_CACHE_DIR="${MODEL_CACHE_DIR:-$VAR_DIR/model-cache}"
+# Optuna's studies (the weekly search) when OPTUNA_STORAGE_URL is unset: SQLite beside the rest of var/.
+export TUNE_SQLITE_PATH="${TUNE_SQLITE_PATH:-$VAR_DIR/optuna.db}"
 
 s3_up() {  # start the embedded S3 server when it is the configured one
   if [[ "$S3_EMBEDDED" == "1" ]]; then "$PY" -m services.core.embedded_s3 start; fi

@@ -45,6 +45,8 @@ def test_rating_tune_is_weekly_and_wired(dagbag) -> None:  # noqa: ANN001
     assert set(t) == {"pick_split", "publish"} | tunes
     assert all(t[name].upstream_task_ids == {"pick_split"} for name in tunes)
     assert t["publish"].upstream_task_ids == tunes | {"pick_split"}
+    # What TUNE_ALGORITHMS leaves out is skipped; the rest is still published, but never after a failure.
+    assert t["publish"].trigger_rule == "none_failed_min_one_success"
     # The daily DAG never searches: its train tasks only read the published parameters.
     assert not [n for n in dagbag.dags["movie_pipeline"].task_dict if "tune" in n]
 
@@ -100,14 +102,18 @@ def test_the_dag_runs_the_search_with_either_storage(
         "TUNE_SQLITE_PATH": str(tmp_path / "optuna.db"),
         "PYTHONPATH": str(ROOT),
     }
+    expected = {"xgboost", "lightgbm", "random_forest"}
     if storage == "postgresql":
         env["OPTUNA_STORAGE_URL"] = request.getfixturevalue("postgres_url")
+        # And a narrower TUNE_ALGORITHMS: random_forest's task is skipped, the other two still published.
+        env["TUNE_ALGORITHMS"] = "xgboost,lightgbm"
+        expected = {"xgboost", "lightgbm"}
     proc = subprocess.run([AIRFLOW, "dags", "test", "rating_tune", "2026-12-06"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     latest = tuning_store.read_latest(store)
     assert latest is not None and latest["key"] == f"tuning/rating/dt={DAY}/best.json"
-    assert set(latest["algorithms"]) == {"xgboost", "lightgbm", "random_forest"}
+    assert set(latest["algorithms"]) == expected
     for entry in latest["algorithms"].values():
         assert entry["storage"] == storage and entry["trials_run"] == 2
     assert (tmp_path / "optuna.db").exists() == (storage == "sqlite")
