@@ -102,3 +102,23 @@ def test_the_served_version_is_judged_on_what_it_showed(pipeline_run: PipelineRu
     # One response, answered by three likes within the window: a hit, the best at rank 1.
     assert row["responses"] == 1 and row["hit_rate"] == 1.0 and row["mrr"] == 1.0 and row["positives"] == 3
     assert row["distinct_items"] == 10 and row["fallback_share"] == 0.0
+
+
+def test_each_training_run_writes_an_error_analysis_of_production_and_the_challenger(
+    pipeline_run: PipelineRun,
+) -> None:
+    store = ObjectStore.from_settings(pipeline_run.settings)
+    first = store.get_json(f"reports/rating/dt={pipeline_run.dates[0]}/errors.json")
+    assert list(first["models"]) == ["challenger"]  # no production model before the first run
+    second = store.get_json(f"reports/rating/dt={pipeline_run.dates[1]}/errors.json")
+    decision = store.get_json(f"runs/dt={pipeline_run.dates[1]}/rating_decision.json")
+    assert decision["errors_report"] == f"reports/rating/dt={pipeline_run.dates[1]}/errors.json"
+    assert second["split"] == "test" and second["rows"] > 100
+    assert second["models"]["production"]["version"] == _registry(pipeline_run).versions("rating")[0]
+    assert set(second["dimensions"]) == {"vote_count", "release_period", "main_genre", "original_language",
+                                         "overview_length"}  # fmt: skip
+    for dimension in second["dimensions"].values():
+        bands = dimension["bands"]
+        assert sum(b["count"] for b in bands) == second["rows"]  # every test movie in exactly one band
+        assert all(b["production"]["rmse"] >= abs(b["production"]["bias"]) for b in bands)
+    assert "error analysis, challenger" in pipeline_run.logs[pipeline_run.dates[1]]
