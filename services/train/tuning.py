@@ -126,13 +126,17 @@ def search(ctx: Context, algorithm: str, data: TrainVal, n_trials: int, timeout_
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours, below
     url = tuning_store.storage_url(ctx.settings)
     kind = tuning_store.storage_kind(url)
+    storage: Any = url
     if kind == "postgresql":
         from services.train.tuning_postgres import ensure_database
 
         ensure_database(url)
+    elif kind == "sqlite":
+        # The DAG's tune tasks may run at once on one machine: wait for SQLite's write lock, do not fail.
+        storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
     name = study_name(algorithm, data)
     study = optuna.create_study(
-        storage=url, study_name=name, direction="minimize", load_if_exists=True,
+        storage=storage, study_name=name, direction="minimize", load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=SEED, n_startup_trials=min(10, max(2, n_trials // 3))),
     )  # fmt: skip
     before = len(study.trials)
