@@ -19,7 +19,7 @@ log = logging.getLogger("bench_soak")
 
 P99_RISE_OK = 0.20  # the fitted p99 may rise at most this share of its median over the soak
 RSS_RISE_OK = 0.05  # and the server's memory at most this share
-SPOOL_GROWTH_OK = 2.0  # the spool's last size at most this many times its median (bounded, not growing)
+SPOOL_GROWTH_OK = 1.5  # the spool's last size at most this many times the first half's largest
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def report(windows: list[Window], concurrency: int, path: str) -> list[str]:
     spool = [w.spool_mb for w in windows if w.spool_mb is not None]
     if len(spool) == len(windows):
         slope, _ = _rise(xs, spool)  # type: ignore[arg-type]
-        bounded = spool[-1] <= SPOOL_GROWTH_OK * max(float(np.median(spool)), 1.0)
+        bounded = spool[-1] <= SPOOL_GROWTH_OK * max(max(spool[: max(len(spool) // 2, 1)]), 32.0)
         out.append(f"- spool size: max {max(spool):.1f} MB, last {spool[-1]:.1f} MB, trend {slope:+.2f} MB/min: "
                    f"{'bounded' if bounded else 'GROWING'}")  # fmt: skip
     out.append(

@@ -317,8 +317,13 @@ class Spool:
                 return deleted
 
     def checkpoint(self) -> None:
-        """Copy the WAL into the database (and fsync) off the request path; the writer is not blocked."""
+        """Copy the WAL into the database (and fsync), so the WAL file starts over instead of growing."""
+        # The bulk on the flusher's connection, while appends go on. Under steady load a commit always
+        # lands during it, so it never catches up and the WAL only restarts once nothing is left to copy
+        # (measured: 1.4 GB after 2 min at 1,500 logged predictions/s). The few pages committed meanwhile
+        # are copied through the writer, between two groups: the next commit then starts the WAL over.
         self.reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self.writer.call(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
 
     def prune(self, before_ts: str) -> int:
         """Forget deduplicated ids older than a timestamp; costs O(ids forgotten), a chunk at a time."""
