@@ -44,7 +44,7 @@ def test_feedback_ids_are_deduplicated_and_predictions_are_not_remembered(log: E
     assert log.append_wait("feedback", [_fb("a"), _fb("b")]) == [True, True]
     assert log.append_wait("feedback", [_fb("b"), _fb("c"), _fb("c")]) == [False, True, False]
     assert log.record("predictions", [_pred(n) for n in range(100)])
-    log.spool.writer.call(lambda conn: None)  # every queued append is committed before a command runs
+    log.spool.commit_queued()
     conn = sqlite3.connect(log.spool.directory / "events.db")
     assert conn.execute("SELECT stream, count(*) FROM ids GROUP BY stream").fetchall() == [("feedback", 3)]
     assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 103

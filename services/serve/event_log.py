@@ -191,6 +191,7 @@ class EventLog:
         """Upload every pending row now, batch by batch; returns rows uploaded. S3 errors propagate."""
         uploaded = 0
         with self._flush_lock:
+            self.spool.commit_queued()  # rows still gathering in the writer's queue belong to "now" too
             # What is pending now, not what keeps arriving meanwhile: the next round takes the rest.
             rounds = self.spool.pending // self.flush_rows + 1
             for _ in range(rounds):

@@ -240,6 +240,10 @@ class Spool:
             self.on_commit(counts)
 
     # --- the flusher --------------------------------------------------------------------------------
+    def commit_queued(self) -> None:
+        """Return once every append queued before this call is committed (a command waits its turn)."""
+        self.writer.call(lambda conn: None)
+
     def take(self, limit: int) -> list[PendingBatch]:
         """The oldest rows S3 does not have yet (at most limit), grouped by stream and day, oldest first."""
         # SQLite joins each group's JSON lines into one string, and the module lets go of the GIL while
