@@ -9,10 +9,8 @@ survives).
 from __future__ import annotations
 
 import asyncio
-import gzip
 import logging
 import os
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -21,9 +19,10 @@ from time import monotonic
 from typing import Any
 
 from services.core.events import batch_key, encode_jsonl, utc_now, watermark_key
-from services.core.storage import ObjectNotFound, ObjectStore
+from services.core.storage import ObjectStore
 from services.serve.metrics import ServeMetrics
-from services.serve.spool import PendingBatch, Spool
+from services.serve.spool import Spool
+from services.serve.uploads import upload_batch
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +199,10 @@ class EventLog:
                     break
                 self.spool.sync_to_disk()  # a power cut can no longer take back rows S3 is about to hold
                 for batch in batches:
-                    self._upload(batch)
+                    key = batch_key(
+                        batch.stream, batch.day, self.spool.replica_id, batch.first_seq, self.spool.epoch
+                    )
+                    upload_batch(self.store, key, encode_jsonl(batch.text))
                     self.metrics.events_uploaded.labels(batch.stream).inc(batch.size)
                     uploaded += batch.size
                 # Only once S3 has confirmed every batch of the window: a crash before this line uploads
@@ -210,28 +212,6 @@ class EventLog:
                 self.spool.delete_flushed()
         self.metrics.spool_pending.set(self.spool.pending)
         return uploaded
-
-    def _upload(self, batch: PendingBatch) -> None:
-        """PUT one batch under a name no other upload uses; a retry of our own upload is recognised."""
-        key = batch_key(batch.stream, batch.day, self.spool.replica_id, batch.first_seq, self.spool.epoch)
-        data = encode_jsonl(batch.text)
-        if self.store.put_bytes_if_absent(key, data, "application/gzip"):
-            return
-        try:
-            existing = self.store.get_bytes(key)
-        except ObjectNotFound:  # deleted meanwhile: nothing of ours is there, write it
-            self.store.put_bytes(key, data, "application/gzip")
-            return
-        if existing == data:
-            return  # this window was uploaded before a crash took the watermark's move: done
-        if gzip.decompress(data).startswith(gzip.decompress(existing)):
-            # The same window from the same first row, now longer: our own earlier upload, a prefix of this.
-            self.store.put_bytes(key, data, "application/gzip")
-            return
-        # Not ours (a copied spool folder with the same epoch and replica id): keep both, never overwrite.
-        other = f"{key.removesuffix('.jsonl.gz')}-{secrets.token_hex(4)}.jsonl.gz"
-        log.error("batch %s already holds other events: uploading this one as %s", key, other)
-        self.store.put_bytes(other, data, "application/gzip")
 
     def _flush_reporting(self) -> None:
         """One flush attempt; an S3 failure starts (or continues) an outage instead of raising."""

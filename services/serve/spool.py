@@ -33,32 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from services.core.events import day_of
+from services.serve.spool_schema import prepare
 from services.serve.spool_writer import Append, CommitHook, Row, SpoolWriter
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq      INTEGER PRIMARY KEY,  -- given by the writer, always above the watermark
-    stream   TEXT NOT NULL,
-    day      TEXT NOT NULL,        -- the UTC day of the event: its S3 partition
-    body     TEXT NOT NULL         -- the record as the JSON line it is uploaded as
-);
--- Accepted ids of deduplicated streams, in arrival order (id): a prune deletes a prefix, O(rows pruned).
-CREATE TABLE IF NOT EXISTS ids (
-    id       INTEGER PRIMARY KEY,
-    stream   TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    ts       TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS ids_event ON ids (stream, event_id);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('flushed_upto', 0);
-CREATE TABLE IF NOT EXISTS identity (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-# A logged prediction is ~0.7-1 KB of JSON: 1 KB pages gave each row its own page plus an overflow page.
-# Group commits share pages, so 4 KB pages write fewer bytes per row (measured: writer CPU -13 %).
-PAGE_SIZE = 4096
 DELETE_CHUNK = 500  # rows per housekeeping transaction: ~1 ms of the writer each
-WAL_LIMIT_BYTES = 16 << 20  # a checkpointed WAL is truncated back to this: the spool's disk stays bounded
 DEDUP_STREAMS = frozenset({"feedback"})  # client ids, retried by clients; the server mints the others
 DURABLE_STREAMS = frozenset({"feedback"})  # committed with durable_synchronous (FULL: fsynced)
 _REPLICA_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -128,16 +106,7 @@ class Spool:
         self._lock_fd = fd
         self._replica_id = self._load_replica_id(self._replica_id)
         conn = self._connect()
-        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect only on a new file, before WAL
-        conn.execute("PRAGMA journal_mode=WAL")
-        # Checkpoints copy the WAL into the database and fsync: the flusher runs them, never the writer.
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
-        conn.executescript(SCHEMA)
-        _migrate(conn)
-        # Made once, when the database is made: a new events.db is a new epoch, so new batch names.
-        conn.execute("INSERT OR IGNORE INTO identity VALUES ('epoch', ?)", (secrets.token_hex(4),))
-        self.epoch = conn.execute("SELECT value FROM identity WHERE key = 'epoch'").fetchone()[0]
+        self.epoch = prepare(conn, DEDUP_STREAMS)
         self._reader = self._connect()
         self.flushed_upto = self.reader.execute(
             "SELECT value FROM meta WHERE key = 'flushed_upto'"
@@ -354,16 +323,3 @@ class Spool:
 
 def _level(synchronous: str) -> str:
     return "FULL" if synchronous.upper() in ("FULL", "EXTRA") else "NORMAL"
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a spool made by an earlier version forward (its `seen` table kept every stream's ids)."""
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'seen'").fetchone():
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "INSERT OR IGNORE INTO ids (stream, event_id, ts) SELECT stream, event_id, ts FROM seen "
-            f"WHERE stream IN ({','.join('?' * len(DEDUP_STREAMS))}) ORDER BY ts",
-            tuple(DEDUP_STREAMS),
-        )
-        conn.execute("DROP TABLE seen")
-        conn.execute("COMMIT")
