@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,11 +79,7 @@ def create_app(
             await anyio.to_thread.run_sync(
                 sentiment, "Warm up the sentiment lexicon before the first request."
             )
-            # A full garbage collection walks every object: ~220 ms once the models are loaded, a stall for
-            # every request in flight (measured: it was /feedback's p99). What is alive now lives as long as
-            # the process, so it is moved out of the collector's sight.
-            gc.collect()
-            gc.freeze()
+            lifecycle.settle_heap()  # what is alive now lives as long as the models: out of the collector's sight
             async with anyio.create_task_group() as background:
                 background.start_soon(gauges.keep_fresh, app.state.metrics, app.state.reports)
                 yield

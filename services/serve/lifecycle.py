@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from time import perf_counter
 
@@ -33,6 +34,18 @@ def initial_load(state: ModelState, loader: ModelLoader, metrics: ServeMetrics) 
         log.warning("%s", state.detail)
 
 
+def settle_heap() -> None:
+    """Collect once, then move what is alive out of the collector's sight (it lives as long as the models).
+
+    A full collection walks every object: ~220 ms once the models are loaded, a stall for every request
+    in flight (measured: it was /feedback's p99). After a reload the old models' frozen objects are
+    unfrozen first, so what the swap released (cycles included) is freed rather than kept forever.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def reload(state: ModelState, loader: ModelLoader, metrics: ServeMetrics) -> ReloadOut:
     """Load the production versions from S3 and swap them in; on failure keep serving (ReloadError)."""
     with state.reload_lock:
@@ -48,15 +61,19 @@ def reload(state: ModelState, loader: ModelLoader, metrics: ServeMetrics) -> Rel
             raise ReloadError("nothing is published in the registry any more; keeping the served models")
         _apply(state, outcome, metrics)
         after = state.current
-        changed = _versions(before) != _versions(after)
+        previous, current = _versions(before), _versions(after)
+        changed = previous != current
+        if changed:
+            del before  # the old models: free once no request holds them any more
+            settle_heap()
         metrics.reloads.labels("changed" if changed else "unchanged").inc()
-        log.info("reload: %s -> %s", _versions(before), _versions(after))
+        log.info("reload: %s -> %s", previous, current)
         return ReloadOut(
             changed=changed,
-            rating_version=after.version("rating") if after else None,
-            recommender_version=after.version("recommender") if after else None,
-            previous_rating_version=before.version("rating") if before else None,
-            previous_recommender_version=before.version("recommender") if before else None,
+            rating_version=current[0],
+            recommender_version=current[1],
+            previous_rating_version=previous[0],
+            previous_recommender_version=previous[1],
             source=after.source if after else None,
             seconds=round(perf_counter() - start, 3),
         )
