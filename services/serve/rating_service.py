@@ -58,9 +58,10 @@ class RatingService:
     ) -> tuple[list[PredictionOut], list[dict[str, Any]]]:
         """One prediction per movie, in order (one model call for the list), and the log events of the sampled ones."""
         translations = self.translator.translate_many([(m.overview, m.original_language) for m in movies])
-        records = []
+        records, fields = [], []
         for movie, translation in zip(movies, translations, strict=True):
             raw = movie.model_dump()
+            fields.append({k: v for k, v in raw.items() if k != "overview"})  # the log's copy, dumped once
             raw["overview"] = translation.text
             records.append(normalize_movie(raw))
         x = np.vstack([featurize_one(r, self.bundle.encoders) for r in records])
@@ -85,23 +86,31 @@ class RatingService:
                 )
             )
         self._observe(ratings, translations)
-        return out, self._log_events(movies, x, out)
+        return out, self._log_events(movies, fields, x, out)
 
     def _log_events(
-        self, movies: Sequence[MovieIn], x: np.ndarray, out: list[PredictionOut]
+        self,
+        movies: Sequence[MovieIn],
+        fields: list[dict[str, Any]],
+        x: np.ndarray,
+        out: list[PredictionOut],
     ) -> list[dict[str, Any]]:
         # What drift monitoring compares with the training features: the raw fields, the vector the model
         # saw and its answer. The overview is kept as its features and length only, unless asked for.
+        # On the request path: one tolist() for the whole batch, NaN checked only in rows that have one.
         if self.log_rate <= 0.0:
             return []
         events, ts, names = [], utc_now(), self.bundle.feature_names
-        for movie, row, prediction in zip(movies, x, out, strict=True):
+        has_nan = np.isnan(x).any(axis=1).tolist()
+        for movie, given, row, nan, prediction in zip(movies, fields, x.tolist(), has_nan, out, strict=True):
             if self.log_rate < 1.0 and self.sample() >= self.log_rate:
                 continue
-            fields = movie.model_dump(exclude={"overview"})
-            fields["overview_length"] = len(movie.overview)
+            given["overview_length"] = len(movie.overview)
             if self.log_text:
-                fields["overview"] = movie.overview
+                given["overview"] = movie.overview
+            features = dict(zip(names, row, strict=True))
+            if nan:
+                features = {n: (None if math.isnan(v) else v) for n, v in features.items()}
             events.append(
                 {
                     "event_id": uuid.uuid4().hex,
@@ -109,10 +118,8 @@ class RatingService:
                     "model_version": prediction.model_version,
                     "prediction": prediction.predicted_rating,
                     "translated": prediction.translated,
-                    "input": fields,
-                    "features": {
-                        n: (None if math.isnan(v) else float(v)) for n, v in zip(names, row, strict=True)
-                    },
+                    "input": given,
+                    "features": features,
                 }
             )
         return events
