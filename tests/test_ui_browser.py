@@ -194,7 +194,9 @@ def test_model_page_shows_versions_history_and_online_charts(page) -> None:
     # Monitoring: the pipeline's later days scored the new movies with production (live RMSE by day) and
     # ran Evidently on the shifted requests the app was sent; the report opens from its link.
     expect(page.get_by_role("heading", name="Monitoring")).to_be_visible()
-    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(7)
+    # Where the rating model errs: bias and RMSE by band, from the pipeline's error analysis.
+    expect(page.get_by_role("heading", name=re.compile("Where the rating model errs"))).to_be_visible()
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(9)
     expect(page.get_by_text("Alert on", exact=False).first).to_be_visible()
     link = page.get_by_role("link", name=re.compile(r"\d{4}-\d{2}-\d{2} requests")).first
     expect(link).to_be_visible()
