@@ -730,6 +730,7 @@ def test_model_page_monitoring_shows_live_rmse_by_day_against_validation_and_lin
         "runtime, main_genre",
         "no new movies were collected that day",
     ]
+    assert list(drift["rows"])[:2] == [120_000, 0]  # the day's volume, not the 5,000 rows compared
     links = " ".join(texts(at.markdown))
     assert "/model/monitoring/drift/2025-03-05?comparison=requests" in links
 

@@ -84,7 +84,8 @@ def read_monitoring(body: Any) -> Monitoring:
             status=str(c.get("status", "")),
             share=_number(c.get("share")),
             drifted=tuple(c.get("drifted") or ()),
-            rows=int(c.get("rows_current") or 0),
+            # The day's volume (rows_day); reports written before sampling have only what was compared.
+            rows=int(c.get("rows_day", c.get("rows_current")) or 0),
             has_report=bool(c.get("report")),
         )
         for d in body.get("drift", [])

@@ -185,7 +185,7 @@ def _live(
 
 
 def _drift(date: str, share: float, drifted: list[str]) -> dict[str, Any]:
-    requests = {"status": "ok", "share": share, "drifted": drifted, "features": {}, "rows_current": 240,
+    requests = {"status": "ok", "share": share, "drifted": drifted, "features": {}, "rows_current": 5000, "rows_day": 120_000,
                 "report": f"reports/drift/dt={date}/requests.html"}  # fmt: skip
     return {"date": date, "status": "ok", "comparisons": {
         "requests": requests, "collected": {"status": "no new movies were collected that day", "rows_current": 0}}}  # fmt: skip
