@@ -162,6 +162,11 @@ def _read_object(
     return (transform(table) if transform else table), off
 
 
+def batch_keys(store: ObjectStore, stream: str, day: str) -> list[str]:
+    """The keys of a day's batches of a stream, in key order: any name, a batch format's suffix."""
+    return [o.key for o in store.list(events.stream_prefix(stream, day)) if o.key.endswith(FORMATS)]
+
+
 def read_day_table(
     store: ObjectStore,
     stream: str,
@@ -176,7 +181,7 @@ def read_day_table(
     day's batches are held together.
     """
     schema = schema or SCHEMAS[stream]
-    keys = [o.key for o in store.list(events.stream_prefix(stream, day)) if o.key.endswith(FORMATS)]
+    keys = batch_keys(store, stream, day)
     if not keys:
         empty = schema.empty_table()
         return DayTable(transform(empty) if transform else empty)

@@ -77,24 +77,14 @@ class ObjectStore:
     ) -> bool:
         """Write one object only if the key is free (If-None-Match: *); False when it already exists."""
         try:
-            self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*"
-            )
-        except ClientError as exc:
-            # 412: the key exists. 409 ConditionalRequestConflict: a concurrent write of the same key.
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
-                return False
-            raise
+            self.put_bytes_conditional(key, data, if_match=None, content_type=content_type)
+        except WriteConflict:
+            return False
         return True
 
     def get_bytes(self, key: str) -> bytes:
         """Read one object; ObjectNotFound when missing."""
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                raise ObjectNotFound(key) from exc
-            raise
+        return self.get_bytes_with_etag(key)[0]
 
     def put_json(self, key: str, obj: Any) -> None:
         """Write an object as pretty JSON."""

@@ -27,13 +27,11 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from services.core import events
+from services.core.event_table import batch_keys
 from services.core.storage import ObjectStore
 from services.train.monitoring.drift import PREDICTION
 
 log = logging.getLogger(__name__)
-
-FORMATS = (".jsonl.gz", ".parquet")
 
 
 @dataclass
@@ -112,7 +110,7 @@ def _read(
 def sample_predictions(store: ObjectStore, day: str, names: list[str], n: int) -> PredictionSample:
     """At most n of the day's logged predictions, uniformly and reproducibly, batch by batch."""
     schema, rng = _schema(names), np.random.default_rng(day_seed(day))
-    keys = [o.key for o in store.list(events.stream_prefix("predictions", day)) if o.key.endswith(FORMATS)]
+    keys = batch_keys(store, "predictions", day)
     kept, kept_keys = np.zeros((0, len(names) + 1)), np.zeros(0)
     out = PredictionSample(frame=pd.DataFrame(), objects=len(keys))
     for key in keys:
