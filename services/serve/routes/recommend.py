@@ -27,7 +27,8 @@ async def recommend(
     """
     # Retry-stable like /feedback's ids: nginx's retry on the other replica logs the same impression id,
     # which online evaluation counts once.
-    shown_id = event_id(request_id, 0, {"route": "recommend", **body.model_dump(mode="json")})
+    content = {"route": "recommend", **body.model_dump(mode="json")} if request_id else {}
+    shown_id = event_id(request_id, 0, content)
     out = service.recommend(body.liked, body.k, shown_id, body.pool)
     # An impression that cannot be spooled is counted and logged, but never costs the user the answer.
     events.record("impressions", [service.impression(out, body.user_id, utc_now())])
