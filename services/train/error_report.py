@@ -21,7 +21,7 @@ from services.core.features import Encoders, featurize
 from services.core.rating_model import load_rating_model
 from services.train.context import Context
 from services.train.error_analysis import DIMENSIONS, analyse, worst_bands
-from services.train.monitoring.production import load_production
+from services.train.monitoring.production import Production
 from services.train.rating_data import targets
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,15 @@ def errors_key(logical_date: str) -> str:
 
 
 def write_error_report(
-    ctx: Context, logical_date: str, rows: list[dict[str, Any]], algorithm: str, files: Mapping[str, bytes]
+    ctx: Context,
+    logical_date: str,
+    rows: list[dict[str, Any]],
+    algorithm: str,
+    files: Mapping[str, bytes],
+    prod: Production | None,
 ) -> dict[str, Any]:
-    """Score the test rows with production and the challenger (its files), write errors.json, log to W&B."""
+    """Score the test rows with production (as the caller loaded it) and the challenger; write errors.json, W&B."""
     models: dict[str, dict[str, Any]] = {"challenger": {"algorithm": algorithm, "version": None}}
-    prod = load_production(ctx)
     excluded = 0
     if prod is not None:
         seen = set(prod.ids.get("train", [])) | set(prod.ids.get("val", []))

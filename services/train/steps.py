@@ -25,6 +25,7 @@ from services.train import raw_store
 from services.train.collect import collect as collect_movies
 from services.train.context import Context
 from services.train.error_report import errors_key, write_error_report
+from services.train.monitoring.production import Production, load_production
 from services.train.notify import notify_serving, serving_urls  # noqa: F401 - the DAG's names
 from services.train.plots import importance_figure
 from services.train.provenance import git_commit, library_versions
@@ -184,8 +185,13 @@ def train_rating(ctx: Context, logical_date: str, features: dict[str, Any], algo
     return {k: info[k] for k in ("algorithm", "metrics", "prefix", "wandb_run")}
 
 
-def _production_val_rmse(ctx: Context, val: list[dict[str, Any]]) -> tuple[float | None, str]:
+def _production_val_rmse(
+    ctx: Context, val: list[dict[str, Any]], prod: Production | None
+) -> tuple[float | None, str]:
     """Production's RMSE on this run's validation rows, featurised with production's own encoders."""
+    if prod is not None:  # loaded once for this step (the error report judges the same model)
+        return rmse(targets(val), prod.predict(val)), prod.version
+    # No production, or one load_production cannot use (its build day's metadata may be gone): say which.
     try:
         manifest = ctx.registry.manifest("rating")
     except RegistryError:
@@ -201,10 +207,10 @@ def _production_val_rmse(ctx: Context, val: list[dict[str, Any]]) -> tuple[float
 
 
 def _error_report(ctx: Context, logical_date: str, test_rows: list[dict[str, Any]],
-                  challenger: dict[str, Any], files: dict[str, bytes]) -> str | None:  # fmt: skip
+                  challenger: dict[str, Any], files: dict[str, bytes], prod: Production | None) -> str | None:  # fmt: skip
     """Write the day's error analysis (production before this run vs the challenger); its key, or None."""
     try:
-        report = write_error_report(ctx, logical_date, test_rows, challenger["algorithm"], files)
+        report = write_error_report(ctx, logical_date, test_rows, challenger["algorithm"], files, prod)
     except Exception:  # a report must never stop a model from being published; the log keeps the trace
         log.exception("error analysis for %s failed; publishing without it", logical_date)
         return None
@@ -218,7 +224,8 @@ def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any]
     curated = raw_store.read_jsonl(ctx.store, features["curated"])
     meta = ctx.store.get_json(_k("features", logical_date, "meta.json"))
     by_id = {m["id"]: m for m in curated}
-    prod_rmse, prod_version = _production_val_rmse(ctx, [by_id[i] for i in meta["ids"]["val"]])
+    prod = load_production(ctx)
+    prod_rmse, prod_version = _production_val_rmse(ctx, [by_id[i] for i in meta["ids"]["val"]], prod)
     decision = decide(challenger["metrics"]["val_rmse"], prod_rmse)
     reason = f"{challenger['algorithm']} ({challenger['why']}); {decision.reason}"
     log.info("rating decision: %s -> %s", "PROMOTE" if decision.promote else "KEEP", reason)
@@ -227,7 +234,7 @@ def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any]
     files["encoders.json"] = ctx.store.get_bytes(features["encoders"])
     files["catalog.json"] = json.dumps(Catalog.from_movies(curated).to_json()).encode()
     test_rows = [by_id[i] for i in meta["ids"]["test"]]
-    errors_report = _error_report(ctx, logical_date, test_rows, challenger, files)
+    errors_report = _error_report(ctx, logical_date, test_rows, challenger, files, prod)
     manifest = {
         "algorithm": challenger["algorithm"],
         "git_commit": git_commit(),
