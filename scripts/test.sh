@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, then pytest (unit, real SeaweedFS, real Airflow, real uvicorn, real
 # Prometheus, real headless Chromium). Installs what it needs on a fresh machine (.venv, Debian's
-# chromium, prometheus and nginx; the prod tests install postgresql and redis-server via prod.sh).
+# chromium, prometheus, nginx, faketime and postgresql; the prod tests add redis-server via prod.sh).
 #
 #   ./scripts/test.sh                 everything
 #   ./scripts/test.sh -m "not prod"   the quick loop: all but the production-shape tests
