@@ -60,6 +60,8 @@ IMPRESSION_SCHEMA = pa.schema(
         ("pool", pa.string()),
         ("items", pa.list_(pa.int32())),  # tmdb ids fit; half the memory of int64 at 10^7 shown movies
         ("catalog_size", pa.int64()),
+        ("arm", pa.string()),  # "production" or "candidate" (null: served before experiments existed)
+        ("experiment_id", pa.string()),  # the running experiment when the response was served
     ]
 )
 SCHEMAS: dict[str, pa.Schema] = {"feedback": FEEDBACK_SCHEMA, "impressions": IMPRESSION_SCHEMA}

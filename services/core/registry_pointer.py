@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 HISTORY_LIMIT = 50
 CHANGES_LIMIT = 200
 WRITE_ATTEMPTS = 10
+Doc = TypeVar("Doc", bound=BaseModel)
 
 
 class RegistryError(RuntimeError):
@@ -84,11 +85,16 @@ def now_iso() -> str:
 
 def read_pointer(store: ObjectStore, key: str) -> tuple[Pointer | None, str | None]:
     """The pointer and the ETag it was read with; (None, None) when nothing was promoted yet."""
+    return read_document(store, key, Pointer)
+
+
+def read_document(store: ObjectStore, key: str, kind: type[Doc]) -> tuple[Doc | None, str | None]:
+    """A registry document and the ETag it was read with; (None, None) when it was never written."""
     try:
         data, etag = store.get_bytes_with_etag(key)
     except ObjectNotFound:
         return None, None
-    return Pointer.model_validate(json.loads(data)), etag
+    return kind.model_validate(json.loads(data)), etag
 
 
 def successor(current: Pointer | None, model: str, to_version: str, action: str, reason: str,
@@ -116,11 +122,19 @@ def update_pointer(
     `decide` gets the pointer as it is now and returns the pointer to write, None when there is nothing
     to write (already so), or raises (PointerMoved) when its decision no longer holds.
     """
+    return update_document(store, key, Pointer, decide, attempts)
+
+
+def update_document(
+    store: ObjectStore, key: str, kind: type[Doc], decide: Callable[[Doc | None], Doc | None],
+    attempts: int = WRITE_ATTEMPTS,
+) -> Doc:  # fmt: skip
+    """`update_pointer` for any pydantic document of the registry (the pointer, the candidate)."""
     for attempt in range(1, attempts + 1):
-        current, etag = read_pointer(store, key)
+        current, etag = read_document(store, key, kind)
         new = decide(current)
         if new is None:
-            assert current is not None  # decide returns None only for an existing pointer
+            assert current is not None  # decide returns None only for an existing document
             return current
         body = json.dumps(new.model_dump(), indent=2, sort_keys=True).encode()
         try:

@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     drift_sample_rows: int = Field(default=5000, ge=100)
     alert_webhook_url: SecretStr | None = None  # Slack-style incoming webhook (the URL is the secret)
 
+    # --- Online experiments (services/core/experiments.py, services/train/experiment_stats.py) -------
+    # On: a recommender that beats production offline becomes a canary for a share of users, decided by
+    # what they did; off: it goes straight to production, as before. A first version always does.
+    experiments: bool = True
+    experiment_share: float = Field(default=0.2, gt=0.0, lt=1.0)  # users who get the candidate
+    experiment_delta: float = Field(default=0.01, ge=0.0)  # non-inferiority margin on hit rate
+    experiment_min_users: int = Field(default=200, ge=1)  # per arm, before a decision
+    experiment_max_days: int = Field(default=7, ge=1)  # then rolled back as inconclusive
+    experiment_bootstrap: int = Field(default=2000, ge=100)  # resamples of users for the intervals
+    # Guards from the replicas' metrics: the candidate arm's p99 latency and error rate may not exceed
+    # production's by more than these.
+    experiment_max_latency_ratio: float = Field(default=1.5, gt=1.0)
+    experiment_max_error_rate_gap: float = Field(default=0.01, ge=0.0)
+
     # --- Serving ---------------------------------------------------------------------------------
     serve_url: str | None = None  # the DAG's last task POSTs /admin/reload here when set
     admin_token: SecretStr | None = None
