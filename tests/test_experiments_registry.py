@@ -121,3 +121,29 @@ def test_arm_assignment_is_stable_across_processes_and_the_share_is_right() -> N
     other = [arm_of("recommender-20261208T000000Z-cd34", u, 0.2) for u in users]
     assert sum(a != b for a, b in zip(here, other, strict=True)) > 1000
     assert arm_of("x", None, 0.9) == "production" and arm_of("x", "", 0.9) == "production"
+
+
+def _cli(registry: Registry, *argv: str) -> list[str]:
+    from services.core.registry_cli import _parser, run
+
+    out: list[str] = []
+    assert run(_parser().parse_args(list(argv)), registry, out) == 0
+    return out
+
+
+def test_registry_sh_starts_a_canary_and_promote_or_rollback_ends_it(registry: Registry) -> None:
+    prod = _publish(registry, b"a", promote=True)
+    cand = _publish(registry, b"b", promote=False)
+    _cli(registry, "canary", "recommender", cand, "--share", "0.25")
+    assert read_candidates(registry, "recommender").running.share == 0.25  # type: ignore[union-attr]
+    shown = "\n".join(_cli(registry, "experiments", "recommender"))
+    assert cand in shown and '"share": 0.25' in shown
+    out = _cli(registry, "rollback", "recommender", "--reason", "users clicked less")
+    assert registry.production_version("recommender") == prod  # the candidate is dropped, production stays
+    assert read_candidates(registry, "recommender").ended[-1].reason == "users clicked less"
+    _cli(registry, "canary", "recommender", cand, "--share", "0.5")
+    _cli(registry, "promote", "recommender")  # no version: the running candidate
+    doc = read_candidates(registry, "recommender")
+    assert registry.production_version("recommender") == cand and doc.running is None
+    assert [e.outcome for e in doc.ended] == ["rolled_back", "promoted"]
+    assert "rollback" in out[-1]  # the hint says how to roll production itself back

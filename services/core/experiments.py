@@ -35,6 +35,7 @@ from services.core.registry_pointer import (
     read_document,
     update_document,
 )
+from services.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,14 @@ def arm_of(experiment_id: str, user_id: str | None, share: float) -> Arm:
         return "production"
     digest = hashlib.blake2b(f"{experiment_id}\x1f{user_id}".encode(), digest_size=8).digest()
     return "candidate" if int.from_bytes(digest, "big") / 2**64 < share else "production"
+
+
+def rule_from_settings(settings: Settings) -> ExperimentRule:
+    """The decision rule the settings ask for (EXPERIMENT_DELTA, EXPERIMENT_MIN_USERS, EXPERIMENT_MAX_DAYS)."""
+    return ExperimentRule(
+        delta=settings.experiment_delta, min_users=settings.experiment_min_users,
+        max_days=settings.experiment_max_days,
+    )  # fmt: skip
 
 
 def candidate_key(registry: Registry, model: str) -> str:
