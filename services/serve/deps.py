@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.core.catalog import Catalog
+from services.core.registry import Registry
 from services.core.settings import Settings
 from services.serve.event_log import EventLog
 from services.serve.history import RegistryHistory
@@ -63,6 +64,11 @@ async def get_reports(request: Request) -> ReportReader:
     return request.app.state.reports
 
 
+async def get_registry(request: Request) -> Registry:
+    """The model registry the loader reads (built by the lifespan)."""
+    return request.app.state.loader.registry
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ModelsDep = Annotated[ModelState, Depends(get_models)]
 MetricsDep = Annotated[ServeMetrics, Depends(get_metrics)]
@@ -71,6 +77,7 @@ LoaderDep = Annotated[ModelLoader, Depends(get_loader)]
 HistoryDep = Annotated[RegistryHistory, Depends(get_history)]
 EventLogDep = Annotated[EventLog, Depends(get_event_log)]
 ReportsDep = Annotated[ReportReader, Depends(get_reports)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
 
 
 async def get_loaded(models: ModelsDep) -> LoadedModels:
@@ -97,10 +104,10 @@ async def get_rating_service(request: Request) -> RatingService:
         detail = (state.models.detail or NOT_LOADED) if current is None else NOT_LOADED
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=detail)
     service = getattr(state, "rating_service", None)
-    if service is None or service.bundle is not bundle:
+    if service is None or service.bundle is not bundle or service.shadow is not current.rating_shadow:
         settings = state.settings
         service = RatingService(
-            bundle, state.translator, state.metrics,
+            bundle, state.translator, state.metrics, shadow=current.rating_shadow,
             log_rate=settings.prediction_log_rate, log_text=settings.prediction_log_text,
         )  # fmt: skip
         state.rating_service = service  # a reload swapped the bundle: the next request builds a new one
@@ -113,7 +120,7 @@ async def get_recommend_service(request: Request) -> RecommendService:
     current = state.models.current
     if current is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=state.models.detail or NOT_LOADED)
-    return RecommendService(current, state.settings.poster_base_url)
+    return RecommendService(current, state.settings.poster_base_url, state.metrics)
 
 
 async def get_catalog(loaded: LoadedDep) -> Catalog:

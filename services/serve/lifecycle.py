@@ -27,8 +27,9 @@ def initial_load(state: ModelState, loader: ModelLoader, metrics: ServeMetrics) 
         log.warning("not ready: %s", state.detail)
         return
     log.info(
-        "ready in %.2f s: rating %s, recommender %s, source %s",
+        "ready in %.2f s: rating %s, recommender %s, source %s, experiments %s",
         current.load_seconds, current.version("rating"), current.version("recommender"), current.source,
+        _experiments(current) or "none",
     )  # fmt: skip
     if current.source == "cache":
         log.warning("%s", state.detail)
@@ -47,7 +48,8 @@ def settle_heap() -> None:
 
 
 def reload(state: ModelState, loader: ModelLoader, metrics: ServeMetrics) -> ReloadOut:
-    """Load the production versions from S3 and swap them in; on failure keep serving (ReloadError)."""
+    """Load the production versions (and the candidates of running experiments) from S3 and swap them
+    in; on failure keep serving (ReloadError). A candidate that fails only leaves its experiment out."""
     with state.reload_lock:
         start = perf_counter()
         before = state.current
@@ -62,12 +64,14 @@ def reload(state: ModelState, loader: ModelLoader, metrics: ServeMetrics) -> Rel
         _apply(state, outcome, metrics)
         after = state.current
         previous, current = _versions(before), _versions(after)
-        changed = previous != current
+        was, now = _served(before), _served(after)
+        # Starting or ending an experiment changes what is served even when production stays.
+        changed = previous != current or was != now
         if changed:
             del before  # the old models: free once no request holds them any more
             settle_heap()
         metrics.reloads.labels("changed" if changed else "unchanged").inc()
-        log.info("reload: %s -> %s", previous, current)
+        log.info("reload: %s -> %s, candidates and experiments %s -> %s", previous, current, was, now)
         return ReloadOut(
             changed=changed,
             rating_version=current[0],
@@ -76,6 +80,9 @@ def reload(state: ModelState, loader: ModelLoader, metrics: ServeMetrics) -> Rel
             previous_recommender_version=previous[1],
             source=after.source if after else None,
             seconds=round(perf_counter() - start, 3),
+            recommender_candidate_version=after.candidate_version("recommender") if after else None,
+            rating_shadow_version=after.candidate_version("rating") if after else None,
+            experiments=_experiments(after),
         )
 
 
@@ -88,6 +95,16 @@ def _apply(state: ModelState, outcome: LoadOutcome, metrics: ServeMetrics) -> No
 
 def _versions(models: LoadedModels | None) -> tuple[str | None, str | None]:
     return (models.version("rating"), models.version("recommender")) if models else (None, None)
+
+
+def _served(models: LoadedModels | None) -> tuple[tuple[str | None, ...], dict[str, str]]:
+    if models is None:
+        return (None, None), {}
+    return (models.candidate_version("rating"), models.candidate_version("recommender")), _experiments(models)
+
+
+def _experiments(models: LoadedModels | None) -> dict[str, str]:
+    return {m: e.experiment_id for m, e in models.experiments.items()} if models else {}
 
 
 def _infos(models: LoadedModels | None) -> list[dict[str, str]]:

@@ -1,10 +1,13 @@
-"""Loading production model versions: from S3 (every file's sha256 checked), else from the local cache."""
+"""Loading production model versions: from S3 (every file's sha256 checked), else from the local cache.
+
+The candidates of running experiments are loaded beside them (services/serve/candidates.py), from S3 only.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from time import perf_counter
@@ -18,6 +21,7 @@ from services.core.features import Encoders, feature_names
 from services.core.rating_model import MODEL_FILE, load_rating_model
 from services.core.registry import Manifest, Registry, RegistryError
 from services.serve.cache import ModelCache
+from services.serve.candidates import Candidates, load_candidates
 from services.serve.fast_xgboost import build_fast
 from services.serve.state import NOT_LOADED, LoadedModels, RatingBundle, RecommenderBundle, Source
 
@@ -60,16 +64,16 @@ class ModelLoader:
 
     def load(self, current: LoadedModels | None = None, *, allow_cache: bool) -> LoadOutcome:
         """Production versions from S3; a model S3 cannot give comes from the cache (startup) or the
-        whole load fails with ReloadError (reload: keep serving what we have)."""
+        whole load fails with ReloadError (reload: keep serving what we have). Then the candidates of
+        running experiments, unless production came from the cache (S3 unreliable: no experiment)."""
         start = perf_counter()
         bundles: dict[str, Any] = {}
         problems: list[str] = []
         s3_down = False
         for name in ("rating", "recommender"):
-            previous = getattr(current, name) if current else None
             if not s3_down:
                 try:
-                    bundles[name] = self._from_s3(name, previous)
+                    bundles[name] = self._from_s3(name, current)
                     continue
                 except Exception as exc:  # noqa: BLE001 - S3 down, corrupt version: all mean "not from S3"
                     s3_down = isinstance(exc, BotoCoreError | OSError)
@@ -83,37 +87,55 @@ class ModelLoader:
         rating, recommender = bundles["rating"], bundles["recommender"]
         if rating is None and recommender is None:
             return LoadOutcome(None, _nothing_detail(problems))
+        candidates = Candidates()
+        if all(b is None or b.source == "s3" for b in (rating, recommender)):
+            previous_all = {n: current.bundles(n) for n in bundles} if current else {}
+            candidates = load_candidates(self.registry, self.fetch, bundles, previous_all)
+        candidate = candidates.bundles.get("recommender")
         models = LoadedModels(
             rating=rating,
             recommender=recommender,
-            catalog=_merged_catalog(rating, recommender),
+            catalog=_merged_catalog(rating, recommender, candidate),
             loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
             load_seconds=round(perf_counter() - start, 3),
+            recommender_candidate=candidate,
+            rating_shadow=candidates.bundles.get("rating"),
+            experiments=candidates.experiments,
         )
-        detail = None
+        notes = []
         if models.source == "cache":
-            detail = "serving the cached model because S3 could not be read (" + "; ".join(problems) + ")"
+            notes.append(f"serving the cached model because S3 could not be read ({'; '.join(problems)})")
         elif rating is None:
-            detail = NOT_LOADED
-        return LoadOutcome(models, detail)
+            notes.append(NOT_LOADED)
+        return LoadOutcome(models, "; ".join(notes + candidates.problems) or None)
 
-    # ---- one model ---------------------------------------------------------------------------
-    def _from_s3(self, name: str, previous: Any) -> Any:
-        pointer = self.registry.pointer(name)
-        if pointer is None:
-            return None
-        if previous is not None and previous.manifest.version == pointer.version:
-            return replace(previous, source="s3")  # unchanged: nothing to download
-        manifest = self.registry.manifest(name, pointer.version)
+    def fetch(self, name: str, version: str, loaded: Sequence[Any] = ()) -> Any:
+        """A verified bundle of one version: one already `loaded` when it is that version (no download),
+        else from the cache's verified copy or S3 (every file's sha256 checked); None without a runtime."""
+        for bundle in loaded:
+            if bundle.manifest.version == version:
+                return replace(bundle, source="s3")
+        manifest = self.registry.manifest(name, version)
         files = self.cache.get(manifest)  # same version already cached and verified: skip the download
         if files is None:
             files = {f: self.registry.read_file(manifest, f) for f in manifest.files}  # sha256 checked
             self.cache.put(manifest, files)
-        bundle = self._build(name, manifest, files, "s3")
+        return self._build(name, manifest, files, "s3")
+
+    # ---- one model ---------------------------------------------------------------------------
+    def _from_s3(self, name: str, current: LoadedModels | None) -> Any:
+        pointer = self.registry.pointer(name)
+        if pointer is None:
+            return None
+        previous = getattr(current, name) if current else None
+        if previous is not None and previous.manifest.version == pointer.version:
+            return replace(previous, source="s3")  # unchanged: nothing to download
+        # A promoted candidate is already in memory: fetch reuses it instead of downloading it again.
+        bundle = self.fetch(name, pointer.version, current.bundles(name) if current else ())
         if bundle is None:
             return None
-        self.cache.set_current(name, manifest.version)
-        log.info("loaded %s %s from S3", name, manifest.version)
+        self.cache.set_current(name, pointer.version)
+        log.info("loaded %s %s from S3", name, pointer.version)
         return bundle
 
     def _from_cache(self, name: str, problems: list[str]) -> Any:
@@ -160,10 +182,15 @@ def build_rating(manifest: Manifest, files: dict[str, bytes], source: Source) ->
     return RatingBundle(manifest, model, encoders, tuple(names), catalog, source)
 
 
-def _merged_catalog(rating: RatingBundle | None, recommender: RecommenderBundle | None) -> Catalog:
-    if rating and recommender:
-        return recommender.catalog.merged(rating.catalog)
-    return (rating or recommender).catalog  # type: ignore[union-attr]
+def _merged_catalog(
+    rating: RatingBundle | None, recommender: RecommenderBundle | None, candidate: RecommenderBundle | None
+) -> Catalog:
+    # The candidate's movies too: what its arm shows must be found by /movies and accepted by /feedback.
+    catalogs = [b.catalog for b in (recommender, candidate, rating) if b is not None]
+    merged = catalogs[-1]
+    for catalog in reversed(catalogs[:-1]):  # the earlier wins on conflicts: production's entries first
+        merged = catalog.merged(merged)
+    return merged
 
 
 def _nothing_detail(problems: list[str]) -> str:

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 RATING_BUCKETS = tuple(x / 2 for x in range(1, 21))  # 0.5 .. 10.0
+ARMS = ("production", "candidate")  # services.core.experiments.Arm
 
 
 class ServeMetrics:
@@ -63,6 +64,19 @@ class ServeMetrics:
             "movie_intel_spool_flush_failures", "Failed attempts to upload spooled events.",
             registry=self.registry,
         )  # fmt: skip
+        # Per arm of the recommender experiment: the guards on errors and latency compare the arms.
+        self.arm_requests = Counter(
+            "movie_intel_recommend_arm_requests", "/recommend rankings per experiment arm, by outcome.",
+            ["arm", "outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.arm_latency = Histogram(
+            "movie_intel_recommend_arm_latency_seconds", "Time to rank a /recommend answer, per experiment arm.",
+            ["arm"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        # Every series exists from the start (a rate over a missing series is no rate), and the hot path
+        # takes its child from a dict instead of labels()' lock and hashing.
+        self._arm_counts = {(a, o): self.arm_requests.labels(a, o) for a in ARMS for o in ("ok", "error")}
+        self._arm_times = {a: self.arm_latency.labels(a) for a in ARMS}
 
         # Monitoring, read from the DAG's daily reports (reports/rating, reports/drift): names fixed by the
         # dashboards and alert rules that read them, hence no movie_intel_ prefix.
@@ -82,6 +96,11 @@ class ServeMetrics:
             "model_alert", "1 when the last monitored day raised an alert, per reason.", ["reason"],
             registry=self.registry,
         )  # fmt: skip
+
+    def observe_arm(self, arm: str, seconds: float, ok: bool) -> None:
+        """Count one /recommend ranking of an arm and its time."""
+        self._arm_counts[(arm, "ok" if ok else "error")].inc()
+        self._arm_times[arm].observe(seconds)
 
     def set_models(self, infos: list[dict[str, str]]) -> None:
         """Replace the model info series with the versions now served."""

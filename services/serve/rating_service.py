@@ -1,7 +1,12 @@
-"""The rating model service: validated movies in, ratings with sentiment, notes and attributions out."""
+"""The rating model service: validated movies in, ratings with sentiment, notes and attributions out.
+
+With a rating model in shadow (a running experiment), the logged predictions are also scored by the
+shadow and logged beside production's (shadow_version, shadow_prediction); its answers are never returned.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import uuid
@@ -17,6 +22,8 @@ from services.serve.metrics import ServeMetrics
 from services.serve.schemas import MovieIn, PredictionOut, Sentiment
 from services.serve.state import RatingBundle
 from services.serve.translate import OverviewTranslator, TranslationResult
+
+log = logging.getLogger(__name__)
 
 POSITIVE, NEGATIVE = 0.1, -0.1  # polarity thresholds of the sentiment label
 
@@ -35,6 +42,7 @@ class RatingService:
         translator: OverviewTranslator,
         metrics: ServeMetrics | None = None,
         *,
+        shadow: RatingBundle | None = None,
         log_rate: float = 0.0,
         log_text: bool = False,
         sample: Callable[[], float] = random.random,
@@ -45,6 +53,13 @@ class RatingService:
         self.log_rate = log_rate
         self.log_text = log_text
         self.sample = sample
+        self.shadow = shadow
+        # The shadow reads production's feature vectors when it encodes movies the same way (compared once
+        # here, not per request); otherwise it featurizes the logged movies with its own encoders.
+        self._shadow_same_features = shadow is not None and (
+            shadow.feature_names == bundle.feature_names and shadow.encoders == bundle.encoders
+        )
+        self._shadow_failed = False
         # Sentiment is a model feature already: read it from the vector instead of running TextBlob twice.
         self._polarity = bundle.feature_names.index("overview_polarity")
         self._subjectivity = bundle.feature_names.index("overview_subjectivity")
@@ -86,43 +101,68 @@ class RatingService:
                 )
             )
         self._observe(ratings, translations)
-        return out, self._log_events(movies, fields, x, out)
+        return out, self._log_events(movies, fields, records, x, out)
 
     def _log_events(
         self,
         movies: Sequence[MovieIn],
         fields: list[dict[str, Any]],
+        records: list[dict[str, Any]],
         x: np.ndarray,
         out: list[PredictionOut],
     ) -> list[dict[str, Any]]:
         # What drift monitoring compares with the training features: the raw fields, the vector the model
         # saw and its answer. The overview is kept as its features and length only, unless asked for.
         # On the request path: one tolist() for the whole batch, NaN checked only in rows that have one.
+        # The shadow scores only the logged rows: an answer nobody records is work for nothing.
         if self.log_rate <= 0.0:
             return []
+        n = len(movies)
+        keep = range(n) if self.log_rate >= 1.0 else [i for i in range(n) if self.sample() < self.log_rate]
+        if not keep:
+            return []
+        kept_x = x if len(keep) == n else x[list(keep)]
+        shadow = self._shadow_predictions(records, kept_x, keep) if self.shadow is not None else None
         events, ts, names = [], utc_now(), self.bundle.feature_names
-        has_nan = np.isnan(x).any(axis=1).tolist()
-        for movie, given, row, nan, prediction in zip(movies, fields, x.tolist(), has_nan, out, strict=True):
-            if self.log_rate < 1.0 and self.sample() >= self.log_rate:
-                continue
+        has_nan = np.isnan(kept_x).any(axis=1).tolist()
+        for j, (i, row, nan) in enumerate(zip(keep, kept_x.tolist(), has_nan, strict=True)):
+            movie, given, prediction = movies[i], fields[i], out[i]
             given["overview_length"] = len(movie.overview)
             if self.log_text:
                 given["overview"] = movie.overview
             features = dict(zip(names, row, strict=True))
             if nan:
                 features = {n: (None if math.isnan(v) else v) for n, v in features.items()}
-            events.append(
-                {
-                    "event_id": uuid.uuid4().hex,
-                    "ts": ts,
-                    "model_version": prediction.model_version,
-                    "prediction": prediction.predicted_rating,
-                    "translated": prediction.translated,
-                    "input": given,
-                    "features": features,
-                }
-            )
+            event = {
+                "event_id": uuid.uuid4().hex,
+                "ts": ts,
+                "model_version": prediction.model_version,
+                "prediction": prediction.predicted_rating,
+                "translated": prediction.translated,
+                "input": given,
+                "features": features,
+            }
+            if self.shadow is not None:
+                event["shadow_version"] = self.shadow.manifest.version
+                event["shadow_prediction"] = shadow[j] if shadow is not None else None
+            events.append(event)
         return events
+
+    def _shadow_predictions(
+        self, records: list[dict[str, Any]], x: np.ndarray, keep: Sequence[int]
+    ) -> list[float] | None:
+        """The shadow's ratings of the kept rows; None when it fails (the answer never depends on it)."""
+        shadow = self.shadow
+        assert shadow is not None
+        try:
+            if not self._shadow_same_features:
+                x = np.vstack([featurize_one(records[i], shadow.encoders) for i in keep])
+            return [round(float(v), 4) for v in shadow.model.predict(x)]
+        except Exception:  # noqa: BLE001 - a broken shadow costs its log entries, never a request
+            if not self._shadow_failed:  # once per loaded shadow: a broken one would flood the log
+                log.exception("rating shadow %s failed to predict; logging null", shadow.manifest.version)
+                self._shadow_failed = True
+            return None
 
     def _notes(self, record: dict[str, Any], translation: TranslationResult) -> list[str]:
         enc, version = self.bundle.encoders, self.bundle.manifest.version

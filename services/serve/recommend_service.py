@@ -1,4 +1,8 @@
-"""The recommendation service: the sequential recommender when published, catalog popularity otherwise."""
+"""The recommendation service: the sequential recommender when published, catalog popularity otherwise.
+
+While a recommender experiment runs, a user's arm (a stable hash of the experiment and user ids) picks
+the production recommender or the candidate; a request without a user id gets production.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ import math
 import weakref
 from collections.abc import Callable, Iterable
 from itertools import islice
+from time import perf_counter
 from typing import Any
 
 from services.core.catalog import Catalog
+from services.serve.metrics import ServeMetrics
 from services.serve.schemas import MovieOut, Pool, RecommendedMovie, RecommendOut
 from services.serve.state import LoadedModels
 
@@ -36,12 +42,34 @@ def movie_out(entry: dict[str, Any], base_url: str) -> MovieOut:
 class RecommendService:
     """Recommends from the loaded models it is handed."""
 
-    def __init__(self, models: LoadedModels, poster_base_url: str) -> None:
+    def __init__(
+        self, models: LoadedModels, poster_base_url: str, metrics: ServeMetrics | None = None
+    ) -> None:
         self.models = models
         self.catalog: Catalog = models.catalog
         self.poster_base_url = poster_base_url
+        self.metrics = metrics
 
-    def recommend(self, liked: list[int], k: int, request_id: str, pool: Pool = "all") -> RecommendOut:
+    def recommend(
+        self, liked: list[int], k: int, request_id: str, pool: Pool = "all", user_id: str | None = None
+    ) -> RecommendOut:
+        """k movies of the pool from the user's arm (production without an experiment or a user id),
+        counted and timed per arm."""
+        arm, _ = self.models.arm(user_id)
+        start = perf_counter()
+        try:
+            out = self._recommend(liked, k, request_id, pool, arm == "candidate")
+        except Exception:
+            if self.metrics is not None:
+                self.metrics.observe_arm(arm, perf_counter() - start, ok=False)
+            raise
+        if self.metrics is not None:
+            self.metrics.observe_arm(arm, perf_counter() - start, ok=True)
+        return out
+
+    def _recommend(
+        self, liked: list[int], k: int, request_id: str, pool: Pool, candidate: bool
+    ) -> RecommendOut:
         """k movies of the pool for someone who liked these (most recent last); liked ones never return.
 
         A movie is new when the recommender had no interactions with it in training (it knows the
@@ -51,7 +79,7 @@ class RecommendService:
         nothing (the ranking is TMDB popularity, not content).
         """
         liked = list(dict.fromkeys(reversed(liked)))[::-1]  # drop repeats, keep each id's latest position
-        rec = self.models.recommender
+        rec = self.models.recommender_candidate if candidate else self.models.recommender
         is_new: Callable[[int], bool] = _never_new
         if rec is not None:
             is_new = _new_test(rec.model)
@@ -95,11 +123,14 @@ class RecommendService:
             cold_start=not known,
             model_version=version,
             request_id=request_id,
+            arm="candidate" if candidate else "production",
         )
 
     def impression(self, out: RecommendOut, user_id: str | None, ts: str) -> dict[str, Any]:
-        """The impression event of a response: what was shown, in order, by which recommender version."""
-        rec = self.models.recommender
+        """The impression event of a response: what was shown, in order, by which recommender version,
+        in which arm of which experiment (none for a request without a user id: it took no part)."""
+        arm, experiment = self.models.arm(user_id)
+        rec = self.models.recommender_candidate if arm == "candidate" else self.models.recommender
         return {
             "event_id": out.request_id,
             "request_id": out.request_id,
@@ -111,6 +142,8 @@ class RecommendService:
             "pool": out.pool,
             "items": [i.tmdb_id for i in out.items],
             "catalog_size": len(rec.catalog) if rec is not None else len(self.catalog),
+            "arm": arm,
+            "experiment_id": experiment.experiment_id if experiment is not None else None,
         }
 
     def _items(
@@ -149,17 +182,20 @@ def _new_test(model: Any) -> Callable[[int], bool]:
     return is_new if is_new is not None else (lambda tmdb_id: not model.knows(tmdb_id))
 
 
-# Per serving catalog, the model it was computed for and the catalog's movies that are new for that
-# model, most popular first. A service is built per request; this is built once per loaded version
-# and dropped with its catalog.
-_NEW_IN_CATALOG: weakref.WeakKeyDictionary[Catalog, tuple[Any, tuple[int, ...]]] = weakref.WeakKeyDictionary()
+# Per serving catalog and per model (production, and a candidate while an experiment runs), the
+# catalog's movies that are new for that model, most popular first. A service is built per request;
+# this is built once per loaded version and dropped with its catalog.
+_NEW_IN_CATALOG: weakref.WeakKeyDictionary[Catalog, dict[int, tuple[Any, tuple[int, ...]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _new_by_popularity(catalog: Catalog, model: Any, is_new: Callable[[int], bool]) -> tuple[int, ...]:
-    cached = _NEW_IN_CATALOG.get(catalog)
-    if cached is None or cached[0] is not model:
+    per_model = _NEW_IN_CATALOG.setdefault(catalog, {})
+    cached = per_model.get(id(model))
+    if cached is None or cached[0] is not model:  # the id of a freed model may be reused
         ids = tuple(int(e["tmdb_id"]) for e in catalog.popular(len(catalog)) if is_new(int(e["tmdb_id"])))
-        cached = _NEW_IN_CATALOG[catalog] = (model, ids)
+        cached = per_model[id(model)] = (model, ids)
     return cached[1]
 
 

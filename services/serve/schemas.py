@@ -16,6 +16,8 @@ from pydantic import (
     field_validator,
 )
 
+from services.core.experiments import Experiment
+
 MAX_OVERVIEW_CHARS = 20_000
 MAX_RUNTIME_MIN = 1000
 MAX_BATCH = 1000
@@ -231,8 +233,11 @@ class RecommendOut(BaseModel):
     strategy: Literal["sequential", "popularity"]
     pool: Pool = Field(description="Which movies were ranked (the request's pool)")
     cold_start: bool = Field(description="True when no liked movie was known, so nothing is personalised")
-    model_version: str | None
+    model_version: str | None = Field(description="The version that ranked (the arm's recommender)")
     request_id: str = Field(description="Send it back with feedback on these items (POST /feedback)")
+    arm: Literal["production", "candidate"] = Field(
+        "production", description="The experiment arm of the user (production when none runs or no user_id)"
+    )
 
 
 class MovieOut(BaseModel):
@@ -269,6 +274,9 @@ class ReadyOut(BaseModel):
     rating_version: str | None = None
     recommender_version: str | None = None
     source: Literal["s3", "cache"] | None = None
+    recommender_candidate_version: str | None = Field(None, description="The canary's candidate, if served")
+    rating_shadow_version: str | None = Field(None, description="The rating model in shadow, if served")
+    experiments: dict[str, str] = Field(default_factory=dict, description="{model: experiment_id} served")
 
 
 class VersionInfo(BaseModel):
@@ -296,6 +304,9 @@ class ModelOut(BaseModel):
     rating: VersionInfo | None
     recommender: VersionInfo | None
     catalog_size: int
+    recommender_candidate: VersionInfo | None = None
+    rating_shadow: VersionInfo | None = None
+    experiments: dict[str, Experiment] = Field(default_factory=dict, description="The experiments served")
 
 
 class HistoryVersion(BaseModel):
@@ -328,6 +339,9 @@ class ReloadOut(BaseModel):
     previous_recommender_version: str | None
     source: Literal["s3", "cache"] | None
     seconds: float
+    recommender_candidate_version: str | None = None
+    rating_shadow_version: str | None = None
+    experiments: dict[str, str] = Field(default_factory=dict, description="{model: experiment_id} served")
 
 
 class ErrorOut(BaseModel):

@@ -20,7 +20,10 @@ async def health() -> HealthOut:
 
 @router.get("/ready", responses={503: {"model": ReadyOut, "description": "No rating model loaded"}})
 async def ready(models: ModelsDep, response: Response) -> ReadyOut:
-    """Readiness: 200 once a rating model is loaded (send traffic), 503 before (do not)."""
+    """Readiness: 200 once a rating model is loaded (send traffic), 503 before (do not).
+
+    Also says which versions are served, candidates of running experiments included.
+    """
     current = models.current
     if current is None or not current.ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
@@ -31,12 +34,16 @@ async def ready(models: ModelsDep, response: Response) -> ReadyOut:
         rating_version=current.version("rating"),
         recommender_version=current.version("recommender"),
         source=current.source,
+        recommender_candidate_version=current.candidate_version("recommender"),
+        rating_shadow_version=current.candidate_version("rating"),
+        experiments={m: e.experiment_id for m, e in current.experiments.items()},
     )
 
 
 @router.get("/model")
 async def model(models: ModelsDep) -> ModelOut:
-    """The production versions served, their metrics, W&B run, and whether they came from S3 or the cache."""
+    """The versions served (production, and the candidates of running experiments), their metrics, W&B
+    run, and whether they came from S3 or the cache."""
     current = models.current
     if current is None:
         return ModelOut(
@@ -52,6 +59,9 @@ async def model(models: ModelsDep) -> ModelOut:
         rating=_info(current.rating),
         recommender=_info(current.recommender),
         catalog_size=len(current.catalog),
+        recommender_candidate=_info(current.recommender_candidate),
+        rating_shadow=_info(current.rating_shadow),
+        experiments=current.experiments,
     )
 
 

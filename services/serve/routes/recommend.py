@@ -23,13 +23,14 @@ async def recommend(
 
     `pool: "new"` ranks only movies the recommender had no interactions with in training (each item's
     `new` says which are). The response's request_id identifies what was shown: send it back with
-    feedback (POST /feedback).
+    feedback (POST /feedback). While an experiment runs, a `user_id` always lands in the same `arm`
+    (production or the candidate recommender), and `model_version` is the version that ranked.
     """
     # Retry-stable like /feedback's ids: nginx's retry on the other replica logs the same impression id,
     # which online evaluation counts once.
     content = {"route": "recommend", **body.model_dump(mode="json")} if request_id else {}
     shown_id = event_id(request_id, 0, content)
-    out = service.recommend(body.liked, body.k, shown_id, body.pool)
+    out = service.recommend(body.liked, body.k, shown_id, body.pool, body.user_id)
     # An impression that cannot be spooled is counted and logged, but never costs the user the answer.
     events.record("impressions", [service.impression(out, body.user_id, utc_now())])
     # Built by the service from validated parts: serialise once instead of FastAPI re-validating it.
