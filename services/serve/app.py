@@ -26,6 +26,7 @@ from services.serve.metrics import MetricsMiddleware, ServeMetrics
 from services.serve.reports import ReportReader
 from services.serve.routes import (
     admin,
+    experiments,
     feedback,
     history,
     monitoring,
@@ -102,7 +103,18 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(405, _method_not_allowed)
     app.add_exception_handler(Exception, _unhandled_error)
-    for module in (predict, recommend, feedback, movies, ops, history, online, monitoring, admin):
+    for module in (
+        predict,
+        recommend,
+        feedback,
+        movies,
+        ops,
+        history,
+        online,
+        experiments,
+        monitoring,
+        admin,
+    ):
         app.include_router(module.router)
     return app
 

@@ -3,6 +3,9 @@
 It compares what each replica holds (GET /ready) with the pointers, not with what this try of the run
 did: a retry of a task whose first try promoted and then died reports "not promoted", yet the pointer
 has moved, and serving must follow it. A replica already on the pointers is left alone.
+
+The candidates of running experiments (registry/<model>/candidate.json) count too: starting or ending an
+experiment reloads the replicas even though production did not move.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from services.core.registry import MODEL_NAMES
+from services.core.experiments import effective_candidate, read_candidates
+from services.core.registry import MODEL_NAMES, Registry
 from services.train.context import Context
 
 log = logging.getLogger(__name__)
@@ -26,9 +30,30 @@ def serving_urls(serve_url: str | None) -> list[str]:
     return [u.strip().rstrip("/") for u in (serve_url or "").split(",") if u.strip()]
 
 
+# What a replica serves, as /ready and /admin/reload name it: production, then each model's candidate.
+CANDIDATE_KEYS = {"recommender": "recommender_candidate_version", "rating": "rating_shadow_version"}
+SERVED_KEYS = (*(f"{m}_version" for m in MODEL_NAMES), *(CANDIDATE_KEYS[m] for m in MODEL_NAMES))
+
+
 def _versions(body: dict[str, Any]) -> dict[str, str | None]:
-    """The versions a /ready or /admin/reload answer says are served."""
-    return {m: body.get(f"{m}_version") for m in MODEL_NAMES}
+    """The versions a /ready or /admin/reload answer says are served (a replica from before experiments
+    names no candidate: None, which is right while none runs)."""
+    return {k: body.get(k) for k in SERVED_KEYS}
+
+
+def _wanted(registry: Registry) -> dict[str, str | None]:
+    """What every replica should serve: the production pointers and the candidates of running experiments."""
+    wanted: dict[str, str | None] = {}
+    for m in MODEL_NAMES:
+        production = registry.production_version(m)
+        experiment = effective_candidate(read_candidates(registry, m), production)
+        wanted[f"{m}_version"] = production
+        wanted[CANDIDATE_KEYS[m]] = experiment.version if experiment else None
+    return {k: wanted[k] for k in SERVED_KEYS}
+
+
+def _production(wanted: dict[str, str | None]) -> dict[str, str | None]:
+    return {m: wanted[f"{m}_version"] for m in MODEL_NAMES}
 
 
 def _held(url: str) -> dict[str, str | None] | None:
@@ -43,7 +68,8 @@ def _held(url: str) -> dict[str, str | None] | None:
 
 
 def notify_serving(ctx: Context, results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Reload every API replica whose served versions differ from the production pointers.
+    """Reload every API replica whose served versions differ from the production pointers (or from the
+    candidates of running experiments).
 
     SERVE_URL lists the replicas themselves, not the load balancer (which would reach only one). A
     replica that cannot be reached is down: it loads the production versions when it starts again, so it
@@ -55,12 +81,12 @@ def notify_serving(ctx: Context, results: list[dict[str, Any]]) -> dict[str, Any
     if not urls:
         log.info("SERVE_URL not set: serving will pick the production versions up at its next start")
         return {"notified": False, "reason": "SERVE_URL not set"}
-    wanted = {m: ctx.registry.production_version(m) for m in MODEL_NAMES}
+    wanted = _wanted(ctx.registry)
     promoted = [r.get("version") for r in results if r.get("promoted")]
-    log.info("production pointers %s; this try promoted %s", wanted, promoted or "nothing")
-    if not any(wanted.values()):
+    log.info("serving should hold %s; this try promoted %s", wanted, promoted or "nothing")
+    if not any(_production(wanted).values()):
         log.info("nothing in production yet: no reload")
-        return {"notified": False, "reason": "nothing in production yet", "production": wanted}
+        return {"notified": False, "reason": "nothing in production yet", "production": _production(wanted)}
     headers = {}
     if ctx.settings.admin_token is not None:
         headers["Authorization"] = f"Bearer {ctx.settings.admin_token.get_secret_value()}"
@@ -75,7 +101,7 @@ def notify_serving(ctx: Context, results: list[dict[str, Any]]) -> dict[str, Any
                 log.info("replica %s already serves %s: no reload", url, held)
                 in_sync.append(url)
                 continue
-            log.info("replica %s serves %s, production is %s: reloading", url, held, wanted)
+            log.info("replica %s serves %s, the registry names %s: reloading", url, held, wanted)
             resp = httpx.post(url + "/admin/reload", headers=headers, timeout=RELOAD_TIMEOUT_S)
         except httpx.TransportError as exc:
             log.warning("replica %s unreachable (%s): it loads production at its next start", url, exc)
@@ -89,21 +115,23 @@ def notify_serving(ctx: Context, results: list[dict[str, Any]]) -> dict[str, Any
         now = _versions(body)
         if now != wanted:
             # The pointers may have moved during the reload (an operator's rollback): judge by them now.
-            wanted = {m: ctx.registry.production_version(m) for m in MODEL_NAMES}
+            wanted = _wanted(ctx.registry)
         if now != wanted:
-            failed[url] = f"reloaded, but serves {now} while production is {wanted}"
+            # A candidate that failed to load leaves the replica on production alone: said here, not hidden.
+            failed[url] = f"reloaded, but serves {now} while the registry names {wanted}"
             log.error("replica %s %s", url, failed[url])
             continue
         reloaded[url] = body
         log.info("replica %s reloaded: %s", url, body)
     if failed or not (reloaded or in_sync):
         raise RuntimeError(
-            f"serving not on production {wanted} on {len(failed) + len(unreachable)} of {len(urls)} "
+            f"serving not on the registry's {wanted} on {len(failed) + len(unreachable)} of {len(urls)} "
             "replicas: " + "; ".join(f"{u}: {why}" for u, why in {**failed, **unreachable}.items())
         )
     return {
         "notified": bool(reloaded),
-        "production": wanted,
+        "production": _production(wanted),
+        "candidates": {m: wanted[CANDIDATE_KEYS[m]] for m in MODEL_NAMES},
         "reloaded": reloaded,
         "in_sync": in_sync,
         "unreachable": unreachable,
