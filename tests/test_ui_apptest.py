@@ -568,8 +568,8 @@ def test_client_sends_pool_only_when_new_and_reads_new_and_pool() -> None:
 # --- model page -------------------------------------------------------------------------------------
 def test_model_page_shows_versions_metrics_runs_and_history(stub: StubApi) -> None:
     at = open_page("views/model.py", stub.client())
-    assert texts(at.header) == ["⭐ Rating model", "🍿 Recommender", "🔁 Recommender online", "🩺 Monitoring",
-                                "🔎 Where the rating model errs"]  # fmt: skip
+    assert texts(at.header) == ["⭐ Rating model", "🍿 Recommender", "🔁 Recommender online", "🧪 Experiments",
+                                "🩺 Monitoring", "🔎 Where the rating model errs"]  # fmt: skip
     metrics = {m.label: m.value for m in at.metric}
     model_cards = {k: metrics[k] for k in ("RMSE", "MAE", "NDCG@10", "HR@10")}
     assert model_cards == {"RMSE": "0.86 pts", "MAE": "0.66 pts", "NDCG@10": "0.102", "HR@10": "21.0%"}
@@ -578,7 +578,8 @@ def test_model_page_shows_versions_metrics_runs_and_history(stub: StubApi) -> No
     assert "2025-02-26 12:00 UTC" in rating_details
     assert "offline-run-20250226_120000-rati" in rating_details and "xgboost" in rating_details
 
-    assert len(at.get("vega_lite_chart")) == 2 + 4 + 1 + 2  # histories, online, live RMSE, errors by band
+    # The histories, online, the experiment, live RMSE, errors by band.
+    assert len(at.get("vega_lite_chart")) == 2 + 4 + 1 + 1 + 2
     _, rating_history = chart_frames(at, 0)
     assert list(rating_history["value"]) == [0.94, 0.91, 0.93, 0.88, 0.86]
     assert list(rating_history["status"]).count("production") == 1
@@ -620,10 +621,10 @@ def test_model_page_plots_online_metrics_by_day_and_version(stub: StubApi) -> No
 def test_model_page_without_online_data_says_what_produces_it(stub: StubApi) -> None:
     stub.online_days = []
     at = open_page("views/model.py", stub.client())
-    [info] = texts(at.info)
+    [info] = [i for i in texts(at.info) if "online metrics" in i]
     assert "No online metrics yet" in info
     assert "./scripts/simulate.sh" in info and "recommendation page" in info and "pipeline" in info
-    assert len(at.get("vega_lite_chart")) == 2 + 1 + 2  # the histories, live RMSE, bias and RMSE by band
+    assert len(at.get("vega_lite_chart")) == 2 + 1 + 1 + 2  # histories, experiment, live RMSE, errors by band
 
 
 def test_model_page_says_when_online_metrics_cannot_be_read(stub: StubApi) -> None:
@@ -719,13 +720,13 @@ def test_model_page_monitoring_shows_live_rmse_by_day_against_validation_and_lin
     assert metrics["Recipe (latest day)"] == "0.95"
     [alert] = texts(at.error)
     assert "Alert on 2025-03-05" in alert and "features drifted in requests" in alert
-    spec, frame = chart_frames(at, 6)
+    spec, frame = chart_frames(at, 7)
     assert spec["title"] == "RMSE on new movies, by day (lower is better)"
     live = frame[frame["kind"] == "live"]
     assert [d.strftime("%Y-%m-%d") for d in live["date"]] == ["2025-03-03", "2025-03-04", "2025-03-05"]
     assert list(live["rmse"]) == [0.79, 0.83, 1.31]
     assert set(frame[frame["kind"] == "validation"]["rmse"]) == {0.71, 0.70}
-    drift = at.dataframe[0].value
+    drift = at.dataframe[2].value  # after the experiment's arms and recent ends
     assert list(drift["drifted features"])[:2] == [
         "runtime, main_genre",
         "no new movies were collected that day",
@@ -760,16 +761,16 @@ def test_model_page_charts_bias_and_rmse_by_band_for_production_and_the_challeng
     assert any("120 movies of the test split" in c for c in texts(at.caption))
     picker = at.selectbox(key="errors-dimension")
     assert picker.value == "vote_count"
-    bias_spec, bias = chart_frames(at, 7)
+    bias_spec, bias = chart_frames(at, 8)
     assert bias_spec["title"] == "Bias (predicted − actual) by vote count"
     few = bias[(bias["band"] == "10–50") & (bias["metric"] == "bias")].set_index("model")["value"].to_dict()
     assert few == {"production": 0.49, "challenger (this run)": 0.41}  # both rate few-vote movies too high
-    rmse_spec, rmse = chart_frames(at, 8)
+    rmse_spec, rmse = chart_frames(at, 9)
     assert rmse_spec["title"] == "RMSE by vote count"
     assert list(dict.fromkeys(rmse[rmse["metric"] == "rmse"]["band"])) == ["10–50", "50–200", "200–1k"]
     picker.select("main_genre").run()
     assert not at.exception, at.exception
-    spec, frame = chart_frames(at, 8)
+    spec, frame = chart_frames(at, 9)
     assert spec["title"] == "RMSE by main genre"
     assert set(frame[frame["metric"] == "rmse"]["band"]) == {"Drama", "other"}
 

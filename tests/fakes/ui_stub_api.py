@@ -10,7 +10,8 @@ an old model with nothing new), ``with_pools`` (False: an API from before pools,
 ``feedback_status`` (503: the API cannot take events
 now, with ``Retry-After``), ``online_days`` and ``online_status`` (what ``GET /model/online`` says), ``monitoring`` and
 ``monitoring_status`` (``GET /model/monitoring``), ``errors`` and ``errors_status`` (``GET /model/errors``;
-``errors=None`` answers 404 like an API with no report yet).
+``errors=None`` answers 404 like an API with no report yet), ``experiments`` and ``experiments_status``
+(``GET /model/experiments``; ``experiments=None`` answers 404 like an API from before experiments).
 Every request and every answer is recorded; ``feedback`` holds the events ``/feedback`` took.
 
 Run it by hand for UI work: ``python -m tests.fakes.ui_stub_api --port 8000``.
@@ -19,6 +20,7 @@ Run it by hand for UI work: ``python -m tests.fakes.ui_stub_api --port 8000``.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import re
@@ -44,6 +46,7 @@ from tests.fakes.ui_stub_data import (
     RATING_VERSION,
     RECOMMENDER_VERSION,
 )
+from tests.fakes.ui_stub_experiments import EXPERIMENTS
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,9 @@ class StubApi:
     monitoring_status: int = 200
     errors: dict[str, Any] | None = field(default_factory=lambda: dict(ERRORS))  # None: no report yet (404)
     errors_status: int = 200
+    # None: an API from before experiments (404); {"running": [], "recent": []}: none ever ran.
+    experiments: dict[str, Any] | None = field(default_factory=lambda: copy.deepcopy(EXPERIMENTS))
+    experiments_status: int = 200
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     answers: list[tuple[str, str, Any]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
@@ -117,6 +123,10 @@ class StubApi:
             if self.errors is None:
                 return 404, {"detail": "no error report yet: the pipeline writes one on each run"}
             return 200, self.errors
+        if (method, path) == ("GET", "/model/experiments") and self.experiments is not None:
+            if self.experiments_status != 200:
+                return self.experiments_status, {"detail": "cannot read registry/recommender/candidate.json"}
+            return 200, self.experiments
         return 404, {"detail": "Not Found"}
 
     def calls(self, method: str, path: str) -> list[Any]:

@@ -3,8 +3,9 @@
 import streamlit as st
 
 from services.core.settings import get_settings
-from services.ui import components, data, errors_view, monitoring_view, online_view
+from services.ui import components, data, errors_view, experiments_view, monitoring_view, online_view
 from services.ui.api_client import ApiError, HistoryPoint
+from services.ui.experiments_api import fetch_experiments
 from services.ui.metric_labels import MetricCard, card_layout, metric_label, rest_title
 from services.ui.models_view import MODEL_TITLES, SOURCES, model_order, wandb_markdown
 
@@ -93,6 +94,10 @@ else:
         for column, metric in zip(st.columns(2, gap="large"), row, strict=True):
             column.altair_chart(online_view.online_chart(frame, metric, versions), width="stretch")
     st.caption(online_view.metrics_caption(online[-1].window_minutes))
+
+st.header("🧪 Experiments", divider="gray")
+st.caption("A candidate recommender serves a share of users until what they did with it decides its fate.")
+experiments_view.show(fetch_experiments(data.api()))
 
 st.header("🩺 Monitoring", divider="gray")
 st.caption(
