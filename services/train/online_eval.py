@@ -51,9 +51,16 @@ def with_time(batch: pa.Table, keep_text: bool = False) -> pa.Table:
     return (batch if keep_text else batch.drop_columns(["ts"])).append_column(TS_US, ts_us)
 
 
-def read_impressions(store: ObjectStore, day: str) -> event_table.DayTable:
-    """A day of impressions, only the columns the join needs, each batch's times parsed as it arrives."""
-    return event_table.read_day_table(store, "impressions", day, JOIN_SCHEMA, with_time)
+def read_impressions(
+    store: ObjectStore, day: str, schema: pa.Schema = JOIN_SCHEMA, keep: event_table.Transform | None = None
+) -> event_table.DayTable:
+    """A day of impressions, only the columns the join needs, each batch's times parsed as it arrives.
+
+    `schema` may add columns to JOIN_SCHEMA's; `keep` filters each batch before it is held with the others.
+    """
+    return event_table.read_day_table(
+        store, "impressions", day, schema, with_time if keep is None else lambda b: with_time(keep(b))
+    )
 
 
 def usable_table(day_table: event_table.DayTable) -> tuple[pa.Table, int]:
@@ -92,7 +99,7 @@ def usable_impressions(records: list[Any]) -> tuple[list[dict[str, Any]], int]:
     return usable.drop_columns([TS_US]).to_pylist(), dropped
 
 
-def _answers(imps: pa.Table, feedback: pa.Table, window_minutes: int) -> tuple[np.ndarray, np.ndarray]:
+def answers(imps: pa.Table, feedback: pa.Table, window_minutes: int) -> tuple[np.ndarray, np.ndarray]:
     """Per impression: the rank (0-based) of its best-ranked answered movie (-1: none), and its answers.
 
     An answer is positive feedback naming the impression's request, about a movie it showed, from its
@@ -142,7 +149,7 @@ def metrics_table(
     """
     if imps.num_rows == 0:
         return []
-    best, found = _answers(imps, feedback, window_minutes)
+    best, found = answers(imps, feedback, window_minutes)
     version = pc.fill_null(imps["model_version"], NO_VERSION).combine_chunks().dictionary_encode()
     pool = pc.fill_null(imps["pool"], "all").combine_chunks().dictionary_encode()
     n_pool = len(pool.dictionary)
