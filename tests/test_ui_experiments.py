@@ -182,3 +182,11 @@ def test_a_rating_shadow_says_it_is_logged_never_returned() -> None:
     at = open_model_page(stub.client())
     assert "Running: rating `20250306T000000Z-r9r9r9`" in texts(at.subheader)
     assert any("In shadow" in i and "never returned" in i for i in texts(at.info))
+
+
+def test_a_replica_that_does_not_serve_the_candidate_says_so() -> None:
+    stub = StubApi()
+    stub.experiments["running"][0]["served"] = False
+    at = open_model_page(stub.client())
+    assert any("serves production only" in w and "POST /admin/reload" in w for w in texts(at.warning))
+    assert {m.label: m.value for m in at.metric}["Days running"] == "4 of 7"  # the figures still show

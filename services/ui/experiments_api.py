@@ -90,6 +90,7 @@ class Running:
 
     experiment: Experiment
     days: tuple[ExperimentDay, ...]
+    served: bool | None = None  # whether the replica that answered serves its candidate (None: not said)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,11 @@ def read_experiments(body: Any) -> Experiments:
     if not isinstance(body, Mapping):
         raise TypeError("expected an object")
     running = tuple(
-        Running(_experiment(row["experiment"]), tuple(_day(d) for d in row.get("days") or []))
+        Running(
+            _experiment(row["experiment"]),
+            tuple(_day(d) for d in row.get("days") or []),
+            row.get("served") if isinstance(row.get("served"), bool) else None,
+        )
         for row in body.get("running") or []
     )
     recent = tuple(

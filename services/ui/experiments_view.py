@@ -59,15 +59,15 @@ def pts(value: float | None) -> str:
 
 
 def rule_text(rule: Rule) -> str:
-    """The decision rule in one sentence."""
+    """The decision rule in a few sentences (services/train/experiment_stats.py decides)."""
     metric = METRIC_TITLES.get(rule.metric, rule.metric)
     guard = METRIC_TITLES.get(rule.guard_metric, rule.guard_metric)
     return (
-        f"**Promoted** when the lower bound of the {metric} difference is above −{rule.delta * 100:.1f} pts "
-        f"(δ, non-inferiority) with at least {rule.min_users:,} users in each arm; **rolled back** when its "
-        f"upper bound is below 0, when {guard} is significantly worse, or when errors or latency fail the "
-        f"guards; after {rule.max_days} days without a decision, rolled back as inconclusive. The unit is "
-        "the user: each user's hits over all the recommendations they were shown since the start."
+        f"With at least {rule.min_users:,} users in each arm, it is **rolled back** when the decision "
+        f"interval of the {metric} or {guard} difference lies below 0, and **promoted** when both lower "
+        f"bounds are above −{rule.delta * 100:.1f} pts (δ: no worse, within the margin). Failing errors or "
+        f"latency roll it back at once; after {rule.max_days} days without a decision it is rolled back as "
+        "inconclusive. The unit is the user: each one's share of answered recommendations since the start."
     )
 
 
@@ -208,6 +208,12 @@ def _show_running(running: Running) -> None:
     why = f" ({experiment.reason})" if experiment.reason else ""
     st.caption(f"Started {when(experiment.started_at)}{by}{why}, against production "
                f"`{experiment.production_version or 'none'}`.")  # fmt: skip
+    if running.served is False:
+        st.warning(
+            "The API replica that answered serves production only: it has not loaded this candidate yet "
+            "(it does at its next reload, `POST /admin/reload`), or the candidate failed to load (see its log).",
+            icon="⚠️",
+        )
     if experiment.mode == "shadow":
         st.info(
             f"**In shadow.** `{experiment.version}` scores every request beside production; its answers are "

@@ -81,7 +81,7 @@ RECENT_EXPERIMENTS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 EXPERIMENTS: dict[str, Any] = {
-    "running": [{"experiment": RUNNING_EXPERIMENT, "days": RUNNING_DAYS}],
+    "running": [{"experiment": RUNNING_EXPERIMENT, "days": RUNNING_DAYS, "served": True}],
     "recent": RECENT_EXPERIMENTS,
     "updated_at": "2025-03-08T02:15:00Z",
 }
