@@ -11,6 +11,8 @@ collect → validate → build features → train (XGBoost, LightGBM, random for
 the sequential recommender, in parallel) → select and publish the rating model → notify serving.
 Alongside: collect_feedback curates the data day's feedback (and says which replicas may not have
 flushed it yet), which the recommender trains on and evaluate_online joins with the impressions.
+judge_experiment then decides the running recommender canary on what its users did (promote, roll
+back or keep it), before train_recommender, so a canary that ended today frees the slot for a new one.
 Before anything is published, evaluate_live scores the day's new movies with the production rating
 model and monitor runs the drift reports; alert then fails (and calls the webhook) when the day is
 bad, without holding training back.
@@ -97,6 +99,13 @@ def movie_pipeline() -> None:
         return collect_feedback_step(_ctx(), _data_day())
 
     @task
+    def judge_experiment(feedback: dict[str, Any]) -> dict[str, Any]:
+        """The running recommender canary judged per user from its start to the data day; report, then pointers."""
+        from services.train.experiment_step import judge_experiment as judge
+
+        return judge(_ctx(), _data_day())
+
+    @task
     def train_recommender(validated: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any]:
         """Baselines and the torch sequential recommender; publishes the winner under `recommender`."""
         from services.train.feedback import load_curated_feedback
@@ -167,7 +176,9 @@ def movie_pipeline() -> None:
         for algorithm in RATING_ALGORITHMS
     ]
     feedback = collect_feedback()
+    judged = judge_experiment(feedback)
     recommender = train_recommender(validated, feedback)
+    judged >> recommender
     evaluate_online(feedback)
     # Monitoring judges yesterday's production model, so it finishes before anything is published; its
     # failure holds nothing back (all_done), and alert's failure only colours the run.
@@ -177,7 +188,7 @@ def movie_pipeline() -> None:
     watched >> alert()
     rating = select_and_publish(features, candidates)
     monitored >> rating
-    notify_serving(rating, recommender)
+    judged >> notify_serving(rating, recommender)
 
 
 movie_pipeline()

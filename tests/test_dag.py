@@ -52,9 +52,15 @@ def test_pipeline_order_and_schedule(dagbag) -> None:  # noqa: ANN001
     assert t["alert"].retries == 0 and t["alert"].trigger_rule == "all_done"
     assert t["alert"].downstream_task_ids == set()
     assert t["collect_feedback"].upstream_task_ids == set()
-    assert t["train_recommender"].upstream_task_ids == {"validate", "collect_feedback"}
+    # The canary is judged on the curated day before a new recommender may take its slot.
+    assert t["judge_experiment"].upstream_task_ids == {"collect_feedback"}
+    assert t["train_recommender"].upstream_task_ids == {"validate", "collect_feedback", "judge_experiment"}
     assert t["evaluate_online"].upstream_task_ids == {"collect_feedback"}
-    assert t["notify_serving"].upstream_task_ids == {"select_and_publish", "train_recommender"}
+    assert t["notify_serving"].upstream_task_ids == {
+        "select_and_publish",
+        "train_recommender",
+        "judge_experiment",
+    }
     assert all(task.retries >= 1 for task in dag.tasks if task.task_id not in ("alert", "monitoring_done"))
 
 

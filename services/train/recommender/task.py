@@ -1,10 +1,12 @@
 """The recommender pipeline step: train baselines and SASRec, track them, publish the winner.
 
 The winner is chosen on validation NDCG@10 only; test metrics are reported, never used to
-choose. It is promoted to production only when it beats the current production recommender on
-the same validation split (or when there is none, or production cannot be read). When the data
-(MovieLens plus the app's feedback) is exactly what the latest published version was trained on,
-nothing is trained: the same data would give the same model.
+choose. It goes to production only when it beats the current production recommender on the same
+validation split (or when there is none, or production cannot be read). With EXPERIMENTS=1 a version
+that beats production is not promoted but becomes the candidate of an online experiment
+(recommender/canary.py); users decide. When the data (MovieLens plus the app's feedback) is exactly
+what the latest published version was trained on, nothing is trained: the same data would give the
+same model.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from services.core.sasrec import SASRecConfig
 from services.core.settings import Settings
 from services.core.storage import ObjectNotFound
 from services.train.recommender.baselines import KNN_NEIGHBOURS, fit_item_knn, fit_popularity
+from services.train.recommender.canary import running_canary, start_or_wait
 from services.train.recommender.catalog_growth import (
     FEATURES_FILE,
     can_grow,
@@ -111,14 +114,15 @@ def _decision_key(logical_date: str) -> str:
     return f"runs/dt={logical_date}/recommender_decision.json"
 
 
-def _skip(registry: Registry, latest: Manifest, fingerprint: str, logical_date: str) -> dict:
+def _skip(registry: Registry, latest: Manifest, fingerprint: str, logical_date: str, note: str = "") -> dict:
     """The decision record of a run that found no new data: nothing trained, nothing published."""
-    reason = f"no new interactions since version {latest.version}"
+    reason = f"no new interactions since version {latest.version}{note}"
     log.info("recommender: %s (data fingerprint %s); not training", reason, fingerprint)
     result = {
         "version": latest.version,
         "algorithm": latest.algorithm,
         "promoted": False,
+        "candidate": False,
         "skipped": True,
         "reason": reason,
         "data_fingerprint": fingerprint,
@@ -151,6 +155,10 @@ def run_recommender_task(
     log.info("recommender data %s fingerprint %s", stats, splits.fingerprint)
     latest = _latest_published(registry)
     if latest is not None and latest.data_fingerprint == splits.fingerprint:
+        live = running_canary(registry)
+        if live is not None:  # a re-exported production would move the experiment's control arm
+            note = f"; experiment {live.experiment_id} is running, new movies wait for its end"
+            return _skip(registry, latest, splits.fingerprint, logical_date, note)
         grown = reexport(
             registry, growth_base(registry, latest, MODEL_NAME), movies, logical_date=logical_date
         )
@@ -204,7 +212,10 @@ def run_recommender_task(
 
     winner = max(candidates, key=lambda n: candidates[n]["metrics"][SELECTION_METRIC])
     chosen = candidates[winner]
-    promote, reason, production = _production_check(registry, splits, chosen["metrics"][SELECTION_METRIC])
+    better, reason, production = _production_check(registry, splits, chosen["metrics"][SELECTION_METRIC])
+    # Better on the same validation split than a readable production: users decide (recommender/canary.py).
+    experiment = better and settings.experiments and "valid_ndcg@10" in production
+    promote = better and not experiment
     # The winner takes every catalog movie it was not trained on, scored from its features alone.
     served, new = with_new_items(chosen["rec"], movies, names, train_config.new_pool_weight)
     files = served.save()
@@ -241,11 +252,16 @@ def run_recommender_task(
         reason=reason,
         expected_production=production["version"],  # refused if production moved since the comparison
     )
+    canary = {"candidate": False, "experiment_id": None, "waiting_for": None}
+    if experiment:
+        canary = start_or_wait(settings, registry, manifest.version, reason)
+        reason = canary.pop("reason")
     log.info("recommender %s published (%s), promoted=%s: %s", manifest.version, winner, promote, reason)
     result = {
         "version": manifest.version,
         "algorithm": winner,
         "promoted": promote,
+        **canary,
         "skipped": False,
         "reason": reason,
         "data_fingerprint": splits.fingerprint,
