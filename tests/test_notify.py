@@ -19,6 +19,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from services.core import experiments
+from services.core.experiments import effective_candidate, read_candidates
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.train.context import Context
@@ -92,7 +94,8 @@ class _Replica(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         s = self.server
         held = s.held  # type: ignore[attr-defined]
-        body = {"ready": True, "rating_version": held[0], "recommender_version": held[1]}
+        body = {"ready": True, "rating_version": held[0], "recommender_version": held[1],
+                "recommender_candidate_version": s.candidate}  # type: ignore[attr-defined]  # fmt: skip
         self._send(200, body)
 
     def do_POST(self) -> None:  # noqa: N802
@@ -105,8 +108,11 @@ class _Replica(BaseHTTPRequestHandler):
         reg = s.registry  # type: ignore[attr-defined]
         if not s.stuck:  # type: ignore[attr-defined]  # a stuck replica answers 200 but keeps its models
             s.held = (reg.production_version("rating"), reg.production_version("recommender"))  # type: ignore[attr-defined]
+            running = effective_candidate(read_candidates(reg, "recommender"), s.held[1])  # type: ignore[attr-defined]
+            s.candidate = running.version if running else None  # type: ignore[attr-defined]
         held = s.held  # type: ignore[attr-defined]
-        self._send(200, {"changed": True, "rating_version": held[0], "recommender_version": held[1]})
+        self._send(200, {"changed": True, "rating_version": held[0], "recommender_version": held[1],
+                         "recommender_candidate_version": s.candidate})  # type: ignore[attr-defined]  # fmt: skip
 
     def _send(self, code: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -124,6 +130,7 @@ class _Replica(BaseHTTPRequestHandler):
 def _replica(registry: Registry, held: tuple[str | None, str | None], **how: bool) -> Iterator[Any]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Replica)
     server.registry, server.held, server.reloads = registry, held, 0  # type: ignore[attr-defined]
+    server.candidate = None  # type: ignore[attr-defined]
     server.broken, server.stuck = how.get("broken", False), how.get("stuck", False)  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -175,3 +182,39 @@ def test_nothing_in_production_or_no_serve_url_reloads_nothing(
         assert notify_serving(_ctx(s3_settings, [replica.url]), [])["notified"] is False
         assert replica.reloads == 0
     assert notify_serving(_ctx(s3_settings, []), [{"promoted": True}])["reason"] == "SERVE_URL not set"
+
+
+def test_starting_and_ending_an_experiment_reloads_the_replicas(
+    registry: Registry, s3_settings: Settings
+) -> None:
+    rating = _publish(registry, b"rating")
+    production = registry.publish("recommender", {"model.json": b"p"}, {}, promote=True).version
+    candidate = registry.publish("recommender", {"model.json": b"c"}, {}, promote=False).version
+    with _replica(registry, (rating, production)) as replica:
+        ctx = _ctx(s3_settings, [replica.url])
+        assert notify_serving(ctx, [])["in_sync"] == [replica.url]  # production only, as held
+
+        experiment = experiments.start(registry, "recommender", candidate, share=0.2)
+        started = notify_serving(ctx, [])
+        assert list(started["reloaded"]) == [replica.url] and replica.candidate == candidate, started
+        assert started["candidates"] == {"rating": None, "recommender": candidate}
+        assert notify_serving(ctx, [])["in_sync"] == [replica.url]
+
+        experiments.end(
+            registry, "recommender", "rolled_back", "test", experiment_id=experiment.experiment_id
+        )
+        ended = notify_serving(ctx, [])
+        assert list(ended["reloaded"]) == [replica.url] and replica.candidate is None, ended
+        assert replica.reloads == 2
+
+
+def test_a_replica_that_could_not_load_the_candidate_fails_the_task(
+    registry: Registry, s3_settings: Settings
+) -> None:
+    rating = _publish(registry, b"rating")
+    production = registry.publish("recommender", {"model.json": b"p"}, {}, promote=True).version
+    candidate = registry.publish("recommender", {"model.json": b"c"}, {}, promote=False).version
+    experiments.start(registry, "recommender", candidate, share=0.2)
+    stuck = _replica(registry, (rating, production), stuck=True)  # serves production only
+    with stuck as replica, pytest.raises(RuntimeError, match="reloaded, but serves"):
+        notify_serving(_ctx(s3_settings, [replica.url]), [])
