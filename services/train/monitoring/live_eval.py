@@ -3,6 +3,7 @@
 Runs before the day's training, so "production" is the version users were served yesterday. The
 reference recipe (five features, XGBoost), trained on the same rows, is scored on the same movies: when
 both get worse together the day's movies are harder; when only ours does, the model is the problem.
+A rating shadow, when one runs, is scored beside production on the same movies (monitoring/shadow_eval.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from services.core.events import report_key
 from services.core.storage import ObjectNotFound
 from services.train.context import Context
 from services.train.monitoring.production import load_production, new_movies, training_movies
+from services.train.monitoring.shadow_eval import shadow_record
 from services.train.rating_data import labelled, targets
 from services.train.reference_recipe import train_recipe
 
@@ -79,7 +81,8 @@ def evaluate_live(ctx: Context, logical_date: str) -> dict[str, Any]:
         return report
     movies = labelled(new_movies(ctx, logical_date, prod.seen), ctx.settings.min_vote_count)
     y = targets(movies)
-    model = errors(y, prod.predict(movies) if movies else np.zeros(0))
+    predicted = prod.predict(movies) if movies else np.zeros(0)
+    model = errors(y, predicted)
     recipe = errors(y, train_recipe(training_movies(ctx, prod)).predict(movies) if movies else np.zeros(0))
     window = pooled([model, *_earlier_days(ctx, logical_date, prod.version)])
     report = {
@@ -93,6 +96,7 @@ def evaluate_live(ctx: Context, logical_date: str) -> dict[str, Any]:
         "reference_recipe": recipe,
         "window": {"days_back": WINDOW_DAYS, **window},
         "movies": [int(m["id"]) for m in movies],
+        "shadow": shadow_record(ctx, logical_date, prod, movies, y, predicted),
     }
     ctx.store.put_json(key, report)
     log.info(
@@ -112,9 +116,19 @@ def evaluate_live(ctx: Context, logical_date: str) -> dict[str, Any]:
                 "recipe_live_rmse": _nan(recipe["rmse"]),
                 "window_rmse": _nan(window["rmse"]),
                 "validation_rmse": _nan(report["validation_rmse"]),
+                **_shadow_summary(report["shadow"]),
             }
         )
     return {k: report[k] for k in ("date", "status", "model_version")} | {"rmse": model["rmse"]}
+
+
+def _shadow_summary(record: dict[str, Any] | None) -> dict[str, float]:
+    """The shadow's figures for W&B, beside production's."""
+    if not record or not record.get("movies"):
+        return {}
+    diff = (record.get("difference") or {}).get("rmse") or {}
+    return {"shadow_live_rmse": _nan(record["shadow"]["rmse"]), "shadow_live_mae": _nan(record["shadow"]["mae"]),
+            "shadow_rmse_difference": _nan(diff.get("estimate"))}  # fmt: skip
 
 
 def _nan(value: float | None) -> float:

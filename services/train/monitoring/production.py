@@ -57,10 +57,10 @@ class Production:
         return self.model.predict(self.features(movies))
 
 
-def load_production(ctx: Context) -> Production | None:
-    """The production rating model, or None (logged) when there is none or it cannot be used."""
+def load_production(ctx: Context, version: str | None = None) -> Production | None:
+    """The production rating model (or `version`, a shadow), or None (logged) when none or it cannot be used."""
     try:
-        manifest = ctx.registry.manifest("rating")
+        manifest = ctx.registry.manifest("rating", version)
     except RegistryError:
         return None
     built_on = manifest.notes.get("logical_date")
