@@ -117,12 +117,16 @@ class RatingService:
         # The shadow scores only the logged rows: an answer nobody records is work for nothing.
         if self.log_rate <= 0.0:
             return []
-        n = len(movies)
-        keep = range(n) if self.log_rate >= 1.0 else [i for i in range(n) if self.sample() < self.log_rate]
+        count = len(movies)
+        keep = (
+            range(count)
+            if self.log_rate >= 1.0
+            else [i for i in range(count) if self.sample() < self.log_rate]
+        )
         if not keep:
             return []
-        kept_x = x if len(keep) == n else x[list(keep)]
-        shadow = self._shadow_predictions(records, kept_x, keep) if self.shadow is not None else None
+        kept_x = x if len(keep) == count else x[list(keep)]
+        shadow_scores = self._shadow_predictions(records, kept_x, keep) if self.shadow is not None else None
         events, ts, names = [], utc_now(), self.bundle.feature_names
         has_nan = np.isnan(kept_x).any(axis=1).tolist()
         for j, (i, row, nan) in enumerate(zip(keep, kept_x.tolist(), has_nan, strict=True)):
@@ -144,7 +148,7 @@ class RatingService:
             }
             if self.shadow is not None:
                 event["shadow_version"] = self.shadow.manifest.version
-                event["shadow_prediction"] = shadow[j] if shadow is not None else None
+                event["shadow_prediction"] = shadow_scores[j] if shadow_scores is not None else None
             events.append(event)
         return events
 
