@@ -72,7 +72,10 @@ def test_running_experiment_shows_arms_days_interval_and_verdict() -> None:
     assert metrics["Verdict"] == "Continue"
     [verdict] = [i for i in texts(at.info) if "Verdict on" in i]
     assert "Verdict on 2025-03-08: continue." in verdict
-    assert "182 of the 200 users needed" in verdict and "95% interval [−4.5 pts, +9.1 pts]" in verdict
+    assert (
+        "182 candidate and 703 production users, 200 needed per arm" in verdict
+        and "95% interval [−4.5 pts, +9.1 pts]" in verdict
+    )
 
     arms = at.dataframe[0].value
     assert list(arms["arm"]) == ["production", "candidate"]
@@ -106,9 +109,13 @@ def test_recent_experiments_are_listed_with_outcome_reason_and_dates() -> None:
     recent = at.dataframe[1].value
     assert list(recent["candidate"]) == [RECOMMENDER_VERSION, POPULARITY_RECOMMENDER]  # newest first
     assert list(recent["outcome"]) == ["✅ promoted", "↩️ rolled back"]
-    assert "entirely below 0" in recent["reason"][1]
+    assert recent["reason"][1].startswith("candidate worse: hit rate -0.0940")
     assert list(recent["ended"]) == ["2025-03-05 02:10", "2025-02-28 02:05"]
     assert list(recent["started"]) == ["2025-03-02 12:30", "2025-02-27 09:00"]
+    # The deciding day's difference of hit rate with its 95% interval, and the users it took.
+    assert list(recent["difference (95%)"]) == ["+5.8 pts [+1.8, +9.8]", "−9.4 pts [−13.1, −5.7]"]
+    assert list(recent["users"]) == ["214 / 221", "229 / 236"]
+    assert list(recent.columns)[-1] == "reason"
 
 
 def test_no_experiment_ever_says_what_will_appear_and_how_to_start_one() -> None:

@@ -101,6 +101,8 @@ class Ended:
     outcome: str  # "promoted" | "rolled_back" | "inconclusive" | "aborted"
     reason: str
     ended_at: str
+    difference: Interval | None = None  # of the rule's metric, on the deciding day (None: no report decided)
+    users: tuple[int, int] | None = None  # production, candidate on the deciding day
 
 
 @dataclass(frozen=True)
@@ -140,16 +142,24 @@ def read_experiments(body: Any) -> Experiments:
         )
         for row in body.get("running") or []
     )
-    recent = tuple(
-        Ended(
-            experiment=_experiment(row["experiment"]),
-            outcome=str(row.get("outcome") or "unknown"),
-            reason=str(row.get("reason") or ""),
-            ended_at=str(row.get("ended_at") or ""),
-        )
-        for row in body.get("recent") or []
-    )
+    recent = tuple(_ended(row) for row in body.get("recent") or [])
     return Experiments(running, recent)
+
+
+def _ended(raw: Mapping[str, Any]) -> Ended:
+    experiment = _experiment(raw["experiment"])
+    figures = raw.get("figures") or {}
+    diff = (figures.get("difference") or {}).get(experiment.rule.metric)
+    arms = figures.get("arms") or {}
+    users = tuple(int((arms.get(a) or {}).get("users") or 0) for a in ARMS) if arms else None
+    return Ended(
+        experiment=experiment,
+        outcome=str(raw.get("outcome") or "unknown"),
+        reason=str(raw.get("reason") or ""),
+        ended_at=str(raw.get("ended_at") or ""),
+        difference=_interval(diff) if diff else None,
+        users=users,  # type: ignore[arg-type]
+    )
 
 
 def _experiment(raw: Mapping[str, Any]) -> Experiment:

@@ -15,7 +15,7 @@ import streamlit as st
 
 from services.ui.api_types import ApiError
 from services.ui.components import when
-from services.ui.experiments_api import Ended, ExperimentDay, Experiments, Rule, Running
+from services.ui.experiments_api import Ended, ExperimentDay, Experiments, Interval, Rule, Running
 
 CANARY_HINT = "./scripts/registry.sh canary recommender <version>"
 SIMULATE_HINT = "./scripts/simulate.sh --candidate better"
@@ -31,6 +31,8 @@ OUTCOMES = {
     "aborted": "✋ aborted",
 }
 METRIC_TITLES = {"hit_rate": "hit rate", "mrr": "MRR"}
+RECENT_COLUMNS = ["outcome", "model", "candidate", "against production", "difference (95%)", "users", "share",
+                  "started", "ended", "reason"]  # fmt: skip
 
 
 def empty_text() -> str:
@@ -162,23 +164,36 @@ def interval_chart(frame: pd.DataFrame, rule: Rule, metric: str = "hit_rate") ->
     )
 
 
+def _interval_text(diff: Interval | None) -> str:
+    """'−9.4 pts [−13.1, −5.6]': a difference with its 95% interval; '–' without one."""
+    if diff is None or diff.estimate is None:
+        return "–"
+    bounds = (
+        f" [{pts(diff.low)[:-4]}, {pts(diff.high)[:-4]}]"
+        if diff.low is not None and diff.high is not None
+        else ""
+    )
+    return pts(diff.estimate) + bounds
+
+
 def recent_rows(recent: Sequence[Ended]) -> pd.DataFrame:
-    """The recent experiments' ends, newest first: what was tried, how it ended, why, and when."""
+    """The recent experiments' ends, newest first: what was tried, how it ended, on what figures, and why."""
     rows = [
         {
+            "outcome": OUTCOMES.get(end.outcome, end.outcome),
             "model": end.experiment.model,
             "candidate": end.experiment.version,
             "against production": end.experiment.production_version or "none",
-            "outcome": OUTCOMES.get(end.outcome, end.outcome),
-            "reason": end.reason,
+            "difference (95%)": _interval_text(end.difference),
+            "users": f"{end.users[0]:,} / {end.users[1]:,}" if end.users else "–",
             "share": f"{end.experiment.share:.0%}" if end.experiment.mode == "canary" else "shadow",
             "started": end.experiment.started_at[:16].replace("T", " "),
             "ended": end.ended_at[:16].replace("T", " "),
+            "reason": end.reason,
         }
         for end in recent
     ]
-    columns = ["outcome", "model", "candidate", "against production", "share", "started", "ended", "reason"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=RECENT_COLUMNS)
 
 
 def show(result: Experiments | ApiError) -> None:
@@ -198,6 +213,10 @@ def show(result: Experiments | ApiError) -> None:
         reason = st.column_config.TextColumn(width="large")  # the why, not cut to a few words
         st.dataframe(
             recent_rows(result.recent), hide_index=True, width="stretch", column_config={"reason": reason}
+        )
+        st.caption(
+            "**difference (95%)**: of the deciding metric (hit rate), candidate − production, on the day that "
+            "decided, with its 95% interval; **users**: production / candidate by then."
         )
 
 

@@ -34,7 +34,7 @@ def _interval(estimate: float, half: float) -> dict[str, float]:
 
 
 def _report(date: str, day: int, users: tuple[int, int], hits: tuple[float, float], half: float,
-            reason: str) -> dict[str, Any]:  # fmt: skip
+            versions: tuple[str, str] = (RECOMMENDER_VERSION, CANDIDATE_RECOMMENDER)) -> dict[str, Any]:  # fmt: skip
     """A judge's daily report: figures since the start, the 95% interval and the wider decision one."""
     diff = round(hits[1] - hits[0], 4)
     mrr = (round(hits[0] * 0.41, 4), round(hits[1] * 0.42, 4))
@@ -42,41 +42,54 @@ def _report(date: str, day: int, users: tuple[int, int], hits: tuple[float, floa
                 for m, e, h in (("hit_rate", diff, half), ("mrr", round(mrr[1] - mrr[0], 4), half / 2))}  # fmt: skip
     return {
         "date": date, "experiment_id": RUNNING_EXPERIMENT["experiment_id"], "model": "recommender",
-        "candidate_version": CANDIDATE_RECOMMENDER, "production_version": RECOMMENDER_VERSION, "share": 0.2,
+        "candidate_version": versions[1], "production_version": versions[0], "share": 0.2,
         "started_at": RUNNING_EXPERIMENT["started_at"], "days_running": day,
-        "arms": {"production": _arm(RECOMMENDER_VERSION, users[0], users[0] * 3, hits[0], mrr[0]),
-                 "candidate": _arm(CANDIDATE_RECOMMENDER, users[1], users[1] * 3, hits[1], mrr[1])},
+        "arms": {"production": _arm(versions[0], users[0], users[0] * 3, hits[0], mrr[0]),
+                 "candidate": _arm(versions[1], users[1], users[1] * 3, hits[1], mrr[1])},
         "difference": {"hit_rate": _interval(diff, half), "mrr": _interval(round(mrr[1] - mrr[0], 4), half / 2)},
         "decision_interval": decision,
-        "guards": {"ok": True, "measured": True, "detail": "errors 0.1% vs 0.1%, p95 latency 38 ms vs 41 ms",
-                   "errors": {"production": 0.001, "candidate": 0.001},
-                   "latency": {"production": 0.038, "candidate": 0.041}},
-        "rule": dict(RULE), "verdict": "continue", "reason": reason, "outcome": None,
+        "guards": {"ok": True, "measured": True, "judged": True,
+                   "detail": "error rate 0.10% vs 0.10%, p99 41.0 ms vs 38.0 ms: within limits"},
+        "rule": dict(RULE), "verdict": "continue", "outcome": None,
+        "reason": f"day {day} of at most 7: {users[1]} candidate and {users[0]} production users, 200 needed per arm",
     }  # fmt: skip
 
 
 # Four days of a 20% canary: the interval narrows as users come, not yet enough of them in the candidate arm.
 RUNNING_DAYS: list[dict[str, Any]] = [
-    _report("2025-03-05", 1, (161, 41), (0.236, 0.293), 0.142, "41 of the 200 users needed in the candidate arm"),
-    _report("2025-03-06", 2, (338, 86), (0.240, 0.279), 0.101, "86 of the 200 users needed in the candidate arm"),
-    _report("2025-03-07", 3, (512, 131), (0.242, 0.271), 0.081, "131 of the 200 users needed in the candidate arm"),
-    _report("2025-03-08", 4, (703, 182), (0.243, 0.266), 0.068, "182 of the 200 users needed in the candidate arm"),
-]  # fmt: skip
+    _report("2025-03-05", 1, (161, 41), (0.236, 0.293), 0.142),
+    _report("2025-03-06", 2, (338, 86), (0.240, 0.279), 0.101),
+    _report("2025-03-07", 3, (512, 131), (0.242, 0.271), 0.081),
+    _report("2025-03-08", 4, (703, 182), (0.243, 0.266), 0.068),
+]
+
+
+def _figures(report: dict[str, Any]) -> dict[str, Any]:
+    """What an ended experiment keeps of its deciding report (services/train/experiment_step.py)."""
+    keep = ("date", "days_running", "arms", "difference", "decision_interval")
+    return {k: report[k] for k in keep} | {
+        "report": f"reports/experiments/dt={report['date']}/recommender.json"
+    }
+
 
 RECENT_EXPERIMENTS: list[dict[str, Any]] = [
     {
         "experiment": _experiment("recommender-20250302T123000Z-81c2", RECOMMENDER_VERSION, PREVIOUS_RECOMMENDER,
                                   0.5, "2025-03-02T12:30:00Z", "pipeline", "validation NDCG@10 0.102 against 0.094"),
         "outcome": "promoted", "ended_at": "2025-03-05T02:10:00Z",
-        "reason": "hit rate difference +5.8 pts, interval [+1.9, +9.6] above −1.0 pts with 214 and 221 users",
-        "figures": {"hit_rate": {"estimate": 0.058, "low": 0.019, "high": 0.096}},
+        "reason": "candidate no worse than -0.01: hit rate +0.0580 (99.29% interval +0.0071 to +0.1090) and MRR "
+                  "+0.0210 (99.29% interval -0.0050 to +0.0470); 221 candidate and 214 production users",
+        "figures": _figures(_report("2025-03-04", 3, (214, 221), (0.19, 0.248), 0.04,
+                                    (PREVIOUS_RECOMMENDER, RECOMMENDER_VERSION))),
     },
     {
         "experiment": _experiment("recommender-20250227T090000Z-5d10", POPULARITY_RECOMMENDER, PREVIOUS_RECOMMENDER,
                                   0.5, "2025-02-27T09:00:00Z", "simulate", "simulation: a worse candidate"),
         "outcome": "rolled_back", "ended_at": "2025-02-28T02:05:00Z",
-        "reason": "hit rate difference −9.4 pts, interval [−13.1, −5.6] entirely below 0",
-        "figures": {"hit_rate": {"estimate": -0.094, "low": -0.131, "high": -0.056}},
+        "reason": "candidate worse: hit rate -0.0940 (99.29% interval -0.1570 to -0.0310) is below 0; 236 "
+                  "candidate and 229 production users",
+        "figures": _figures(_report("2025-02-27", 1, (229, 236), (0.281, 0.187), 0.037,
+                                    (PREVIOUS_RECOMMENDER, POPULARITY_RECOMMENDER))),
     },
 ]  # fmt: skip
 
