@@ -136,6 +136,7 @@ def test_a_better_candidate_is_promoted_after_the_report_is_written(ctx: Context
         and arms["candidate"]["hit_rate"] > arms["production"]["hit_rate"]
     )
     assert report["read"]["days_with_impressions"] == days and report["read"]["without_user"] == 2
+    assert report["read"]["users_in_both_arms"] == 0
     hit = report["difference"]["hit_rate"]
     assert 0 < report["decision_interval"]["hit_rate"]["low"] < hit["low"] < hit["estimate"] < hit["high"]
     assert report["guards"]["measured"] is False and report["guards"]["ok"] is True

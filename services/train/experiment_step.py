@@ -76,11 +76,14 @@ def read_arms(store: ObjectStore, experiment_id: str, days: list[str]) -> tuple[
     # No user, no unit: such requests are served production and are not part of the experiment.
     has_user = pc.fill_null(pc.not_equal(table["user_id"], ""), False)
     read["without_user"] = table.num_rows - int(pc.sum(has_user).as_py() or 0)
-    samples = {}
+    samples, users = {}, {}
     for arm in ARMS:
         rows = table.filter(pc.and_(has_user, pc.fill_null(pc.equal(table["arm"], arm), False)))
-        codes = pc.dictionary_encode(rows["user_id"].combine_chunks()).indices.to_numpy(zero_copy_only=False)
-        samples[arm] = arm_sample(codes, rows["best"].to_numpy())
+        encoded = pc.dictionary_encode(rows["user_id"].combine_chunks())
+        samples[arm] = arm_sample(encoded.indices.to_numpy(zero_copy_only=False), rows["best"].to_numpy())
+        users[arm] = encoded.dictionary
+    # The hash puts a user in one arm for the whole experiment; anything else means a serving bug.
+    read["users_in_both_arms"] = int(pc.sum(pc.is_in(users["candidate"], users["production"])).as_py() or 0)
     return samples, read
 
 
