@@ -20,7 +20,13 @@ from services.ui import data
 from services.ui.api_client import MovieApi
 from tests.fakes.ui_stub_api import StubApi
 from tests.fakes.ui_stub_data import RECOMMENDER_VERSION
-from tests.fakes.ui_stub_experiments import CANDIDATE_RECOMMENDER, POPULARITY_RECOMMENDER, RUNNING_DAYS
+from tests.fakes.ui_stub_experiments import (
+    CANDIDATE_RECOMMENDER,
+    POPULARITY_RECOMMENDER,
+    RATING_SHADOW,
+    RUNNING_DAYS,
+    SHADOW_VERSION,
+)
 
 MODEL_PAGE = Path(__file__).resolve().parents[1] / "services" / "ui" / "views" / "model.py"
 INTERVAL_TITLE = "Difference of hit rate, candidate − production, with its 95% interval"
@@ -180,15 +186,19 @@ def test_a_decided_day_shows_the_verdict_in_its_colour() -> None:
     assert {m.label: m.value for m in at.metric}["Verdict"] == "Roll back"
 
 
-def test_a_rating_shadow_says_it_is_logged_never_returned() -> None:
+def test_a_rating_shadow_shows_both_errors_by_day_and_how_to_decide_it() -> None:
     stub = StubApi()
-    shadow = {"experiment_id": "rating-20250306T000000Z-aa11", "model": "rating", "mode": "shadow",
-              "version": "20250306T000000Z-r9r9r9", "production_version": "20250301T120000Z-a1b2c3", "share": 0.0,
-              "started_at": "2025-03-06T00:00:00Z", "started_by": "registry.sh", "reason": ""}  # fmt: skip
-    stub.experiments["running"].append({"experiment": shadow, "days": []})
+    stub.experiments["running"].append(RATING_SHADOW)
     at = open_model_page(stub.client())
-    assert "Running: rating `20250306T000000Z-r9r9r9`" in texts(at.subheader)
-    assert any("In shadow" in i and "never returned" in i for i in texts(at.info))
+    assert f"Running: rating `{SHADOW_VERSION}`" in texts(at.subheader)
+    [info] = [i for i in texts(at.info) if "In shadow" in i]
+    assert "never returned" in info and "./scripts/registry.sh promote rating" in info
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Days in shadow"] == "2" and metrics["Movies scored"] == "92"
+    assert metrics["RMSE so far (production / shadow)"] == "1.240 / 1.140"
+    days = at.dataframe[1].value  # after the canary's arms
+    assert list(days["new labelled movies"]) == [74, 18]
+    assert list(days["difference (95%)"]) == ["−0.130 [−0.220, −0.060]", "–"]  # no interval under 20 movies
 
 
 def test_a_replica_that_does_not_serve_the_candidate_says_so() -> None:

@@ -85,12 +85,27 @@ class Experiment:
 
 
 @dataclass(frozen=True)
+class ShadowDay:
+    """A rating shadow's day: both versions' errors on the day's new labelled movies, and pooled so far."""
+
+    date: str
+    days_running: int
+    status: str
+    movies: int  # new labelled movies neither version saw in training
+    rmse: Mapping[str, float | None]  # "production", "shadow": that day
+    difference: Interval | None  # shadow − production RMSE that day, with its 95% interval over movies
+    window_movies: int
+    window_rmse: Mapping[str, float | None]  # "production", "shadow": pooled over the shadow's days
+
+
+@dataclass(frozen=True)
 class Running:
-    """A running experiment and its daily reports, oldest first."""
+    """A running experiment and its daily reports, oldest first (a shadow's in shadow_days)."""
 
     experiment: Experiment
     days: tuple[ExperimentDay, ...]
     served: bool | None = None  # whether the replica that answered serves its candidate (None: not said)
+    shadow_days: tuple[ShadowDay, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,16 +149,33 @@ def read_experiments(body: Any) -> Experiments:
     """Parse /model/experiments' answer (KeyError/TypeError/ValueError when it has another shape)."""
     if not isinstance(body, Mapping):
         raise TypeError("expected an object")
-    running = tuple(
-        Running(
-            _experiment(row["experiment"]),
-            tuple(_day(d) for d in row.get("days") or []),
-            row.get("served") if isinstance(row.get("served"), bool) else None,
-        )
-        for row in body.get("running") or []
-    )
+    running = tuple(_running(row) for row in body.get("running") or [])
     recent = tuple(_ended(row) for row in body.get("recent") or [])
     return Experiments(running, recent)
+
+
+def _running(raw: Mapping[str, Any]) -> Running:
+    experiment = _experiment(raw["experiment"])
+    served = raw.get("served") if isinstance(raw.get("served"), bool) else None
+    reports = raw.get("days") or []
+    if experiment.mode == "shadow":
+        return Running(experiment, (), served, tuple(_shadow_day(d) for d in reports))
+    return Running(experiment, tuple(_day(d) for d in reports), served)
+
+
+def _shadow_day(raw: Mapping[str, Any]) -> ShadowDay:
+    live, window = raw.get("live") or {}, raw.get("window") or {}
+    diff = (live.get("difference") or {}).get("rmse")
+    return ShadowDay(
+        date=str(raw["date"]),
+        days_running=int(raw.get("days_running") or 0),
+        status=str(live.get("status") or ""),
+        movies=int(live.get("movies") or 0),
+        rmse={arm: _num((live.get(arm) or {}).get("rmse")) for arm in ("production", "shadow")},
+        difference=_interval(diff) if diff else None,
+        window_movies=int((window.get("shadow") or {}).get("count") or 0),
+        window_rmse={arm: _num((window.get(arm) or {}).get("rmse")) for arm in ("production", "shadow")},
+    )
 
 
 def _ended(raw: Mapping[str, Any]) -> Ended:

@@ -13,6 +13,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from services.ui import shadow_view
 from services.ui.api_types import ApiError
 from services.ui.components import when
 from services.ui.experiments_api import Ended, ExperimentDay, Experiments, Interval, Rule, Running
@@ -234,11 +235,7 @@ def _show_running(running: Running) -> None:
             icon="⚠️",
         )
     if experiment.mode == "shadow":
-        st.info(
-            f"**In shadow.** `{experiment.version}` scores every request beside production; its answers are "
-            "logged, never returned, and its live error is scored on each day's new labelled movies.",
-            icon="👥",
-        )
+        shadow_view.show(running)
         return
     if not running.days:
         st.info(

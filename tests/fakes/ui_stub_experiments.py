@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.ui_stub_data import PREVIOUS_RECOMMENDER, RECOMMENDER_VERSION
+from tests.fakes.ui_stub_data import PREVIOUS_RECOMMENDER, RATING_VERSION, RECOMMENDER_VERSION
 
 CANDIDATE_RECOMMENDER = "20250305T121500Z-7b7b7b"
 POPULARITY_RECOMMENDER = "20250226T121500Z-0p0p0p"
@@ -98,3 +98,38 @@ EXPERIMENTS: dict[str, Any] = {
     "recent": RECENT_EXPERIMENTS,
     "updated_at": "2025-03-08T02:15:00Z",
 }
+
+SHADOW_VERSION = "20250306T000000Z-r9r9r9"
+SHADOW_EXPERIMENT = {**_experiment("rating-20250306T000000Z-aa11", SHADOW_VERSION, RATING_VERSION, 0.0,
+                                   "2025-03-06T00:00:00Z", "registry.sh", "started by hand (registry.sh)"),
+                     "model": "rating", "mode": "shadow"}  # fmt: skip
+
+
+def _errors(count: int, rmse: float) -> dict[str, Any]:
+    return {"count": count, "rmse": rmse, "mae": round(rmse * 0.78, 4), "sse": count * rmse**2, "sae": 0.0}
+
+
+def _shadow_day(date: str, day: int, movies: int, prod: float, shadow: float, pooled: tuple[int, float, float],
+                interval: bool = True) -> dict[str, Any]:  # fmt: skip
+    """A rating shadow's daily report (services/train/monitoring/shadow_eval.py), its live record inside."""
+    diff = {"rmse": {"estimate": round(shadow - prod, 4), "low": round(shadow - prod - 0.09, 4),
+                     "high": round(shadow - prod + 0.07, 4), "confidence": 0.95}} if interval else None  # fmt: skip
+    live = {"experiment_id": SHADOW_EXPERIMENT["experiment_id"], "shadow_version": SHADOW_VERSION,
+            "production_version": RATING_VERSION, "status": "ok", "movies": movies, "excluded_seen_by_shadow": 2,
+            "production": _errors(movies, prod), "shadow": _errors(movies, shadow), "difference": diff}  # fmt: skip
+    window = {"days": day, "production": {"count": pooled[0], "rmse": pooled[1], "mae": None},
+              "shadow": {"count": pooled[0], "rmse": pooled[2], "mae": None}}  # fmt: skip
+    return {"date": date, "experiment_id": SHADOW_EXPERIMENT["experiment_id"], "model": "rating", "mode": "shadow",
+            "candidate_version": SHADOW_VERSION, "production_version": RATING_VERSION, "share": 0.0,
+            "started_at": SHADOW_EXPERIMENT["started_at"], "days_running": day, "live": live, "window": window,
+            "rule": dict(RULE), "verdict": "continue", "outcome": None,
+            "reason": "shadow: its live record is evidence; it is promoted or rolled back by hand (registry.sh)"}  # fmt: skip
+
+
+# Two days of a rating challenger in shadow: 74 then 18 new labelled movies (too few for an interval).
+RATING_SHADOW: dict[str, Any] = {
+    "experiment": SHADOW_EXPERIMENT,
+    "days": [_shadow_day("2025-03-06", 1, 74, 1.31, 1.18, (74, 1.31, 1.18)),
+             _shadow_day("2025-03-07", 2, 18, 0.92, 0.95, (92, 1.24, 1.14), interval=False)],
+    "served": True,
+}  # fmt: skip
