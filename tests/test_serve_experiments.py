@@ -374,3 +374,25 @@ def test_model_experiments_is_empty_without_experiments_and_503_when_s3_is_down(
     ) as c:
         r = c.get("/model/experiments")
         assert r.status_code == 503 and "Retry-After" in r.headers
+
+
+def test_a_candidate_that_fails_at_request_time_costs_its_user_nothing(
+    s3_settings: Settings, registry: Registry, store: ObjectStore, versions
+) -> None:
+    _, production, candidate = versions
+    experiment = _start(registry, candidate, share=0.999)
+    with _client(_settings(s3_settings)) as c:
+        loaded = c.app.state.models.current  # type: ignore[attr-defined]
+
+        def broken(*args: object, **kwargs: object) -> list:
+            raise RuntimeError("candidate bug")
+
+        loaded.recommender_candidate.model.recommend = broken
+        user = next(u for u in USERS if experiments.arm_of(experiment.experiment_id, u, 0.999) == "candidate")
+        out = _recommend(c, user)  # a 200 from production, not a 500
+        impression = {r["request_id"]: r for r in _logged(c, store, "impressions")}[out["request_id"]]
+        metrics = c.get("/metrics").text
+    assert (out["arm"], out["model_version"]) == ("production", production.version)
+    # The error counts against the candidate (the judge's guard); the impression takes no part.
+    assert 'movie_intel_recommend_arm_requests_total{arm="candidate",outcome="error"} 1.0' in metrics
+    assert (impression["arm"], impression["experiment_id"]) == ("production", None)

@@ -6,6 +6,7 @@ the production recommender or the candidate; a request without a user id gets pr
 
 from __future__ import annotations
 
+import logging
 import math
 import weakref
 from collections.abc import Callable, Iterable
@@ -17,6 +18,8 @@ from services.core.catalog import Catalog
 from services.serve.metrics import ServeMetrics
 from services.serve.schemas import MovieOut, Pool, RecommendedMovie, RecommendOut
 from services.serve.state import LoadedModels
+
+log = logging.getLogger(__name__)
 
 
 def poster_url(entry: dict[str, Any], base_url: str) -> str | None:
@@ -62,7 +65,13 @@ class RecommendService:
         except Exception:
             if self.metrics is not None:
                 self.metrics.observe_arm(arm, perf_counter() - start, ok=False)
-            raise
+            if arm != "candidate":
+                raise
+            # A failing candidate costs its user nothing: production answers, the error is counted for
+            # the candidate arm (the judge's error guard rolls it back), and the impression takes no
+            # part in the experiment (impression(): its arm is not the one the user was assigned).
+            log.exception("candidate recommender failed; production answered instead")
+            return self._recommend(liked, k, request_id, pool, False)
         if self.metrics is not None:
             self.metrics.observe_arm(arm, perf_counter() - start, ok=True)
         return out
@@ -129,7 +138,10 @@ class RecommendService:
     def impression(self, out: RecommendOut, user_id: str | None, ts: str) -> dict[str, Any]:
         """The impression event of a response: what was shown, in order, by which recommender version,
         in which arm of which experiment (none for a request without a user id: it took no part)."""
-        arm, experiment = self.models.arm(user_id)
+        assigned, experiment = self.models.arm(user_id)
+        arm = out.arm
+        if arm != assigned:  # production answered for a failing candidate: no part in the experiment
+            experiment = None
         rec = self.models.recommender_candidate if arm == "candidate" else self.models.recommender
         return {
             "event_id": out.request_id,
