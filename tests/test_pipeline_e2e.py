@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.core import events
+from services.core.experiments import read_candidates
 from services.core.registry import Registry
 from services.core.storage import ObjectStore
 from services.train import raw_store
@@ -92,6 +93,34 @@ def test_a_day_with_nothing_new_skips_the_recommender(pipeline_run: PipelineRun)
     assert decision["skipped"] is True and decision["version"] == trained["version"]
     assert f"no new interactions since version {trained['version']}" in pipeline_run.logs[tomorrow]
     assert len(_registry(pipeline_run).versions("recommender")) == 2  # day 1's and today's
+
+
+def test_a_recommender_better_offline_becomes_a_canary_judged_the_next_day(pipeline_run: PipelineRun) -> None:
+    store, registry = ObjectStore.from_settings(pipeline_run.settings), _registry(pipeline_run)
+    first, today, tomorrow = pipeline_run.dates
+    decisions = [store.get_json(f"runs/dt={d}/recommender_decision.json") for d in (first, today, tomorrow)]
+    assert decisions[0]["promoted"] and decisions[0]["reason"] == "no production recommender yet"
+    # Day 2's model beats day 1's on validation: it becomes the candidate, production stays (EXPERIMENTS=1).
+    assert (decisions[1]["promoted"], decisions[1]["candidate"]) == (False, True)
+    assert registry.production_version("recommender") == decisions[0]["version"]
+    running = read_candidates(registry, "recommender").running
+    assert running is not None and running.started_by == "pipeline"
+    assert (running.version, running.experiment_id) == (
+        decisions[1]["version"],
+        decisions[1]["experiment_id"],
+    )
+    # Day 3's run judges it: nobody has been served the candidate yet, so it keeps running; and day 3,
+    # with nothing new, does not re-export production while it is the control arm.
+    report = store.get_json(events.report_key("experiments", tomorrow, "recommender.json"))
+    assert (report["experiment_id"], report["verdict"], report["outcome"]) == (
+        running.experiment_id,
+        "continue",
+        None,
+    )
+    assert report["arms"]["candidate"]["users"] == 0 and "200 needed per arm" in report["reason"]
+    assert (
+        decisions[2]["skipped"] and f"experiment {running.experiment_id} is running" in decisions[2]["reason"]
+    )
 
 
 def test_the_served_version_is_judged_on_what_it_showed(pipeline_run: PipelineRun) -> None:
