@@ -262,3 +262,21 @@ def test_production_moved_during_the_judgement_is_recorded_as_aborted_not_a_cras
     report = ctx.store.get_json(report_key(day))
     assert report["outcome"] == "aborted" and report["reason"].startswith("promoted not applied")
     assert read_candidates(ctx.registry, "recommender").ended[-1].outcome == "aborted"
+
+
+def test_a_slow_candidate_on_the_replicas_is_rolled_back_at_once(ctx: Context) -> None:
+    from tests.test_experiment_guards import replica
+    from tests.test_experiment_guards import traffic as served
+
+    prod, _, exp = start(ctx)
+    traffic(ctx.store, exp, [start_day(exp)], {"production": 0.15, "candidate": 0.5}, users=40, seed=7)
+    with replica(served(prod_ms=8, cand_ms=60)) as url:
+        ctx.settings = ctx.settings.model_copy(update={"serve_url": url})
+        result = judge_experiment(ctx, start_day(exp))
+    # Too few users for the statistics, but the guard does not wait for them.
+    assert (result["verdict"], result["outcome"]) == ("rollback", "rolled_back")
+    assert result["reason"].startswith("guard failed: candidate p99")
+    report = ctx.store.get_json(report_key(start_day(exp)))
+    assert report["guards"]["measured"] and not report["guards"]["latency"]["ok"]
+    assert report["guards"]["replicas"]["scraped"] == [url]
+    assert ctx.registry.production_version("recommender") == prod
