@@ -80,11 +80,13 @@ def test_a_worse_candidate_is_rolled_back_and_a_better_one_promoted(
     assert ended.experiment.started_by == "simulate" and ended.experiment.share == 0.5
     assert registry.manifest("recommender", popularity).algorithm == "popularity"
     assert registry.production_version("recommender") == trained  # a rollback never moves production
-    estimate, low, high, _, decision_high = map(float, INTERVAL.search(worse).groups())
-    assert low < estimate < high < 0 and decision_high < 0  # worse, and shown to be
+    estimate, low, high, _, _ = map(float, INTERVAL.search(worse).groups())
+    assert low < estimate < high and estimate < 0  # the printed difference and its 95% interval
     assert "ROLLED_BACK" in worse and re.search(r"users the decision needed: \d+ in production", worse)
     days = _reports(registry, ended.experiment.experiment_id)
     assert days[-1]["verdict"] == "rollback" and days[-1]["arms"]["candidate"]["users"] >= MIN_USERS
+    # Shown to be worse: the decision interval of hit rate or MRR lies below 0.
+    assert min(d["high"] for d in days[-1]["decision_interval"].values()) < 0
     assert [d["days_running"] for d in days] == list(range(1, len(days) + 1))  # one report per simulated day
 
     better = simulate("better", env)
@@ -97,6 +99,11 @@ def test_a_worse_candidate_is_rolled_back_and_a_better_one_promoted(
     assert pointer.version == trained and pointer.history[-1] == popularity
     estimate, low, high, decision_low, _ = map(float, INTERVAL.search(better).groups())
     assert decision_low < low < estimate < high and estimate > 0 and decision_low > -1.0  # no worse than -δ
+    decided = _reports(registry, promoted.experiment.experiment_id)[-1]
+    assert (
+        decided["verdict"] == "promote"
+        and min(d["low"] for d in decided["decision_interval"].values()) > -0.01
+    )
     assert "PROMOTED" in better and "latency guard off" in better
 
 
