@@ -2,6 +2,7 @@
 # Benchmarks that print figures (never timed tests).
 #
 #   ./scripts/bench.sh rating      rating model vs the reference recipe on a time-respecting hold-out
+#   ./scripts/bench.sh rating-fixes  fixes from the error analysis vs today's model, paired bootstrap intervals
 #   ./scripts/bench.sh recommend   popularity, item-kNN and the torch recommender on the LOO protocol
 #   ./scripts/bench.sh serve       API throughput and p50/p99 vs the reference serving pattern
 #   ./scripts/bench.sh feedback    POST /feedback and /recommend with impression logging, beside /health
@@ -16,6 +17,7 @@ source "$(dirname "$0")/env.sh"
 what="${1:-}"; shift || true
 case "$what" in
   rating)    exec "$PY" scripts/bench_rating.py "$@" ;;
+  rating-fixes) exec "$PY" scripts/bench_rating_fixes.py "$@" ;;
   recommend) exec "$PY" scripts/bench_recommend.py "$@" ;;
   drift)     exec "$PY" scripts/bench_drift.py "$@" ;;  # starts a throw-away SeaweedFS of its own
   serve|feedback|scale)
@@ -44,5 +46,5 @@ case "$what" in
     export S3_BUCKET="bench-pipeline-$(date +%s)"
     echo "==> fresh bucket $S3_BUCKET"
     exec "$ROOT/scripts/pipeline.sh" --date "${1:-2026-11-20}" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
+  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
 esac

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,15 @@ def time_split(movies: Sequence[dict[str, Any]], val_frac: float = 0.1, test_fra
     )
 
 
+def refit_split(split: Split) -> Split:
+    """Training and validation rows together as the training split, the test rows unchanged.
+
+    The published model is refitted here once validation has chosen its rounds: the most recent
+    labelled releases before the test window are the ones most like the movies it will be asked about.
+    """
+    return Split(train=[*split.train, *split.val], val=[], test=split.test)
+
+
 def targets(movies: Sequence[dict[str, Any]]) -> np.ndarray:
     """vote_average of each movie."""
     return np.asarray([float(m["vote_average"]) for m in movies])
@@ -90,6 +99,9 @@ class Matrices:
     names: list[str]
     x: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
+    # Optional per-row weights of the training split (scripts/bench_rating_fixes.py measures label-noise
+    # weights with them; the pipeline trains unweighted).
+    w: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def split_matrix(split: Split, name: str, encoders: Encoders) -> np.ndarray:

@@ -75,20 +75,23 @@ class Candidate:
 
 def _fit(algorithm: str, m: Matrices, params: dict[str, Any], seed: int) -> Any:
     xt, yt, xv, yv = m.x["train"], m.y["train"], m.x["val"], m.y["val"]
+    wt = m.w.get("train")
     if algorithm == "mean":
-        return MeanModel(float(np.mean(yt)), xt.shape[1])
+        return MeanModel(float(np.average(yt, weights=wt)), xt.shape[1])
     if algorithm == "xgboost":
         import xgboost as xgb
 
         model = xgb.XGBRegressor(**params, random_state=seed, n_jobs=2, tree_method="hist")
-        model.fit(xt, yt, eval_set=[(xv, yv)], verbose=False)
+        if "early_stopping_rounds" not in params:  # a refit: the rounds were chosen already
+            return model.fit(xt, yt, sample_weight=wt, verbose=False).get_booster()
+        model.fit(xt, yt, sample_weight=wt, eval_set=[(xv, yv)], verbose=False)
         # Keep only the trees up to the best validation round, so the saved model is the one scored.
         return model.get_booster()[: model.best_iteration + 1]
     if algorithm == "random_forest":
         import xgboost as xgb
 
         model = xgb.XGBRFRegressor(**params, random_state=seed, n_jobs=2, tree_method="hist")
-        model.fit(xt, yt)
+        model.fit(xt, yt, sample_weight=wt)
         return model.get_booster()
     if algorithm == "lightgbm":
         import lightgbm as lgb
@@ -97,11 +100,13 @@ def _fit(algorithm: str, m: Matrices, params: dict[str, Any], seed: int) -> Any:
         stop = params.pop("early_stopping_rounds", None)
         rounds = params.pop("n_estimators")
         config = {**params, "objective": "regression", "seed": seed, "num_threads": 2, "verbosity": -1}
-        callbacks = [lgb.early_stopping(stop, verbose=False)] if stop else []
-        train_set = lgb.Dataset(xt, yt, free_raw_data=False)
+        train_set = lgb.Dataset(xt, yt, weight=wt, free_raw_data=False)
+        if not stop:  # a refit: the rounds were chosen already
+            return lgb.train(config, train_set, num_boost_round=rounds)
         booster = lgb.train(
             config, train_set, num_boost_round=rounds,
-            valid_sets=[lgb.Dataset(xv, yv, reference=train_set)], callbacks=callbacks,
+            valid_sets=[lgb.Dataset(xv, yv, reference=train_set)],
+            callbacks=[lgb.early_stopping(stop, verbose=False)],
         )  # fmt: skip
         return booster
     raise ValueError(f"unknown algorithm {algorithm!r}")
@@ -131,18 +136,61 @@ def evaluate(predictor: RatingPredictor, m: Matrices) -> dict[str, float]:
     return out
 
 
+def boosted_rounds(algorithm: str, model: Any) -> int | None:
+    """How many boosting rounds a fitted model kept (None for models without rounds to choose)."""
+    if algorithm == "xgboost":
+        return int(model.num_boosted_rounds())
+    if algorithm == "lightgbm":
+        return int(model.best_iteration or model.current_iteration())
+    return None
+
+
+def refit_params(algorithm: str, params: dict[str, Any], rounds: int | None, scale: float) -> dict[str, Any]:
+    """The parameters of a refit: no early stopping, the validated rounds grown with the rows."""
+    out = {k: v for k, v in params.items() if k != "early_stopping_rounds"}
+    if rounds is not None and algorithm in ("xgboost", "lightgbm"):
+        # More rows support proportionally more rounds at the same learning rate (a common rule).
+        out["n_estimators"] = max(1, round(rounds * scale))
+    return out
+
+
 def train_candidate(
-    algorithm: str, m: Matrices, params: dict[str, Any] | None = None, seed: int = 42
+    algorithm: str,
+    m: Matrices,
+    params: dict[str, Any] | None = None,
+    seed: int = 42,
+    refit: Matrices | None = None,
 ) -> Candidate:
-    """Train one algorithm and score it, through its saved files (what serving will load)."""
+    """Train one algorithm and score it, through its saved files (what serving will load).
+
+    With `refit` (train + validation rows as its training split, the test rows featurised by its own
+    encoders), the model is trained again there with the rounds validation chose, and that model is
+    the one returned: train/val metrics and the gap stay those of the validated fit, test metrics are
+    the refitted model's.
+    """
     params = dict(DEFAULT_PARAMS[algorithm] if params is None else params)
     model = _fit(algorithm, m, params, seed)
     files = save_rating_model(model, algorithm)
     # Score the reloaded model, not the in-memory one: what is measured is what gets published.
     predictor = load_rating_model(algorithm, files)
     metrics = evaluate(predictor, m)
+    names = m.names
+    if refit is not None:
+        rounds = boosted_rounds(algorithm, model)
+        final = refit_params(algorithm, params, rounds, len(refit.y["train"]) / max(1, len(m.y["train"])))
+        model = _fit(algorithm, refit, final, seed)
+        files = save_rating_model(model, algorithm)
+        test = regression_metrics(
+            refit.y["test"], load_rating_model(algorithm, files).predict(refit.x["test"])
+        )
+        metrics["test_rmse_before_refit"] = metrics["test_rmse"]
+        metrics.update({f"test_{k}": v for k, v in test.items()})
+        metrics["refit_rows"] = float(len(refit.y["train"]))
+        metrics["refit_rounds"] = float(final.get("n_estimators", 0))
+        names = refit.names
     log.info(
-        "%s: val RMSE %.4f, test RMSE %.4f, train RMSE %.4f",
+        "%s: val RMSE %.4f, test RMSE %.4f, train RMSE %.4f%s",
         algorithm, metrics["val_rmse"], metrics["test_rmse"], metrics["train_rmse"],
+        " (refitted on train + val)" if refit is not None else "",
     )  # fmt: skip
-    return Candidate(algorithm, files, metrics, params, importance(algorithm, model, m.names))
+    return Candidate(algorithm, files, metrics, params, importance(algorithm, model, names))
