@@ -159,8 +159,18 @@ class ModelLoader:
         if loader is None:
             return None
         model = loader(files)
+        _warm_up(model)
         catalog = Catalog(json.loads(files["catalog.json"])) if "catalog.json" in files else Catalog([])
         return RecommenderBundle(manifest, model, catalog, source)
+
+
+def _warm_up(model: Any) -> None:
+    """One ranking before traffic, as the rating model gets one: the first requests of a new version
+    (a canary's first users among them) would otherwise pay for lazy allocations, and its arm's p99,
+    which an experiment's latency guard reads, would be the warm-up's."""
+    item_ids = getattr(model, "item_ids", None)
+    if item_ids is not None and len(item_ids):
+        model.recommend([int(item_ids[0])], 10)
 
 
 def build_rating(manifest: Manifest, files: dict[str, bytes], source: Source) -> RatingBundle:
