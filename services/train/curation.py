@@ -15,13 +15,18 @@ from services.train.context import Context
 
 
 def collect_feedback_step(ctx: Context, day: str) -> dict[str, Any]:
-    """Curate the window's feedback, then record whether every replica had flushed the data day."""
+    """Curate the window's feedback without erased users, rewrite older days that hold one, check flushes."""
+    from services.train.erasure import erased_users, sweep_curated
     from services.train.feedback import collect_feedback
+    from services.train.schedule import window
 
-    summary = collect_feedback(ctx.store, day, window_days=ctx.settings.recuration_days)
+    erased = erased_users(ctx.store)
+    summary = collect_feedback(ctx.store, day, window_days=ctx.settings.recuration_days, erased=erased)
+    # The window's days were just curated without them; older days are rewritten when they hold one.
+    swept = sweep_curated(ctx.store, erased, skip_days=tuple(window(day, ctx.settings.recuration_days)))
     verdict = check_day(ctx.store, day)
     ctx.store.put_json(report_key("events", day, "completeness.json"), verdict)
-    return {**summary, "completeness": verdict}
+    return {**summary, "erasure": swept, "completeness": verdict}
 
 
 def evaluate_online_step(ctx: Context, day: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from services.core import event_table, events
 from services.core.storage import ObjectStore
 from services.train import raw_store
+from services.train.erasure import Erased, drop_erased, drop_erased_records
 from services.train.schedule import window
 
 log = logging.getLogger(__name__)
@@ -206,12 +207,12 @@ def read_curated_day(
     return curate_table(event_table.read_day_table(store, STREAM, day), day, keep, columns)
 
 
-def _curate_and_write(store: ObjectStore, day: str) -> dict[str, Any]:
-    """Curate one day from its raw events and overwrite its curated and quarantine objects."""
+def _curate_and_write(store: ObjectStore, day: str, erased: Erased | None = None) -> dict[str, Any]:
+    """Curate one day from its raw events, erased users' events dropped; overwrite its curated and quarantine objects."""
     cur = read_curated_day(store, day)
     key = curated_key(day)
-    raw_store.write_jsonl(store, quarantine_key(day), cur.quarantined)
-    rows = cur.interactions
+    raw_store.write_jsonl(store, quarantine_key(day), drop_erased_records(cur.quarantined, erased or {}))
+    rows, erased_events = drop_erased(cur.interactions, erased or {}, cur.interactions[TS_US].to_numpy())
     ordered = rows.sort_by([(TS_US, "ascending"), ("event_id", "ascending")]).drop_columns([TS_US])
     store.put_bytes(key, event_table.encode_table_jsonl(ordered), "application/gzip")
     del ordered
@@ -226,6 +227,7 @@ def _curate_and_write(store: ObjectStore, day: str) -> dict[str, Any]:
         "positives": int(pc.sum(rows["positive"]).as_py() or 0),
         "users": pc.count_distinct(rows["user_id"]).as_py(),
         "curated": key,
+        "erased_events": erased_events,
     }
 
 
@@ -234,19 +236,23 @@ def _curated_count(store: ObjectStore, day: str) -> int | None:
     return event_table.count_lines(store.get_bytes(key)) if store.exists(key) else None
 
 
-def collect_feedback(store: ObjectStore, logical_date: str, window_days: int = 0) -> dict[str, Any]:
+def collect_feedback(
+    store: ObjectStore, logical_date: str, window_days: int = 0, erased: Erased | None = None
+) -> dict[str, Any]:
     """The data day's feedback into curated/feedback/dt=<day>/, and the `window_days` before it again.
 
     Re-curating the earlier days is an idempotent overwrite that lets batches which reached S3 after
     their day's run count; the summary's `window` says, per day, how many interactions it had before
-    and has now.
+    and has now. Events of `erased` users (services/train/erasure.py) are dropped from every day
+    written; with `erased` given, the summary's `erased_events` says how many.
     """
-    changes = []
+    changes, dropped = [], 0
     for day in window(logical_date, window_days)[:-1]:
         before = _curated_count(store, day)
         if before is None and not store.list(events.stream_prefix(STREAM, day)):
             continue  # nothing was ever posted that day
-        after = _curate_and_write(store, day)["interactions"]
+        day_summary = _curate_and_write(store, day, erased)
+        after, dropped = day_summary["interactions"], dropped + day_summary["erased_events"]
         changed = before != after
         changes.append({"date": day, "before": before, "after": after, "changed": changed})
         if changed:
@@ -255,7 +261,11 @@ def collect_feedback(store: ObjectStore, logical_date: str, window_days: int = 0
             )
         else:
             log.info("feedback %s re-curated: unchanged (%d interactions)", day, after)
-    summary = _curate_and_write(store, logical_date)
+    summary = _curate_and_write(store, logical_date, erased)
+    dropped += summary.pop("erased_events")
+    if erased is not None:
+        summary["erased_events"] = dropped
+        log.info("feedback %s: %d events of %d erased users dropped", logical_date, dropped, len(erased))
     if not summary["events"]:
         log.info("feedback %s: no events in %s", logical_date, events.stream_prefix(STREAM, logical_date))
     log.info(
