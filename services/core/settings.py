@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     spool_max_outage_s: float = 600.0  # S3 unreachable for longer: 503 instead of piling up
     spool_dedup_days: int = 7  # a retried event id is recognised for this long after its upload
 
+    # Users known by their id (services/serve/user_store.py): Redis at USER_STORE_URL when set (the prod
+    # shape, shared by the replicas: redis://:password@host:6379/1), else SQLite at USER_STORE_PATH (unset:
+    # users.db in the replica's spool folder, var/spool/users.db). A user untouched this long is forgotten.
+    user_store_url: SecretStr | None = None
+    user_store_path: Path | None = None
+    user_ttl_days: float = Field(default=180, gt=0)
+
     # /predict requests logged to the predictions stream (for drift): share of requests, and whether the
     # overview text itself is kept (by default only its features and length are).
     prediction_log_rate: float = Field(default=1.0, ge=0.0, le=1.0)
