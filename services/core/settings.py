@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     experiment_max_latency_ratio: float = Field(default=1.5, gt=1.0)
     experiment_max_error_rate_gap: float = Field(default=0.01, ge=0.0)
 
+    # --- Precomputed recommendations (services/train/precompute.py, the DAG's precompute_recs) ------
+    # Top-k for every user active in the last precompute_days before the data day, loaded into the user
+    # store (USER_STORE_URL) so /recommend answers them from the cache until they do something new.
+    precompute_days: int = Field(default=30, ge=1)
+    precompute_movielens: bool = False  # also the snapshot's MovieLens users (demos, the benchmark)
+    precompute_k: int = Field(default=10, ge=1, le=100)
+
     # --- Serving ---------------------------------------------------------------------------------
     serve_url: str | None = None  # the DAG's last task POSTs /admin/reload here when set
     admin_token: SecretStr | None = None
