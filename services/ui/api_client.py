@@ -27,6 +27,7 @@ from services.ui.errors_view import ErrorReport, read_errors
 from services.ui.loop_api import FeedbackAck, FeedbackEvent, OnlineDay, read_ack, read_online
 from services.ui.monitoring_view import Monitoring, read_monitoring
 from services.ui.readers import float_map, read_history, read_models, str_or_none
+from services.ui.users_api import user_fields
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,7 +123,8 @@ class MovieApi:
                 "invalid", "The API did not accept these inputs.", status=status, problems=_problems(detail)
             )
         if status == 404:
-            return ApiError("not_found", f"The API has no {path}.", status=status)
+            # The detail tells a missing route (FastAPI's "Not Found") from a missing thing.
+            return ApiError("not_found", f"The API has no {path}.", status=status, problems=_problems(detail))
         text = detail if isinstance(detail, str) else f"The API answered {path} with HTTP {status}."
         return ApiError("server", text, status=status)
 
@@ -207,6 +209,7 @@ class MovieApi:
                 unknown=tuple(int(i) for i in body.get("unknown") or []),
                 request_id=str_or_none(body.get("request_id")),
                 pool=next((p for p in POOLS if p == body.get("pool")), None),
+                **user_fields(body),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("unexpected /recommend answer: %s", exc)

@@ -77,6 +77,11 @@ class Recommendations:
     unknown: tuple[int, ...] = ()
     request_id: str | None = None  # names this answer in feedback on its cards
     pool: Pool | None = None  # what was ranked, as the API echoes it; None from an API without pools
+    # Users known by id: "user" (ranked from the server's history), "request" or "fallback"; None each
+    # from an API before users.
+    source: str | None = None
+    history: int | None = None  # stored positives the ranking used
+    cached: bool | None = None  # answered from the precomputed list
 
 
 @dataclass(frozen=True)

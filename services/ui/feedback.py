@@ -9,7 +9,7 @@ import streamlit as st
 from services.ui import data
 from services.ui.api_client import ApiError, Movie
 from services.ui.loop_api import FeedbackEvent, FeedbackKind
-from services.ui.picks import add_liked, remember, remove_liked, user_id
+from services.ui.picks import add_liked, hide, remember, remove_liked, user_id
 
 REACTIONS_KEY = "reactions"  # (request_id, tmdb_id) -> kinds the API took for that card
 NOTICE_KEY = "feedback_notice"  # what the last click led to, shown once on the next run
@@ -17,7 +17,7 @@ NOTICE_KEY = "feedback_notice"  # what the last click led to, shown once on the 
 # kind, button label, tooltip; like and dislike exclude each other on one card.
 BUTTONS: tuple[tuple[FeedbackKind, str, str], ...] = (
     ("like", "👍", "More like this: adds it to your likes for the next picks"),
-    ("dislike", "👎", "Not for me: takes it out of your likes"),
+    ("dislike", "👎", "Not for me: this movie goes for good (and out of your likes)"),
     ("watched", "Seen it", "I have seen this one"),
 )
 NAMES = {"like": "👍", "dislike": "👎", "watched": "“seen it”"}
@@ -50,7 +50,8 @@ def saved_text(kind: str, movie: Movie, was_liked: bool) -> str:
     if kind == "like":
         return f"👍 saved: **{title}** is in your likes for the next picks."
     if kind == "dislike":
-        return f"👎 saved for **{title}**" + (", and it is out of your likes." if was_liked else ".")
+        gone = f"👎 saved: **{title}** will not be recommended to you again"
+        return gone + (", and it is out of your likes." if was_liked else ".")
     return f"Saved: you have seen **{title}**."
 
 
@@ -91,6 +92,9 @@ def react(movie: Movie, kind: FeedbackKind, request_id: str | None, position: in
     kinds = st.session_state.setdefault(REACTIONS_KEY, {}).setdefault((request_id, movie.tmdb_id), set())
     kinds.discard(OPPOSITE.get(kind, ""))
     kinds.add(kind)
+    if kind == "dislike":
+        # The server keeps it out of every later answer; the page drops its card now, not on the next call.
+        hide(movie.tmdb_id)
     st.session_state[NOTICE_KEY] = Notice(True, saved_text(kind, movie, was_liked))
 
 

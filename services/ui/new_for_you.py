@@ -8,6 +8,7 @@ import streamlit as st
 
 from services.ui import cards, components, data, feedback
 from services.ui.api_client import ApiError, Recommendations
+from services.ui.picks import hidden
 
 NEW_K = 5  # one row of cards
 HEADING = "New for you"
@@ -40,8 +41,9 @@ def show(result: Recommendations | ApiError | None, liked: Sequence[int]) -> Non
         return
     st.caption(CAPTION if liked else CAPTION_NO_LIKES)
     # Feedback names this response (its own request id and positions): the impression that showed it.
+    gone = hidden()  # 👎 on either row: gone from both at once
     cards.movie_grid(
-        list(result.items),
+        [m for m in result.items if m.tmdb_id not in gone],
         per_row=NEW_K,
         below=lambda movie, position: feedback.card_buttons(movie, position, result.request_id),
         row="new",

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 
 import streamlit as st
 
 from services.ui.api_client import Movie
+from services.ui.user_identity import current_user
 
 KNOWN_KEY = "known_movies"  # tmdb_id -> Movie, every movie search has shown this session
 LIKED_KEY = "liked"  # the multiselect's value: tmdb ids in the order they were added
 RESULT_KEY = "recommendations"  # (liked ids, Recommendations | ApiError) of the last request
 NEW_RESULT_KEY = "new_for_you"  # Recommendations | ApiError | None: the same request's new pool
-USER_KEY = "user_id"  # pseudonymous, one per browser session: ties feedback to the answers it was about
+HIDDEN_KEY = "hidden_movies"  # tmdb ids 👎 this session: their cards go at once (the server keeps them out)
 
 
 def user_id() -> str:
-    """This browser session's anonymous id ('anon-<hex>'), created on first use and then kept."""
-    return st.session_state.setdefault(USER_KEY, f"anon-{uuid.uuid4().hex}")
+    """The anonymous id, kept in the URL across reloads (see user_identity)."""
+    return current_user()
+
+
+def hide(tmdb_id: int) -> None:
+    """Take a movie off every card row for good (a saved 👎)."""
+    st.session_state.setdefault(HIDDEN_KEY, set()).add(int(tmdb_id))
+
+
+def hidden() -> set[int]:
+    """The movies 👎 so far, never shown again."""
+    return st.session_state.get(HIDDEN_KEY, set())
 
 
 def remember(movies: Iterable[Movie]) -> None:

@@ -11,7 +11,10 @@ an old model with nothing new), ``with_pools`` (False: an API from before pools,
 now, with ``Retry-After``), ``online_days`` and ``online_status`` (what ``GET /model/online`` says), ``monitoring`` and
 ``monitoring_status`` (``GET /model/monitoring``), ``errors`` and ``errors_status`` (``GET /model/errors``;
 ``errors=None`` answers 404 like an API with no report yet), ``experiments`` and ``experiments_status``
-(``GET /model/experiments``; ``experiments=None`` answers 404 like an API from before experiments).
+(``GET /model/experiments``; ``experiments=None`` answers 404 like an API from before experiments),
+``with_users`` (False: an API from before users by id: no ``/users`` routes, ``/recommend`` without
+``source``/``history``/``cached``) and ``users`` (tests/fakes/ui_stub_users.py: the per-user state that
+feedback updates and ``/recommend`` honours; ``users.status = 503``: the store is down).
 Every request and every answer is recorded; ``feedback`` holds the events ``/feedback`` took.
 
 Run it by hand for UI work: ``python -m tests.fakes.ui_stub_api --port 8000``.
@@ -47,6 +50,7 @@ from tests.fakes.ui_stub_data import (
     RECOMMENDER_VERSION,
 )
 from tests.fakes.ui_stub_experiments import EXPERIMENTS
+from tests.fakes.ui_stub_users import StubUsers
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,8 @@ class StubApi:
     # None: an API from before experiments (404); {"running": [], "recent": []}: none ever ran.
     experiments: dict[str, Any] | None = field(default_factory=lambda: copy.deepcopy(EXPERIMENTS))
     experiments_status: int = 200
+    with_users: bool = True  # False: the API before users known by id
+    users: StubUsers = field(default_factory=StubUsers)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     answers: list[tuple[str, str, Any]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
@@ -127,6 +133,12 @@ class StubApi:
             if self.experiments_status != 200:
                 return self.experiments_status, {"detail": "cannot read registry/recommender/candidate.json"}
             return 200, self.experiments
+        if self.with_users and (m := re.fullmatch(r"/users/([^/]+)", path)):
+            if method == "GET":
+                return self.users.get(m.group(1))
+            if method == "DELETE":
+                return self.users.delete(m.group(1))
+            return 405, {"detail": "Method Not Allowed"}
         return 404, {"detail": "Not Found"}
 
     def calls(self, method: str, path: str) -> list[Any]:
@@ -234,6 +246,11 @@ class StubApi:
             return 422, {"detail": [detail | {"type": "string_too_long"}]}
         liked = [int(i) for i in (body or {}).get("liked", [])]
         k = int((body or {}).get("k", 10))
+        never: set[int] = set()
+        origin, history = "request", 0
+        if self.with_users:
+            # Stored positives first (time order), the request's likes after them; never dislikes or seen.
+            liked, never, origin, history = self.users.history(user, liked)
         known = [i for i in liked if i in CATALOG]
         unknown = [i for i in liked if i not in CATALOG]
         liked_genres = {g for i in known for g in CATALOG[i]["genres"]}
@@ -247,7 +264,7 @@ class StubApi:
 
         # New releases are ranked only on their own pool: the main ranking never sees them.
         source = self.new_releases if new_pool else CATALOG
-        pool = [m for m in source.values() if m["tmdb_id"] not in liked]
+        pool = [m for m in source.values() if m["tmdb_id"] not in liked and m["tmdb_id"] not in never]
         personal = bool(known) and self.with_recommender
         pool.sort(key=lambda m: (-score(m), m["tmdb_id"]) if personal else (-m["popularity"], m["tmdb_id"]))
         items = [
@@ -264,6 +281,9 @@ class StubApi:
             "model_version": RECOMMENDER_VERSION if self.with_recommender else None,
             "request_id": f"req-{uuid.uuid4().hex[:12]}",
         }
+        if self.with_users:
+            cached = user in self.users.cached_for and origin == "user"
+            answer |= {"source": origin, "history": history, "cached": cached}
         return 200, answer | ({"pool": "new" if new_pool else "all"} if self.with_pools else {})
 
     def _feedback(self, body: Any) -> tuple[Any, ...]:
@@ -278,6 +298,8 @@ class StubApi:
         fresh = [e | {"event_id": e.get("event_id") or uuid.uuid4().hex} for e in events]
         new = [e for e in fresh if e["event_id"] not in seen]
         self.feedback.extend(new)
+        if self.with_users:
+            self.users.apply(new)
         ids = [e["event_id"] for e in fresh]
         return 202, {"accepted": len(new), "duplicates": len(fresh) - len(new), "event_ids": ids}
 
@@ -406,6 +428,9 @@ def _handler_for(stub: StubApi) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             self._answer("POST")
+
+        def do_DELETE(self) -> None:  # noqa: N802 - http.server's naming
+            self._answer("DELETE")
 
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug("stub api: " + fmt, *args)

@@ -1,0 +1,111 @@
+"""What the serving API holds for one user (GET / DELETE /users/{user_id}) and /recommend's user fields."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from services.ui.api_types import ApiError
+
+if TYPE_CHECKING:
+    from services.ui.api_client import MovieApi
+
+log = logging.getLogger(__name__)
+
+# FastAPI's body for a route it does not have; any other 404 from /users is "no such user".
+NO_ROUTE_DETAIL = "Not Found"
+SOURCES = ("user", "request", "fallback")
+
+
+@dataclass(frozen=True)
+class UserHistory:
+    """The server's view of one user: positives in time order (oldest first), dislikes and what was seen."""
+
+    user_id: str
+    liked: tuple[int, ...] = ()  # positives: like, watched, a rating >= 3.5
+    disliked: tuple[int, ...] = ()
+    seen: tuple[int, ...] = ()  # watched / seen / rated: never recommended again
+    ratings: int = 0
+
+    @property
+    def known(self) -> bool:
+        """True when the server holds anything for this user."""
+        return bool(self.liked or self.disliked or self.seen or self.ratings)
+
+
+def _ids(raw: Any) -> tuple[int, ...]:
+    """Movie ids from a list of ids, [id, ts] pairs or {"tmdb_id": …} records, order kept, repeats dropped."""
+    out: dict[int, None] = {}
+    for item in raw or []:
+        if isinstance(item, Mapping):
+            item = item.get("tmdb_id")
+        elif isinstance(item, list | tuple):
+            item = item[0] if item else None
+        if isinstance(item, int | str) and str(item).lstrip("-").isdigit():
+            out[int(item)] = None
+    return tuple(out)
+
+
+def read_user(user_id: str, body: Any) -> UserHistory:
+    """GET /users/{user_id}'s answer; an API that keys dislikes etc. as objects or lists both read."""
+    if not isinstance(body, Mapping):
+        raise TypeError("the user state is not an object")
+    state = body.get("state") if isinstance(body.get("state"), Mapping) else body
+    ratings = state.get("ratings")
+    return UserHistory(
+        user_id=str(state.get("user_id") or user_id),
+        liked=_ids(state.get("positives") or state.get("liked")),
+        disliked=_ids(state.get("dislikes") or state.get("disliked")),
+        seen=_ids(state.get("seen") or state.get("watched")),
+        ratings=len(ratings) if isinstance(ratings, Mapping | list) else 0,
+    )
+
+
+def get_user(client: MovieApi, user_id: str) -> UserHistory | None | ApiError:
+    """What the server holds for the user; an empty history when it holds nothing; None without the route."""
+    body = client._call("GET", f"/users/{quote(user_id, safe='')}")
+    if isinstance(body, ApiError):
+        if _no_route(body):
+            return None
+        if body.kind == "not_found":
+            return UserHistory(user_id)
+        return body
+    try:
+        return read_user(user_id, body)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("unexpected /users answer: %s", exc)
+        return ApiError("bad_response", "The API's answer (your history) was not in the expected shape.")
+
+
+def delete_user(client: MovieApi, user_id: str) -> bool | None | ApiError:
+    """DELETE /users/{user_id}: True when erased, False when there was nothing; None without the route."""
+    body = client._call("DELETE", f"/users/{quote(user_id, safe='')}")
+    if isinstance(body, ApiError):
+        if _no_route(body):
+            return None
+        if body.kind == "not_found":
+            return False
+        return body
+    return True
+
+
+def _no_route(error: ApiError) -> bool:
+    """Whether the API lacks the route (405, or FastAPI's bare 'Not Found') rather than the user."""
+    return error.status == 405 or (error.kind == "not_found" and error.problems == (NO_ROUTE_DETAIL,))
+
+
+def user_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """/recommend's answer for a user: source, history and cached; None each from an API without users."""
+    source = body.get("source")
+    history = body.get("history")
+    cached = body.get("cached")
+    return {
+        "source": source if source in SOURCES else None,
+        "history": int(history)
+        if isinstance(history, int | float) and not isinstance(history, bool)
+        else None,
+        "cached": cached if isinstance(cached, bool) else None,
+    }
