@@ -111,6 +111,14 @@ def test_a_new_user_keeps_the_liked_box_and_is_ranked_from_the_page(stub: StubAp
     assert main_calls(stub)[-1]["liked"] == [603]
     assert any(c.startswith("Ranked from the movies picked on this page") for c in texts(at.caption))
 
+    # Their first 👍 gives them a history: this visit's picks stay in sight, and are sent after it.
+    first = card_ids(at)[0]
+    react(at, "like", first)
+    [picker] = at.expander
+    assert picker.proto.expanded and picker.multiselect(key="liked").value == [603, first]
+    recommend(at)
+    assert main_calls(stub)[-1]["liked"] == [603] and main_answers(stub)[-1]["source"] == "user"
+
 
 def test_thumbs_down_removes_the_card_at_once_and_it_never_comes_back(stub: StubApi) -> None:
     at = open_recommend(stub.client())
@@ -141,7 +149,7 @@ def test_forget_me_erases_the_user_on_the_server_and_starts_a_new_id(stub: StubA
     at = open_recommend(stub.client(), user)
     click(at, "forget-me")
 
-    assert stub.calls("DELETE", f"/users/{user}") == [None] and user not in stub.users.users
+    assert stub.users.erased == [user] and user not in stub.users.users
     fresh = at.query_params["user"]
     assert ANON.fullmatch(fresh) and fresh != user and at.session_state["user_id"] == fresh
     assert "Forgotten" in texts(at.toast)[0] and "new anonymous id" in texts(at.toast)[0]
@@ -191,6 +199,7 @@ def test_a_user_store_that_is_down_is_a_one_line_note_and_never_a_traceback(stub
     [
         (200, {"user_id": "u", "positives": [[862, 1], [603, 2]], "dislikes": [5], "seen": [603]}, "state"),
         (200, {"positives": [{"tmdb_id": 862, "ts": "x"}], "dislikes": {}, "ratings": {"862": 4}}, "records"),
+        (204, None, "erased"),
         (404, {"detail": "no state for this user"}, "empty"),
         (404, {"detail": "Not Found"}, "no route"),
         (405, {"detail": "Method Not Allowed"}, "no route"),
@@ -198,9 +207,11 @@ def test_a_user_store_that_is_down_is_a_one_line_note_and_never_a_traceback(stub
     ],
 )
 def test_client_reads_the_users_answers(status: int, body: Any, expected: str) -> None:
-    client = MovieApi(
-        "http://t.invalid", transport=httpx.MockTransport(lambda r: httpx.Response(status, json=body))
-    )
+    answer = httpx.Response(status) if body is None else httpx.Response(status, json=body)
+    client = MovieApi("http://t.invalid", transport=httpx.MockTransport(lambda r: answer))
+    if expected == "erased":  # the real DELETE: 204, whether or not anything was held
+        assert delete_user(client, "u") is True
+        return
     got = get_user(client, "u")
     if expected == "state":
         assert got == UserHistory("u", liked=(862, 603), disliked=(5,), seen=(603,))
@@ -208,7 +219,7 @@ def test_client_reads_the_users_answers(status: int, body: Any, expected: str) -
         assert got == UserHistory("u", liked=(862,), ratings=1)
     elif expected == "empty":
         assert got == UserHistory("u") and not got.known
-        assert delete_user(client, "u") is False
+        assert delete_user(client, "u") is False  # an API whose DELETE says 404 for nothing held
     elif expected == "no route":
         assert got is None and delete_user(client, "u") is None
     else:

@@ -312,6 +312,8 @@ class StubApi:
             status, payload, *headers = self.handle(
                 request.method, request.url.path, dict(request.url.params), body
             )
+            if status == 204:  # no content, as the real API's DELETE
+                return httpx.Response(status, headers=headers[0] if headers else None)
             return httpx.Response(status, json=payload, headers=headers[0] if headers else None)
 
         return httpx.MockTransport(respond)
@@ -414,7 +416,7 @@ def _handler_for(stub: StubApi) -> type[BaseHTTPRequestHandler]:
                 )
             else:
                 status, payload, *extra = stub.handle(method, url.path, dict(parse_qsl(url.query)), body)
-            data = json.dumps(payload).encode()
+            data = b"" if status == 204 else json.dumps(payload).encode()
             self.send_response(status)
             for name, value in (extra[0] if extra else {}).items():
                 self.send_header(name, value)

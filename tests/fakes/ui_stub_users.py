@@ -7,6 +7,7 @@ was seen are never recommended again); ``GET /users/{id}`` shows it and ``DELETE
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,12 +15,16 @@ POSITIVE_RATING = 3.5
 MAX_EVENTS = 200
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 @dataclass
 class StubUser:
     """One user's state."""
 
     user_id: str
-    positives: list[tuple[int, int]] = field(default_factory=list)  # (tmdb_id, seq) oldest first
+    positives: list[tuple[int, str]] = field(default_factory=list)  # (tmdb_id, ts) oldest first
     dislikes: set[int] = field(default_factory=set)
     seen: set[int] = field(default_factory=set)
     ratings: dict[int, float] = field(default_factory=dict)
@@ -29,11 +34,14 @@ class StubUser:
         """What GET /users/{id} answers."""
         return {
             "user_id": self.user_id,
-            "positives": [[i, ts] for i, ts in self.positives],
+            "positives": [{"tmdb_id": i, "ts": ts} for i, ts in self.positives],
             "dislikes": sorted(self.dislikes),
             "seen": sorted(self.seen),
             "ratings": {str(i): v for i, v in self.ratings.items()},
+            "shown": [],
+            "updated_at": self.positives[-1][1] if self.positives else None,
             "seq": self.seq,
+            "events": self.seq,
             "cached_recs": None,
         }
 
@@ -45,6 +53,7 @@ class StubUsers:
     status: int = 200  # 503: the store is down
     users: dict[str, StubUser] = field(default_factory=dict)
     cached_for: set[str] = field(default_factory=set)  # users whose next answer comes "from the cache"
+    erased: list[str] = field(default_factory=list)  # ids DELETE took, in order
 
     def apply(self, events: list[dict[str, Any]]) -> None:
         """Take accepted /feedback events into the users' states."""
@@ -68,7 +77,7 @@ class StubUsers:
                 or (kind == "rating" and event["value"] >= POSITIVE_RATING)
             ):
                 user.dislikes.discard(tmdb_id)
-                user.positives = [p for p in user.positives if p[0] != tmdb_id] + [(tmdb_id, user.seq)]
+                user.positives = [p for p in user.positives if p[0] != tmdb_id] + [(tmdb_id, _now())]
                 user.positives = user.positives[-MAX_EVENTS:]
 
     def get(self, user_id: str) -> tuple[int, Any]:
@@ -76,15 +85,16 @@ class StubUsers:
         if self.status != 200:
             return self.status, {"detail": "the user store is not reachable"}
         user = self.users.get(user_id)
-        return (200, user.as_json()) if user else (404, {"detail": "no state for this user"})
+        detail = f"no state is held for user {user_id!r}: no feedback from this id yet, or it was deleted"
+        return (200, user.as_json()) if user else (404, {"detail": detail})
 
     def delete(self, user_id: str) -> tuple[int, Any]:
-        """DELETE /users/{id}: erased (and marked for the next curation), 404 when none."""
+        """DELETE /users/{id}: 204 whether or not anything was held (idempotent, as the real route)."""
         if self.status != 200:
             return self.status, {"detail": "the user store is not reachable"}
-        if self.users.pop(user_id, None) is None:
-            return 404, {"detail": "no state for this user"}
-        return 200, {"user_id": user_id, "deleted": True}
+        self.users.pop(user_id, None)
+        self.erased.append(user_id)
+        return 204, None
 
     def history(self, user_id: str | None, liked: list[int]) -> tuple[list[int], set[int], str, int]:
         """What /recommend ranks from: (sequence, never-show set, source, stored positives used)."""

@@ -33,8 +33,13 @@ history = user_view.load_history(api_ready)
 stored = history.liked if history else ()  # the server's positives: it ranks from them itself
 if history and history.known:
     user_view.show_history(history)
-# A returning user needs no "Movies you liked" box: it stays, folded, for adding a movie by hand.
-picker = st.expander("Add movies by hand", expanded=False) if stored else st.container()
+# A returning user needs no "Movies you liked" box: it stays, folded, for adding a movie by hand, and
+# opens while this visit has picks of its own (they are sent with the request, after the history).
+picker = (
+    st.expander("Add movies by hand", expanded=bool(st.session_state[LIKED_KEY]))
+    if stored
+    else st.container()
+)
 with picker:
     query = st.text_input(
         "Search the catalog",
