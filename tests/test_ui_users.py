@@ -224,3 +224,15 @@ def test_client_reads_the_users_answers(status: int, body: Any, expected: str) -
         assert got is None and delete_user(client, "u") is None
     else:
         assert got.kind == "not_ready" and delete_user(client, "u").kind == "not_ready"
+
+
+def test_every_page_keeps_the_id_in_the_url_so_a_reload_anywhere_keeps_the_user(stub: StubApi) -> None:
+    at = AppTest.from_file(str(UI / "app.py"), default_timeout=30)
+    at.session_state[data.API_STATE_KEY] = stub.client()
+    at.run()  # the rating page, the default: the id is made here already
+    user = at.query_params["user"]
+    assert ANON.fullmatch(user)
+    for page in ("views/recommend.py", "views/model.py", "views/rating.py"):
+        at.query_params.clear()  # what a page switch does in the browser
+        at.switch_page(page).run()
+        assert not at.exception and at.query_params["user"] == user

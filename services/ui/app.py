@@ -6,6 +6,7 @@ import streamlit as st
 
 from services.ui import data
 from services.ui.api_client import ApiError
+from services.ui.user_identity import current_user
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -30,4 +31,6 @@ with st.sidebar:
         st.markdown(":orange-badge[API not ready]")
     st.caption(f"API: `{data.api().base_url}`")
 
+# Every page keeps ?user= in the address: page switches clear the query parameters, a reload reads it.
+current_user()
 page.run()
