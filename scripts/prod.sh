@@ -106,6 +106,8 @@ load_env() {  # the environment every part runs in
   export AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql://$db"
   export OPTUNA_STORAGE_URL="postgresql+psycopg2://airflow:$POSTGRES_PASSWORD@127.0.0.1:$PG_PORT/optuna"
   export AIRFLOW__CELERY__BROKER_URL="redis://:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT/0"
+  # Users known by their id: the replicas share their state in the same Redis, database 1 (Celery has 0).
+  export USER_STORE_URL="redis://:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT/1"
   export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST=127.0.0.1
   export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT="$SCHEDULER_HEALTH_PORT"
   # The notify step reloads every replica directly (through nginx it would reach only one).

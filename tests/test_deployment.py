@@ -59,7 +59,7 @@ def test_compose_file_is_valid_against_the_compose_spec(name: str) -> None:
                                          "AIRFLOW__API__SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD",
                                          "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}),
         ("docker-compose-serve.yaml", {"S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ADMIN_TOKEN",
-                                       "GRAFANA_ADMIN_PASSWORD"}),
+                                       "GRAFANA_ADMIN_PASSWORD", "USER_STORE_URL"}),
     ],
 )  # fmt: skip
 def test_secrets_are_required_and_have_no_defaults(name: str, required: set[str]) -> None:

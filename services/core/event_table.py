@@ -62,6 +62,11 @@ IMPRESSION_SCHEMA = pa.schema(
         ("catalog_size", pa.int64()),
         ("arm", pa.string()),  # "production" or "candidate" (null: served before experiments existed)
         ("experiment_id", pa.string()),  # the running experiment when the response was served
+        # Issue 21 (null before it): what was ranked from (user, request, fallback), whether the answer was
+        # the user's precomputed list, and how many stored positives it started from.
+        ("source", pa.string()),
+        ("cached", pa.bool_()),
+        ("history", pa.int32()),
     ]
 )
 SCHEMAS: dict[str, pa.Schema] = {"feedback": FEEDBACK_SCHEMA, "impressions": IMPRESSION_SCHEMA}

@@ -35,10 +35,12 @@ from services.serve.routes import (
     ops,
     predict,
     recommend,
+    users,
 )
 from services.serve.spool import Spool
 from services.serve.state import ModelState
 from services.serve.translate import GoogleBackend, OverviewTranslator, Translator
+from services.serve.user_store import GuardedStore, open_user_store
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,13 @@ def create_app(
         app.state.loader = ModelLoader(Registry(s3), ModelCache(settings.model_cache_dir), recommender_loader)
         app.state.history = RegistryHistory(app.state.loader.registry)
         app.state.reports = ReportReader(s3)
+        app.state.s3 = s3  # erasure markers (DELETE /users/{id})
+        # Opening a store is a file or a lazy connection pool: cheap, and a Redis that is down fails per
+        # operation later (GuardedStore), never the start.
+        app.state.users = GuardedStore(
+            await anyio.to_thread.run_sync(open_user_store, settings),
+            on_error=lambda op: app.state.metrics.user_store_errors.labels(op).inc(),
+        )
         try:
             # Blocking S3 and disk I/O: in a worker thread, so the loop stays free.
             await anyio.to_thread.run_sync(
@@ -87,6 +96,7 @@ def create_app(
                 background.cancel_scope.cancel()
         finally:
             app.state.translator.close()
+            await anyio.to_thread.run_sync(app.state.users.store.close)
             await anyio.to_thread.run_sync(app.state.events.close)
 
     app = FastAPI(
@@ -114,6 +124,7 @@ def create_app(
         experiments,
         monitoring,
         admin,
+        users,
     ):
         app.include_router(module.router)
     return app

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.core.catalog import Catalog
 from services.core.registry import Registry
 from services.core.settings import Settings
+from services.core.storage import ObjectStore
 from services.serve.event_log import EventLog
 from services.serve.history import RegistryHistory
 from services.serve.loader import ModelLoader
@@ -20,6 +21,7 @@ from services.serve.recommend_service import RecommendService
 from services.serve.reports import ReportReader
 from services.serve.state import NOT_LOADED, LoadedModels, ModelState
 from services.serve.translate import OverviewTranslator
+from services.serve.user_store import GuardedStore
 
 # Dependencies are async on purpose: they only read app.state, and a sync one would cost a threadpool hop.
 
@@ -69,6 +71,16 @@ async def get_registry(request: Request) -> Registry:
     return request.app.state.loader.registry
 
 
+async def get_users(request: Request) -> GuardedStore:
+    """The user store, guarded: its errors degrade answers, never fail them (opened by the lifespan)."""
+    return request.app.state.users
+
+
+async def get_s3(request: Request) -> ObjectStore:
+    """The S3 store the app reads and writes (erasure markers)."""
+    return request.app.state.s3
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ModelsDep = Annotated[ModelState, Depends(get_models)]
 MetricsDep = Annotated[ServeMetrics, Depends(get_metrics)]
@@ -78,6 +90,8 @@ HistoryDep = Annotated[RegistryHistory, Depends(get_history)]
 EventLogDep = Annotated[EventLog, Depends(get_event_log)]
 ReportsDep = Annotated[ReportReader, Depends(get_reports)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+UsersDep = Annotated[GuardedStore, Depends(get_users)]
+S3Dep = Annotated[ObjectStore, Depends(get_s3)]
 
 
 async def get_loaded(models: ModelsDep) -> LoadedModels:

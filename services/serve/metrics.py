@@ -78,6 +78,22 @@ class ServeMetrics:
         self._arm_counts = {(a, o): self.arm_requests.labels(a, o) for a in ARMS for o in ("ok", "error")}
         self._arm_times = {a: self.arm_latency.labels(a) for a in ARMS}
 
+        # Users known by their id: store failures (never a failed request: the spool has the events), and
+        # which input each /recommend answer came from (user history, the request's ids, popularity; cached).
+        self.user_store_errors = Counter(
+            "movie_intel_user_store_errors", "User store operations that failed or were skipped, per operation.",
+            ["op"], registry=self.registry,
+        )  # fmt: skip
+        self.recommend_sources = Counter(
+            "movie_intel_recommend_source", "/recommend answers by source and whether from a precomputed list.",
+            ["source", "cached"], registry=self.registry,
+        )  # fmt: skip
+        self._sources = {
+            (s, c): self.recommend_sources.labels(s, str(c).lower())
+            for s in ("user", "request", "fallback")
+            for c in (True, False)
+        }
+
         # Monitoring, read from the DAG's daily reports (reports/rating, reports/drift): names fixed by the
         # dashboards and alert rules that read them, hence no movie_intel_ prefix.
         self.live_rmse = Gauge(
@@ -101,6 +117,10 @@ class ServeMetrics:
         """Count one /recommend ranking of an arm and its time."""
         self._arm_counts[(arm, "ok" if ok else "error")].inc()
         self._arm_times[arm].observe(seconds)
+
+    def observe_source(self, source: str, cached: bool) -> None:
+        """Count one /recommend answer by its source."""
+        self._sources[(source, cached)].inc()
 
     def set_models(self, infos: list[dict[str, str]]) -> None:
         """Replace the model info series with the versions now served."""

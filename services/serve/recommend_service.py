@@ -16,8 +16,9 @@ from typing import Any
 
 from services.core.catalog import Catalog
 from services.serve.metrics import ServeMetrics
-from services.serve.schemas import MovieOut, Pool, RecommendedMovie, RecommendOut
+from services.serve.schemas import MAX_LIKED, MovieOut, Pool, RecommendedMovie, RecommendOut
 from services.serve.state import LoadedModels
+from services.serve.user_store import UserState
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,25 @@ class RecommendService:
         self.metrics = metrics
 
     def recommend(
-        self, liked: list[int], k: int, request_id: str, pool: Pool = "all", user_id: str | None = None
+        self,
+        liked: list[int],
+        k: int,
+        request_id: str,
+        pool: Pool = "all",
+        user_id: str | None = None,
+        user: UserState | None = None,
     ) -> RecommendOut:
         """k movies of the pool from the user's arm (production without an experiment or a user id),
-        counted and timed per arm."""
+        counted and timed per arm. A known user's stored positives come first (time order, as trained),
+        the request's liked after them; what the user disliked or has seen never comes back."""
         arm, _ = self.models.arm(user_id)
+        stored = [i for i, _ in user.positives] if user is not None else []
+        exclude = (user.dislikes | user.seen) if user is not None else set()
         start = perf_counter()
         try:
-            out = self._recommend(liked, k, request_id, pool, arm == "candidate")
+            out = self._from_cache(user, liked, k, request_id, pool, arm == "candidate")
+            if out is None:
+                out = self._live(stored, liked, exclude, k, request_id, pool, arm == "candidate")
         except Exception:
             if self.metrics is not None:
                 self.metrics.observe_arm(arm, perf_counter() - start, ok=False)
@@ -71,13 +83,56 @@ class RecommendService:
             # the candidate arm (the judge's error guard rolls it back), and the impression takes no
             # part in the experiment (impression(): its arm is not the one the user was assigned).
             log.exception("candidate recommender failed; production answered instead")
-            return self._recommend(liked, k, request_id, pool, False)
+            return self._live(stored, liked, exclude, k, request_id, pool, False)
         if self.metrics is not None:
             self.metrics.observe_arm(arm, perf_counter() - start, ok=True)
         return out
 
+    def _live(
+        self, stored: list[int], liked: list[int], exclude: set[int], k: int, request_id: str, pool: Pool,
+        candidate: bool,
+    ) -> RecommendOut:  # fmt: skip
+        # The request's ids are the most recent: after the stored ones, and the sequence capped as a
+        # request's liked is (the model reads the last max_seq_length of it anyway).
+        sequence = list(dict.fromkeys(reversed(stored + liked)))[::-1][-MAX_LIKED:]
+        out = self._recommend(sequence, k, request_id, pool, candidate, exclude)
+        from_request, from_store = set(liked), set(stored)
+        history = sum(1 for i in sequence if i in from_store)
+        out.history = history
+        out.source = "user" if history else ("request" if liked else "fallback")
+        out.unknown = [i for i in out.unknown if i in from_request]  # what the client sent, as before
+        return out
+
+    def _from_cache(
+        self, user: UserState | None, liked: list[int], k: int, request_id: str, pool: Pool, candidate: bool
+    ) -> RecommendOut | None:
+        """The user's precomputed list when it is the arm's version and nothing happened since; else None."""
+        recs = user.cached_recs if user is not None else None
+        rec = self.models.recommender_candidate if candidate else self.models.recommender
+        if recs is None or rec is None or liked or pool != "all":
+            return None
+        if recs.model_version != rec.manifest.version or recs.seq_at != user.seq:
+            return None
+        is_new = _new_test(rec.model)
+        items = self._items(_pairs(recs.items), user.excluded(), k, is_new)
+        if len(items) < k:  # filtered below k (or a short list): rank live instead
+            return None
+        return RecommendOut(
+            items=items,
+            unknown=[],
+            strategy="sequential",
+            pool=pool,
+            cold_start=False,
+            model_version=rec.manifest.version,
+            request_id=request_id,
+            arm="candidate" if candidate else "production",
+            history=len(user.positives),
+            source="user",
+            cached=True,
+        )
+
     def _recommend(
-        self, liked: list[int], k: int, request_id: str, pool: Pool, candidate: bool
+        self, liked: list[int], k: int, request_id: str, pool: Pool, candidate: bool, exclude: set[int]
     ) -> RecommendOut:
         """k movies of the pool for someone who liked these (most recent last); liked ones never return.
 
@@ -93,14 +148,14 @@ class RecommendService:
         if rec is not None:
             is_new = _new_test(rec.model)
             known = [i for i in liked if rec.model.knows(i)]
-            extra = k + len(liked) + 20  # room for ids filtered out below
+            extra = k + len(liked) + len(exclude) + 20  # room for ids filtered out below
             # The pool goes to the runtime only when it narrows the ranking: an older runtime without
             # the argument still serves the whole catalog.
             narrow = {"pool": pool} if pool != "all" else {}
             if known:
                 pairs, strategy = _pairs(rec.model.recommend(known, extra, **narrow)), "sequential"
             elif pool == "all":
-                pairs, strategy = _pairs(rec.model.popular(extra, exclude=liked)), "popularity"
+                pairs, strategy = _pairs(rec.model.popular(extra, exclude=[*liked, *exclude])), "popularity"
             else:  # new movies have no training popularity: the top-up orders them by TMDB popularity
                 pairs, strategy = [], "popularity"
             version = rec.manifest.version
@@ -111,9 +166,9 @@ class RecommendService:
         if pool == "new":  # the promise is the API's, so it is checked here whatever the runtime returns
             pairs = [p for p in pairs if is_new(p[0])]
         known_set = set(known)
-        items = self._items(pairs, set(liked), k, is_new)
+        items = self._items(pairs, set(liked) | exclude, k, is_new)
         if len(items) < k:  # top up from popularity so a small model still fills the list
-            seen = set(liked) | {i.tmdb_id for i in items}
+            seen = set(liked) | exclude | {i.tmdb_id for i in items}
             if pool == "all":
                 popular = [
                     (e["tmdb_id"], _finite(e["popularity"])) for e in self.catalog.popular(k, exclude=seen)
@@ -156,6 +211,9 @@ class RecommendService:
             "catalog_size": len(rec.catalog) if rec is not None else len(self.catalog),
             "arm": arm,
             "experiment_id": experiment.experiment_id if experiment is not None else None,
+            "source": out.source,
+            "cached": out.cached,
+            "history": out.history,
         }
 
     def _items(

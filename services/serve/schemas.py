@@ -194,7 +194,7 @@ class BatchOut(BaseModel):
 
 
 class RecommendIn(BaseModel):
-    """Movies the user liked, most recent last."""
+    """Movies the user liked, most recent last; with a user_id, the user's stored history comes first."""
 
     model_config = ConfigDict(strict=True)  # as MovieIn: what the schema says is a number is a JSON number
 
@@ -238,6 +238,13 @@ class RecommendOut(BaseModel):
     arm: Literal["production", "candidate"] = Field(
         "production", description="The experiment arm of the user (production when none runs or no user_id)"
     )
+    history: int = Field(0, description="Positives of the user_id's stored history the ranking started from")
+    source: Literal["user", "request", "fallback"] = Field(
+        "fallback",
+        description="What was ranked from: the user's stored history (`user`), only the request's `liked` "
+        "(`request`), or nothing known (`fallback`: popularity)",
+    )
+    cached: bool = Field(False, description="True when answered from the user's precomputed list")
 
 
 class MovieOut(BaseModel):

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from services.core.events import utc_now
-from services.serve.deps import CatalogDep, EventLogDep
+from services.serve.deps import CatalogDep, EventLogDep, UsersDep
 from services.serve.event_log import EventsUnavailable
 from services.serve.event_schemas import FeedbackAck, FeedbackIn
 from services.serve.request_ids import RequestIdDep, event_id
@@ -29,7 +29,7 @@ router = APIRouter(tags=["feedback"])
     },
 )
 async def feedback(
-    body: FeedbackIn, catalog: CatalogDep, events: EventLogDep, request_id: RequestIdDep
+    body: FeedbackIn, catalog: CatalogDep, events: EventLogDep, request_id: RequestIdDep, users: UsersDep
 ) -> Response:
     """Take 1 to 500 events (like, dislike, watched, rating); 202 once they are on the replica's disk.
 
@@ -66,6 +66,9 @@ async def feedback(
             detail=str(exc),
             headers={"Retry-After": str(exc.retry_after_s)},
         ) from exc
+    # The spool has them (the 202's promise): now the user's state. Duplicates were applied the first time;
+    # a store that fails is logged and counted (GuardedStore) and a rebuild from curated data restores it.
+    users.apply([r for r, is_new in zip(records, fresh, strict=True) if is_new])
     new = sum(fresh)
     ack = FeedbackAck(accepted=new, duplicates=len(fresh) - new, event_ids=[r["event_id"] for r in records])
     return Response(
