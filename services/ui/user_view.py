@@ -72,7 +72,10 @@ def answer_caption(result: Recommendations, liked: Sequence[int]) -> str | None:
     if result.source is None:
         return None
     if result.source == "user":
-        what = f"Ranked from your history on the server ({result.history or 0} movies you liked or watched)"
+        n = result.history or 0
+        what = (
+            f"Ranked from your history on the server ({n} movie{'' if n == 1 else 's'} you liked or watched)"
+        )
         if liked:
             what += ", with " + ", ".join(m.title for m in liked_movies(liked)) + " picked here"
     elif result.source == "request":
