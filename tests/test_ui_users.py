@@ -236,3 +236,10 @@ def test_every_page_keeps_the_id_in_the_url_so_a_reload_anywhere_keeps_the_user(
         at.query_params.clear()  # what a page switch does in the browser
         at.switch_page(page).run()
         assert not at.exception and at.query_params["user"] == user
+
+
+def test_an_id_in_the_url_that_the_api_would_refuse_is_replaced_by_a_fresh_one(stub: StubApi) -> None:
+    at = open_recommend(stub.client(), "not an id <b>" + "x" * 200)
+    assert ANON.fullmatch(at.query_params["user"])
+    typed = open_recommend(stub.client(), "alice")  # a readable id someone typed is theirs to keep
+    assert typed.query_params["user"] == "alice" and typed.session_state["user_id"] == "alice"
