@@ -90,6 +90,20 @@ def test_the_new_shelf_is_judged_apart_from_the_main_list() -> None:
     assert (rows[1]["responses"], rows[1]["hit_rate"], rows[1]["mrr"]) == (1, 1.0, 0.5)
 
 
+def test_answers_from_the_precomputed_list_are_reported_apart() -> None:
+    # r1 and r3 came from v1's cache, r2 was ranked live: the split keeps each figure, versions merge them.
+    cached = {"r1": True, "r2": False, "r3": True}
+    impressions = [{**i, "cached": cached.get(i["request_id"])} for i in IMPRESSIONS]
+    rows = version_metrics(impressions, FEEDBACK, by_cache=True)
+    assert [(r["version"], r["pool"], r["cached"], r["responses"]) for r in rows] == [
+        ("none", "all", False, 1), ("v1", "all", False, 1), ("v1", "all", True, 2), ("v2", "all", False, 1)
+    ]  # fmt: skip
+    v1_cached = rows[2]
+    assert v1_cached["hit_rate"] == 1.0 and v1_cached["mrr"] == pytest.approx((1 / 2 + 1) / 2)
+    assert rows[1]["hit_rate"] == 0.0 and rows[1]["positives"] == 0
+    assert version_metrics(impressions, FEEDBACK) == _approx([NONE, V1, V2])
+
+
 def test_a_wider_window_counts_the_late_like() -> None:
     v1 = version_metrics(IMPRESSIONS[:3], FEEDBACK, window_minutes=31)[0]
     assert (v1["hit_rate"], v1["positives"]) == (1.0, 4)
@@ -126,6 +140,8 @@ def test_evaluate_online_reads_s3_writes_the_report_and_tracks_it(store: ObjectS
     assert report == {
         "date": DAY, "window_minutes": 30, "impressions": 5, "feedback_events": len(FEEDBACK),
         "versions": _approx([NONE, V1, V2]),
+        # No answer came from a precomputed list (the impressions say nothing of it): all live.
+        "cache": _approx([{**NONE, "cached": False}, {**V1, "cached": False}, {**V2, "cached": False}]),
     }  # fmt: skip
     assert result["report"] == key
     [(name, job_type, summary)] = tracker.runs
@@ -144,19 +160,22 @@ def test_a_day_without_impressions_writes_an_empty_report(store: ObjectStore, ca
         "impressions": 0,
         "feedback_events": 2,
         "versions": [],
+        "cache": [],
     }
     assert "no impressions" in caplog.text
 
 
 def _reference_metrics(
-    impressions: list[dict[str, Any]], feedback: list[dict[str, Any]]
+    impressions: list[dict[str, Any]], feedback: list[dict[str, Any]], by_cache: bool = False
 ) -> list[dict[str, Any]]:
     """The row-by-row join the columnar one replaced, on impressions already one per request."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str, bool], list[dict[str, Any]]] = defaultdict(list)
     for i in impressions:
-        groups[(i["model_version"] or "none", i.get("pool") or "all")].append(i)
+        groups[
+            (i["model_version"] or "none", i.get("pool") or "all", by_cache and bool(i.get("cached")))
+        ].append(i)
     out = []
-    for (version, pool), rows in sorted(groups.items()):
+    for (version, pool, cached), rows in sorted(groups.items()):
         hits, reciprocal, positives = 0, 0.0, 0
         for i in rows:
             start = event_time(i["ts"])
@@ -175,7 +194,7 @@ def _reference_metrics(
             "version": version, "pool": pool, "responses": len(rows), "hit_rate": hits / len(rows),
             "mrr": reciprocal / len(rows), "coverage": len(served) / catalog, "distinct_items": len(served),
             "catalog_size": catalog, "fallback_share": sum(i["fallback"] for i in rows) / len(rows),
-            "positives": positives,
+            "positives": positives, **({"cached": cached} if by_cache else {}),
         })  # fmt: skip
     return out
 
@@ -192,7 +211,9 @@ def test_the_columnar_join_agrees_with_the_row_by_row_reference(store: ObjectSto
         shown = rng.sample(range(1, 80), 5)
         row = imp(f"r{n}", at(rng.uniform(0, 86_000)), shown, rng.choice(["v1", "v2", None]), 100,
                   fallback=rng.random() < 0.1)  # fmt: skip
-        impressions.append({**row, "pool": rng.choice(["all", "new", None])})
+        impressions.append(
+            {**row, "pool": rng.choice(["all", "new", None]), "cached": rng.choice([True, False, None])}
+        )
     feedback = []
     for n in range(1500):
         i = rng.choice(impressions)
@@ -214,4 +235,5 @@ def test_the_columnar_join_agrees_with_the_row_by_row_reference(store: ObjectSto
     report = store.get_json(events.report_key("online", DAY, "recommender.json"))
     assert report["impressions"] == len(impressions)
     assert report["versions"] == _approx(expected)
+    assert report["cache"] == _approx(_reference_metrics(impressions, feedback, by_cache=True))
     assert version_metrics(impressions + retried, feedback) == _approx(expected)

@@ -39,9 +39,10 @@ NO_VERSION = "none"  # impressions served with no recommender loaded
 REPORT_NAME = "recommender.json"
 MAX_BITMAP_ID = 50_000_000  # TMDB ids are ~1.6 * 10^6 today
 # Only what the join needs: at 10^7 impressions a day every string column left out saves ~10^8 bytes.
+# `cached` (issue 21: the answer came from the user's precomputed list) splits the report's `cache` rows.
 JOIN_SCHEMA = pa.schema(
     [IMPRESSION_SCHEMA.field(n) for n in ("request_id", "ts", "model_version", "pool", "fallback", "items",
-                                          "catalog_size")]
+                                          "catalog_size", "cached") if n in IMPRESSION_SCHEMA.names]
 )  # fmt: skip
 
 
@@ -139,21 +140,39 @@ def answers(imps: pa.Table, feedback: pa.Table, window_minutes: int) -> tuple[np
 
 
 def metrics_table(
-    imps: pa.Table, feedback: pa.Table, window_minutes: int = events.ANSWER_WINDOW_MIN
+    imps: pa.Table, feedback: pa.Table, window_minutes: int = events.ANSWER_WINDOW_MIN, by_cache: bool = False
 ) -> list[dict[str, Any]]:
     """Per-version and per-pool online metrics of usable impressions and curated feedback tables (pure).
 
     The "new for you" shelf (pool "new") is judged apart from the main list (pool "all"; impressions
     from before pools existed count as "all"): a shelf of unrated movies gets fewer hits, and mixing
-    its responses in would lower the main list's figures for nothing it did.
+    its responses in would lower the main list's figures for nothing it did. `by_cache` splits each
+    row by whether the answer came from the user's precomputed list (`cached`: true or false).
     """
     if imps.num_rows == 0:
         return []
     best, found = answers(imps, feedback, window_minutes)
+    return group_metrics(imps, best, found, by_cache)
+
+
+def group_metrics(
+    imps: pa.Table, best: np.ndarray, found: np.ndarray, by_cache: bool = False
+) -> list[dict[str, Any]]:
+    """`metrics_table`'s rows from the answers already found (`answers`): one join serves both splits."""
+    if imps.num_rows == 0:
+        return []
     version = pc.fill_null(imps["model_version"], NO_VERSION).combine_chunks().dictionary_encode()
     pool = pc.fill_null(imps["pool"], "all").combine_chunks().dictionary_encode()
     n_pool = len(pool.dictionary)
     group = version.indices.to_numpy().astype(np.int64) * n_pool + pool.indices.to_numpy()
+    # Null (served before the cache existed, or the column absent) is a live answer: nothing was cached.
+    cached = (
+        pc.fill_null(imps["cached"], False).to_numpy(zero_copy_only=False).astype(np.int64)
+        if by_cache and "cached" in imps.column_names
+        else np.zeros(imps.num_rows, dtype=np.int64)
+    )
+    splits = 2 if by_cache else 1
+    group = group * splits + cached
     fallback = pc.fill_null(imps["fallback"], False).to_numpy(zero_copy_only=False)
     catalog = imps["catalog_size"].to_numpy()
     out = []
@@ -163,10 +182,12 @@ def metrics_table(
         n, hit = len(rows), best[rows] >= 0
         distinct = distinct_by_group[g]
         size = int(catalog[rows].max())
+        vp = int(g) // splits
         out.append(
             {
-                "version": version.dictionary[int(g) // n_pool].as_py(),
-                "pool": pool.dictionary[int(g) % n_pool].as_py(),
+                "version": version.dictionary[vp // n_pool].as_py(),
+                "pool": pool.dictionary[vp % n_pool].as_py(),
+                **({"cached": bool(g % 2)} if by_cache else {}),
                 "responses": n,
                 "hit_rate": float(hit.sum()) / n,
                 "mrr": float((1.0 / (1 + best[rows][hit])).sum()) / n,
@@ -177,7 +198,7 @@ def metrics_table(
                 "positives": int(found[rows].sum()),
             }
         )
-    return sorted(out, key=lambda r: (r["version"], r["pool"]))
+    return sorted(out, key=lambda r: (r["version"], r["pool"], r.get("cached", False)))
 
 
 def _distinct_items(items: pa.ChunkedArray, group: np.ndarray, slice_rows: int = 200_000) -> dict[int, int]:
@@ -201,6 +222,7 @@ def version_metrics(
     impressions: list[dict[str, Any]],
     feedback: list[dict[str, Any]],
     window_minutes: int = events.ANSWER_WINDOW_MIN,
+    by_cache: bool = False,
 ) -> list[dict[str, Any]]:
     """`metrics_table` on impressions and raw feedback events given as dicts (tests, the simulator)."""
     table, off = event_table.from_records(impressions, JOIN_SCHEMA)
@@ -208,7 +230,7 @@ def version_metrics(
     fb, _ = event_table.from_records(feedback, event_table.FEEDBACK_SCHEMA)
     fb = fb.append_column("positive", pa.array([events.is_positive(f) for f in fb.to_pylist()], pa.bool_()))
     fb = fb.append_column(TS_US, pa.array(event_table.timestamps_us(fb["ts"])))
-    return metrics_table(imps, fb, window_minutes)
+    return metrics_table(imps, fb, window_minutes, by_cache)
 
 
 def answer_feedback(store: ObjectStore, day: str) -> tuple[pa.Table, int]:
@@ -249,12 +271,15 @@ def _evaluate_day(store: ObjectStore, tracker: Tracker, logical_date: str) -> di
     impressions, dropped = usable_table(read_impressions(store, logical_date))
     event_table.release_memory()
     feedback, valid_feedback = answer_feedback(store, logical_date)
+    best, found = answers(impressions, feedback, events.ANSWER_WINDOW_MIN)
     report = {
         "date": logical_date,
         "window_minutes": events.ANSWER_WINDOW_MIN,
         "impressions": impressions.num_rows,
         "feedback_events": valid_feedback,
-        "versions": metrics_table(impressions, feedback),
+        "versions": group_metrics(impressions, best, found),
+        # The same rows split by answers from the precomputed list (cached) and ranked live.
+        "cache": group_metrics(impressions, best, found, by_cache=True),
     }
     key = events.report_key("online", logical_date, REPORT_NAME)
     store.put_json(key, report)
@@ -265,6 +290,11 @@ def _evaluate_day(store: ObjectStore, tracker: Tracker, logical_date: str) -> di
         return {**report, "report": key}
     for v in report["versions"]:
         log.info("online %s version %s pool %s: %s", logical_date, v["version"], v["pool"], v)
+    for v in report["cache"]:
+        if v["cached"]:
+            log.info(
+                "online %s version %s pool %s cached answers: %s", logical_date, v["version"], v["pool"], v
+            )
     config = {k: report[k] for k in ("date", "window_minutes", "impressions", "feedback_events")}
     with tracker.run(f"online-{logical_date}", config, group="online", job_type="evaluate") as run:
         run.summary(
@@ -273,6 +303,12 @@ def _evaluate_day(store: ObjectStore, tracker: Tracker, logical_date: str) -> di
                 for v in report["versions"]
                 for k, x in v.items()
                 if k not in ("version", "pool")
+            }
+            | {
+                f"{_run_key(v)}/{'cached' if v['cached'] else 'live'}/{k}": x
+                for v in report["cache"]
+                for k, x in v.items()
+                if k not in ("version", "pool", "cached")
             }
         )
     return {**report, "report": key}
