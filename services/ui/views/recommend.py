@@ -105,7 +105,7 @@ if RESULT_KEY in st.session_state:
         elif result.strategy == "sequential":
             names = ", ".join(m.title for m in liked_movies(liked))
             st.caption(f"Because you liked {names} · model version `{result.model_version or 'unknown'}`")
-        elif not liked and result.source != "user":
+        elif not liked:
             st.info(
                 "Add movies you liked for picks of your own; until then, here are the most popular.",
                 icon="🌱",
