@@ -56,7 +56,8 @@ class RedisUserStore:
         meta, events = pipe.execute()
         if not meta and not events:
             return None
-        state = fold(user_id, (json.loads(e) for e in events), int(meta.get("seq", 0)))
+        # One parse of the whole list: 200 json.loads calls cost several times more.
+        state = fold(user_id, json.loads("[" + ",".join(events) + "]"), int(meta.get("seq", 0)))
         if meta.get("recs"):
             state.cached_recs = CachedRecs(**json.loads(meta["recs"]), seq_at=int(meta.get("recs_seq", 0)))
         return state
