@@ -10,7 +10,9 @@ re-curate the `RECURATION_DAYS` (3) days before the data day, so batches that re
 collect → validate → build features → train (XGBoost, LightGBM, random forest, mean baseline, and
 the sequential recommender, in parallel) → select and publish the rating model → notify serving.
 Alongside: collect_feedback curates the data day's feedback (and says which replicas may not have
-flushed it yet), which the recommender trains on and evaluate_online joins with the impressions.
+flushed it yet, and drops erased users' events), which the recommender trains on and evaluate_online
+joins with the impressions. precompute_recs then ranks every recently active user with the production
+recommender and loads the lists into the online user store (batch serving).
 judge_experiment then decides the running recommender canary on what its users did (promote, roll
 back or keep it), before train_recommender, so a canary that ended today frees the slot for a new one.
 Before anything is published, evaluate_live scores the day's new movies with the production rating
@@ -121,6 +123,14 @@ def movie_pipeline() -> None:
         )  # fmt: skip
 
     @task
+    def precompute_recs(recommender: dict[str, Any]) -> dict[str, Any]:
+        """Top-k for every user active in PRECOMPUTE_DAYS: to recs/dt=…/ on S3 and into the user store."""
+        from services.train.precompute import precompute_recs as precompute
+
+        ctx = _ctx()
+        return precompute(ctx.settings, ctx.store, _data_day())
+
+    @task
     def evaluate_online(feedback: dict[str, Any]) -> dict[str, Any]:
         """Hit rate, MRR and coverage of each recommender version on the day's impressions."""
         from services.train.curation import evaluate_online_step
@@ -179,6 +189,7 @@ def movie_pipeline() -> None:
     judged = judge_experiment(feedback)
     recommender = train_recommender(validated, feedback)
     judged >> recommender
+    precompute_recs(recommender)  # with the version train_recommender left in production
     evaluate_online(feedback)
     # Monitoring judges yesterday's production model, so it finishes before anything is published; its
     # failure holds nothing back (all_done), and alert's failure only colours the run.

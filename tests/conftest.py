@@ -100,6 +100,7 @@ def _airflow_env(server: EmbeddedS3, home: Path, bucket: str) -> dict[str, str]:
         WANDB_DIR=str(home / "wandb"),
         WANDB_SILENT="true",
         RECOMMENDER_MAX_EPOCHS="3",
+        USER_STORE_PATH=str(home / "users.db"),  # precompute_recs loads lists here, not into var/
         PYTHONPATH=str(ROOT),
     )
     return env

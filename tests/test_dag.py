@@ -56,6 +56,9 @@ def test_pipeline_order_and_schedule(dagbag) -> None:  # noqa: ANN001
     assert t["judge_experiment"].upstream_task_ids == {"collect_feedback"}
     assert t["train_recommender"].upstream_task_ids == {"validate", "collect_feedback", "judge_experiment"}
     assert t["evaluate_online"].upstream_task_ids == {"collect_feedback"}
+    # Batch serving ranks with what train_recommender left in production.
+    assert t["precompute_recs"].upstream_task_ids == {"train_recommender"}
+    assert t["precompute_recs"].downstream_task_ids == set()
     assert t["notify_serving"].upstream_task_ids == {
         "select_and_publish",
         "train_recommender",

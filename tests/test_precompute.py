@@ -1,0 +1,138 @@
+"""Precomputed recommendations on the real S3 with real recommenders and a real user store (SQLite)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from services.core import events
+from services.core.recommender_runtime import load_recommender
+from services.core.registry import Registry
+from services.core.settings import Settings
+from services.core.storage import ObjectStore
+from services.serve.user_store_local import LocalUserStore
+from services.train import raw_store
+from services.train.feedback import collect_feedback
+from services.train.precompute import movielens_inputs, precompute_recs, rank, recs_key
+from tests.serve_fixtures import publish_runtime_recommender, publish_sasrec_recommender, recommender_ids
+
+DAY, EARLIER, LONG_AGO = "2026-12-01", "2026-11-28", "2026-10-01"  # LONG_AGO: outside 30 days
+
+
+def fb(event_id: str, user_id: str, day: str, tmdb_id: int, kind: str = "like", minute: int = 0) -> dict:
+    """A feedback event as the serving host writes it."""
+    return {
+        "event_id": event_id, "ts": f"{day}T10:{minute:02d}:00.000Z", "replica": "api-1", "user_id": user_id,
+        "tmdb_id": tmdb_id, "kind": kind, "value": None, "request_id": None, "position": None,
+    }  # fmt: skip
+
+
+def curate(store: ObjectStore, day: str, rows: list[dict[str, Any]]) -> None:
+    store.put_bytes(events.batch_key("feedback", day, "api-1", 0), events.encode_lines(rows))
+    collect_feedback(store, day)
+
+
+@pytest.fixture
+def ids() -> list[int]:
+    return recommender_ids()
+
+
+@pytest.fixture
+def app_day(store: ObjectStore, ids: list[int]) -> list[dict[str, Any]]:
+    """Ana (today: liked, disliked, watched), cy (three days ago), bob (two months ago: inactive)."""
+    ana = [fb("a1", "ana", DAY, ids[0]), fb("a2", "ana", DAY, ids[1], "dislike", 1),
+           fb("a3", "ana", DAY, ids[2], "watched", 2)]  # fmt: skip
+    curate(store, DAY, ana)
+    curate(store, EARLIER, [fb("c1", "cy", EARLIER, ids[5])])
+    curate(store, LONG_AGO, [fb("b1", "bob", LONG_AGO, ids[7])])
+    return ana
+
+
+def _lists(store: ObjectStore) -> dict[str, dict[str, Any]]:
+    return {r["user_id"]: r for r in raw_store.read_jsonl(store, recs_key(DAY))}
+
+
+def test_active_users_get_top_k_without_what_they_disliked_or_saw(
+    s3_settings: Settings,
+    store: ObjectStore,
+    registry: Registry,
+    ids: list[int],
+    app_day: list[dict],
+    tmp_path: Path,
+) -> None:
+    version = publish_runtime_recommender(registry).version  # popularity: ids in order
+    users = LocalUserStore(tmp_path / "users.db", ttl_s=86400)
+    users.apply(app_day)  # ana is in the online store (as /feedback put her there); cy only in curated data
+    result = precompute_recs(s3_settings, store, DAY, users=users)
+    assert (result["users"], result["app_users"], result["app_users_from_store"]) == (2, 2, 1)
+    assert result["loaded"] == 2 and result["store_error"] is None and result["seconds_per_10k_users"] > 0
+    lists = _lists(store)
+    assert set(lists) == {"ana", "cy"}  # bob was last active two months ago
+    assert [t for t, _ in lists["ana"]["items"]] == ids[3:13]  # liked, disliked, watched all left out
+    assert [t for t, _ in lists["cy"]["items"]] == [i for i in ids if i != ids[5]][:10]
+    assert {r["model_version"] for r in lists.values()} == {version}
+    state = users.get("ana")
+    assert state is not None and state.cached_recs is not None
+    assert (state.cached_recs.model_version, state.cached_recs.seq_at) == (version, state.seq)
+    assert [i[0] for i in state.cached_recs.items] == ids[3:13]
+    users.apply([fb("a4", "ana", DAY, ids[3], minute=3)])  # she did something: the list is now stale
+    after = users.get("ana")
+    assert after is not None and after.cached_recs is not None and after.cached_recs.seq_at != after.seq
+    users.close()
+
+
+def test_the_local_default_store_is_loaded_when_no_store_is_handed_in(
+    s3_settings: Settings, store: ObjectStore, registry: Registry, app_day: list[dict], tmp_path: Path
+) -> None:
+    publish_runtime_recommender(registry)
+    settings = s3_settings.model_copy(update={"user_store_path": tmp_path / "var" / "users.db"})
+    assert precompute_recs(settings, store, DAY)["loaded"] == 2
+    users = LocalUserStore(tmp_path / "var" / "users.db", ttl_s=86400)
+    assert sorted(users.user_ids()) == ["ana", "cy"]
+    users.close()
+
+
+def test_an_unreachable_store_costs_the_load_not_the_lists(
+    s3_settings: Settings, store: ObjectStore, registry: Registry, app_day: list[dict]
+) -> None:
+    publish_runtime_recommender(registry)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = s3_settings.model_copy(update={"user_store_url": SecretStr(f"redis://:pw@127.0.0.1:{port}/1")})
+    result = precompute_recs(settings, store, DAY)
+    assert result["loaded"] == 0 and result["store_error"] and result["users"] == 2
+    assert set(_lists(store)) == {"ana", "cy"}
+
+
+def test_movielens_users_are_ranked_when_asked_for(
+    s3_settings: Settings, store: ObjectStore, registry: Registry, app_day: list[dict], tmp_path: Path
+) -> None:
+    publish_runtime_recommender(registry)
+    settings = s3_settings.model_copy(update={"precompute_movielens": True, "precompute_k": 5})
+    users = LocalUserStore(tmp_path / "users.db", ttl_s=86400)
+    result = precompute_recs(settings, store, DAY, users=users, movielens_copies=2)
+    n = result["movielens_users"]
+    assert n > 1000 and n % 2 == 0 and result["loaded"] == result["users"] == n + 2
+    lists = _lists(store)
+    assert len(lists) == n + 2 and all(len(r["items"]) <= 5 for r in lists.values())
+    users.close()
+
+
+def test_batched_ranking_is_what_recommend_gives_one_user_at_a_time(
+    s3_settings: Settings, registry: Registry
+) -> None:
+    manifest = publish_sasrec_recommender(registry)
+    rec = load_recommender({n: registry.read_file(manifest, n) for n in manifest.files}, num_threads=None)
+    inputs = movielens_inputs(s3_settings)[:40]
+    for u in inputs[:20]:  # half of them only liked part of what they saw (the rest rated low, say)
+        u.liked = u.liked[: len(u.liked) // 2]
+    batched = rank(rec, inputs, 10)
+    for u, got in zip(inputs, batched, strict=True):
+        one = [p for p in rec.recommend(u.liked, 10 + len(u.excluded)) if p[0] not in u.excluded][:10]
+        assert [t for t, _ in got] == [t for t, _ in one]
+        assert [s for _, s in got] == pytest.approx([s for _, s in one], rel=1e-4, abs=1e-4)
