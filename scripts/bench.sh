@@ -10,6 +10,7 @@
 #   ./scripts/bench.sh pipeline    one full pipeline run on a fresh bucket, with per-task times
 #   ./scripts/bench.sh drift       the monitor task's time and peak RSS on a day of 10^6 logged predictions
 #   ./scripts/bench.sh events      curate and evaluate one day of N synthetic events on a throw-away S3
+#   ./scripts/bench.sh users       precompute time per 10,000 users; /recommend p99 for cached and live users
 #
 # Extra arguments go to the benchmark (each has --help).
 set -euo pipefail
@@ -42,9 +43,10 @@ case "$what" in
     fi
     s3_up; "$PY" scripts/bench_serve.py "$@" ;;
   events)    exec "$PY" scripts/bench_events.py "$@" ;;
+  users)     exec "$PY" scripts/bench_users.py "$@" ;;  # starts a throw-away SeaweedFS of its own
   pipeline)
     export S3_BUCKET="bench-pipeline-$(date +%s)"
     echo "==> fresh bucket $S3_BUCKET"
     exec "$ROOT/scripts/pipeline.sh" --date "${1:-2026-11-20}" ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
 esac
