@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def feedback_since(store: ObjectStore, first_day: str) -> list[dict[str, Any]]:
-    """Every curated interaction from first_day on, erased users' dropped, in time order (ts, event_id)."""
+    """Every curated interaction from first_day on, erased users' dropped, in time order."""
     import pyarrow as pa
 
     from services.core import event_table, events
@@ -76,7 +76,8 @@ def feedback_since(store: ObjectStore, first_day: str) -> list[dict[str, Any]]:
     table, dropped = drop_erased(pa.concat_tables(tables), erased_users(store))
     if dropped:
         log.info("rebuild: %d events of erased users left out", dropped)
-    rows = table.sort_by([("ts", "ascending"), ("event_id", "ascending")]).to_pylist()
+    # Stable by time alone: events of one request share their ts and keep the order the request gave them.
+    rows = table.sort_by([("ts", "ascending")]).to_pylist()
     seen: set[str] = set()
     out = []
     for r in rows:  # an event re-curated on two days counts once
