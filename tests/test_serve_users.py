@@ -263,3 +263,27 @@ def test_users_sh_shows_and_deletes(
     assert client.get("/users/jo").status_code == 404 and store.exists(erasure_key("jo"))
     unknown = subprocess.run([*run, "show", "jo"], env=env, capture_output=True, text=True, timeout=120)
     assert unknown.returncode == 1 and "no state is held" in unknown.stderr
+
+
+def test_replicas_on_the_prod_shapes_redis_share_what_a_user_did(
+    s3_settings: Settings, registry: Registry, redis_srv: RedisServer, tmp_path: Path
+) -> None:
+    publish_rating(registry)
+    _publish_fake(registry, 1, promote=True)
+    shared = {"user_store_url": SecretStr(redis_srv.url(1)), "spool_flush_interval_s": 0.1}
+    one = s3_settings.model_copy(update={**shared, "spool_dir": tmp_path / "api-1"})
+    two = s3_settings.model_copy(update={**shared, "spool_dir": tmp_path / "api-2"})
+    try:
+        with _client(one) as api1, _client(two) as api2:  # two replicas, each with its own spool
+            _feedback(api1, "kim", (IDS[0], "like"), (IDS[1], "like"), (IDS[2], "like"))
+            _feedback(api2, "kim", (IDS[3], "dislike"))
+            out = _recommend(api2, user_id="kim", k=5)
+            assert out["source"] == "user" and out["history"] == 3
+            assert not {IDS[0], IDS[1], IDS[2], IDS[3]} & set(_ids(out))
+            assert api1.get("/users/kim").json() == api2.get("/users/kim").json()
+            assert api2.delete("/users/kim").status_code == 204
+            assert api1.get("/users/kim").status_code == 404
+    finally:
+        users = open_user_store(one)
+        users.clear()
+        users.close()
