@@ -6,16 +6,25 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from fastapi.testclient import TestClient
 
 from services.core import events
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
+from services.serve.app import create_app
 from services.train import raw_store
 from services.train.context import Context
 from services.train.curation import collect_feedback_step
 from services.train.erasure import drop_erased, erased_users, erasure_key
 from services.train.feedback import curated_days, curated_key, load_curated_feedback, quarantine_key
+from tests.serve_fixtures import (
+    FakeTranslator,
+    fake_recommender_loader,
+    publish_rating,
+    publish_recommender,
+    recommender_ids,
+)
 
 OLD, EARLIER, DAY = "2026-11-20", "2026-11-29", "2026-12-01"  # OLD is outside the 3-day window
 LATER = "2027-01-05"  # after the marker is written (the clock reads 2026-12 or so): a returning user
@@ -100,3 +109,41 @@ def test_drop_erased_keeps_what_followed_the_erasure_and_drops_what_has_no_time(
     assert dropped == 2
     assert kept["ts"].to_pylist() == ["b", "d", "e"]
     assert drop_erased(table, {}, ts_us) == (table, 0)
+
+
+def test_an_event_in_the_same_second_as_the_marker_is_dropped(
+    s3_settings: Settings, store: ObjectStore
+) -> None:
+    # S3's LastModified has whole seconds: the cutoff is the end of the marker's second.
+    store.put_json(erasure_key("ana"), {"user_id": "ana"})
+    [marker] = store.list("users/erasures/")
+    second = marker.modified.strftime("%Y-%m-%dT%H:%M:%S")
+    day = second[:10]
+    upload(store, day, [fb("a1", "ana", day, ts=f"{second}.999Z"), fb("b1", "bob", day, ts=f"{second}.999Z")])
+    result = collect_feedback_step(_ctx(s3_settings, store), day)
+    assert result["erased_events"] == 1 and day_users(store, day) == ["bob"]
+
+
+def test_delete_on_the_real_api_leaves_nothing_in_the_next_runs_curated_data(
+    s3_settings: Settings, store: ObjectStore, registry: Registry
+) -> None:
+    publish_rating(registry)
+    publish_recommender(registry)
+    ids = recommender_ids()
+    settings = s3_settings.model_copy(update={"spool_flush_interval_s": 0.1})
+    app = create_app(settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    with TestClient(app) as client:
+        body = {
+            "events": [
+                {"user_id": u, "tmdb_id": ids[n], "kind": "like"} for n, u in enumerate(["ana", "bob"])
+            ]
+        }
+        assert client.post("/feedback", json=body).status_code == 202
+        app.state.events.flush()
+        day = events.days(store, "feedback")[-1]
+        collect_feedback_step(_ctx(settings, store), day)
+        assert sorted(day_users(store, day)) == ["ana", "bob"]
+        assert client.delete("/users/ana").status_code == 204
+        app.state.events.flush()
+    result = collect_feedback_step(_ctx(settings, store), day)
+    assert day_users(store, day) == ["bob"] and result["erased_events"] == 1

@@ -1,9 +1,10 @@
 """A user's right to erasure on the training host: erased users' events leave the curated data.
 
 `DELETE /users/{id}` removes the online state and writes a marker `users/erasures/<user_id>.json`.
-Every feedback curation drops the events of each marked user up to the marker's time (its S3
-LastModified), so a re-curated day never brings them back, while a user who comes back under the same
-id after the erasure starts again from nothing. The window's days are filtered as they are curated;
+Every feedback curation drops the events of each marked user up to the marker's time (the end of
+the second of its S3 LastModified), so a re-curated day never brings them back, while a user who comes
+back under the same id after the erasure starts again from nothing. The window's days are filtered as
+they are curated;
 `sweep_curated` rewrites the older curated days that still hold a newly erased user, and records what
 it applied, so a run with no new marker reads no old day.
 """
@@ -40,8 +41,9 @@ def erased_users(store: ObjectStore) -> Erased:
         if not obj.key.endswith(".json"):
             continue
         user_id = obj.key[len(ERASURE_PREFIX) : -len(".json")]
-        stamp = obj.modified
-        out[user_id] = int(stamp.timestamp()) * 1_000_000 + stamp.microsecond
+        # S3 gives LastModified in whole seconds and the marker is written after the DELETE: the end of
+        # that second is the cutoff, so an event in the same second as the DELETE does not survive it.
+        out[user_id] = (int(obj.modified.timestamp()) + 1) * 1_000_000 - 1
     return out
 
 
