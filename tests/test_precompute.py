@@ -14,10 +14,12 @@ from services.core.recommender_runtime import load_recommender
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
+from services.serve.user_store import open_user_store
 from services.serve.user_store_local import LocalUserStore
 from services.train import raw_store
 from services.train.feedback import collect_feedback
 from services.train.precompute import movielens_inputs, precompute_recs, rank, recs_key
+from tests.redis_server import redis_server
 from tests.serve_fixtures import publish_runtime_recommender, publish_sasrec_recommender, recommender_ids
 
 DAY, EARLIER, LONG_AGO = "2026-12-01", "2026-11-28", "2026-10-01"  # LONG_AGO: outside 30 days
@@ -94,6 +96,30 @@ def test_the_local_default_store_is_loaded_when_no_store_is_handed_in(
     users = LocalUserStore(tmp_path / "var" / "users.db", ttl_s=86400)
     assert sorted(users.user_ids()) == ["ana", "cy"]
     users.close()
+
+
+def test_the_prod_shapes_redis_store_is_loaded_through_user_store_url(
+    s3_settings: Settings,
+    store: ObjectStore,
+    registry: Registry,
+    ids: list[int],
+    app_day: list[dict],
+    tmp_path: Path,
+) -> None:
+    version = publish_runtime_recommender(registry).version
+    with redis_server(tmp_path / "redis") as srv:
+        settings = s3_settings.model_copy(update={"user_store_url": SecretStr(srv.url(1))})
+        users = open_user_store(settings)
+        users.apply(app_day)
+        users.close()
+        result = precompute_recs(settings, store, DAY)  # opens the store the settings name, as the DAG does
+        assert (result["loaded"], result["app_users_from_store"], result["store_error"]) == (2, 1, None)
+        users = open_user_store(settings)
+        state = users.get("ana")
+        users.close()
+    assert state is not None and state.cached_recs is not None
+    assert (state.cached_recs.model_version, state.cached_recs.seq_at) == (version, state.seq)
+    assert [i[0] for i in state.cached_recs.items] == ids[3:13]
 
 
 def test_an_unreachable_store_costs_the_load_not_the_lists(
