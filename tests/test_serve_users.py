@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from services.core import events, experiments
+from services.core import event_table, events, experiments
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
@@ -170,6 +170,18 @@ def test_a_precomputed_list_answers_until_the_user_acts(
     assert (
         by_request[live["request_id"]]["source"] == "user" and by_request[live["request_id"]]["history"] == 2
     )
+    # The impression table (what online evaluation reads) has the new columns typed.
+    (day,) = events.days(store, "impressions")
+    table = event_table.read_day_table(store, "impressions", day).table
+    rows = {
+        r["request_id"]: r for r in table.select(["request_id", "source", "cached", "history"]).to_pylist()
+    }
+    assert rows[cached["request_id"]] == {
+        "request_id": cached["request_id"],
+        "source": "user",
+        "cached": True,
+        "history": 1,
+    }
     metrics = client.get("/metrics").text
     assert 'movie_intel_recommend_source_total{cached="true",source="user"} 1.0' in metrics
 
