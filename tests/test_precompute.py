@@ -6,11 +6,12 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from services.core import events
-from services.core.recommender_runtime import load_recommender
+from services.core import events, experiments
+from services.core.recommender_runtime import SequentialRecommender, load_recommender
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
@@ -20,7 +21,12 @@ from services.train import raw_store
 from services.train.feedback import collect_feedback
 from services.train.precompute import movielens_inputs, precompute_recs, rank, recs_key
 from tests.redis_server import redis_server
-from tests.serve_fixtures import publish_runtime_recommender, publish_sasrec_recommender, recommender_ids
+from tests.serve_fixtures import (
+    catalog_json,
+    publish_runtime_recommender,
+    publish_sasrec_recommender,
+    recommender_ids,
+)
 
 DAY, EARLIER, LONG_AGO = "2026-12-01", "2026-11-28", "2026-10-01"  # LONG_AGO: outside 30 days
 
@@ -120,6 +126,27 @@ def test_the_prod_shapes_redis_store_is_loaded_through_user_store_url(
     assert state is not None and state.cached_recs is not None
     assert (state.cached_recs.model_version, state.cached_recs.seq_at) == (version, state.seq)
     assert [i[0] for i in state.cached_recs.items] == ids[3:13]
+
+
+def test_a_canarys_users_get_the_candidates_list(
+    s3_settings: Settings, store: ObjectStore, registry: Registry, ids: list[int], app_day: list[dict]
+) -> None:
+    production = publish_runtime_recommender(registry).version
+    # The candidate ranks the other way round (least popular first), so each list says who ranked it.
+    backwards = SequentialRecommender(
+        "popularity", ids, np.array([0.0, *range(1, len(ids) + 1)]), max_seq_length=50
+    )
+    files = {**backwards.save(), "catalog.json": catalog_json()}
+    candidate = registry.publish("recommender", files, {"algorithm": "popularity"}, promote=False).version
+    experiment = experiments.start(registry, "recommender", candidate, share=0.5, started_by="test")
+    settings = s3_settings.model_copy(update={"precompute_movielens": True, "precompute_k": 3})
+    result = precompute_recs(settings, store, DAY, users=None)
+    assert result["candidate_version"] == candidate and 0 < result["candidate_users"] < result["users"]
+    for r in _lists(store).values():
+        arm = experiments.arm_of(experiment.experiment_id, r["user_id"], 0.5)
+        assert r["model_version"] == (candidate if arm == "candidate" else production)
+        first = r["items"][0][0]
+        assert (ids.index(first) >= len(ids) - 5) == (arm == "candidate")
 
 
 def test_an_unreachable_store_costs_the_load_not_the_lists(

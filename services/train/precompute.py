@@ -7,6 +7,8 @@ read (the same positives /recommend would rank from, so a cached answer is the l
 user's curated events folded the same way. The lists go to `recs/dt=D/recs.jsonl.gz` (user_id,
 model_version, items as [tmdb_id, score], computed_at) and into the store with `put_recs_many`, which
 stamps each with the user's current seq: /recommend answers from it until the user does something.
+While a canary runs, its users (services/core/experiments.arm_of, as serving splits them) are ranked by
+the candidate, the version their arm serves, so their answers come from the cache too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from services.core.experiments import arm_of, effective_candidate, read_candidates
 from services.core.recommender_runtime import load_recommender
 from services.core.registry import Registry, RegistryError
 from services.core.settings import Settings
@@ -158,6 +161,11 @@ def precompute_recs(
         log.warning("precompute %s: no production recommender (%s); nothing ranked", day, exc)
         return {"date": day, "users": 0, "skipped": str(exc)}
     rec = load_recommender({n: registry.read_file(manifest, n) for n in manifest.files}, num_threads=None)
+    experiment = effective_candidate(read_candidates(registry, MODEL_NAME), manifest.version)
+    candidate = None
+    if experiment is not None and experiment.share > 0:
+        cm = registry.manifest(MODEL_NAME, experiment.version)
+        candidate = load_recommender({n: registry.read_file(cm, n) for n in cm.files}, num_threads=None)
     own = users is None
     store_error = None
     if own:
@@ -165,6 +173,7 @@ def precompute_recs(
             users = open_user_store(settings)
         except Exception as exc:  # noqa: BLE001 - an unreachable store costs the load, not the S3 lists
             store_error, users = f"{type(exc).__name__}: {exc}", None
+    opened = users if own else None  # closed here, even when a failure below stops using it
     try:
         grouped = app_users(store, day, settings.precompute_days)
         try:
@@ -176,13 +185,24 @@ def precompute_recs(
         if settings.precompute_movielens:
             inputs += movielens_inputs(settings, movielens_copies)
         ranked_at = time.perf_counter()
-        lists = rank(rec, inputs, settings.precompute_k)
+        # Each user is ranked by the version the user's arm serves (serving splits users the same way).
+        arms = [
+            int(candidate is not None and arm_of(experiment.experiment_id, u.user_id, experiment.share) == "candidate")
+            for u in inputs
+        ]  # fmt: skip
+        models = [(rec, manifest.version), (candidate, experiment.version if experiment else None)]
+        lists: list[Any] = [None] * len(inputs)
+        for a, (model, version) in enumerate(models):
+            rows_of = [n for n, x in enumerate(arms) if x == a]
+            ranked = rank(model, [inputs[n] for n in rows_of], settings.precompute_k) if rows_of else []
+            for n, items in zip(rows_of, ranked, strict=True):
+                lists[n] = (version, items)
         rank_s = time.perf_counter() - ranked_at
         computed_at = now_iso()
         rows = [
-            {"user_id": u.user_id, "model_version": manifest.version, "items": [[t, s] for t, s in items],
+            {"user_id": u.user_id, "model_version": version, "items": [[t, s] for t, s in items],
              "computed_at": computed_at}
-            for u, items in zip(inputs, lists, strict=True)
+            for u, (version, items) in zip(inputs, lists, strict=True)
         ]  # fmt: skip
         key = recs_key(day)
         raw_store.write_jsonl(store, key, rows)
@@ -193,8 +213,8 @@ def precompute_recs(
             except Exception as exc:  # noqa: BLE001 - the lists stay in S3; the next run loads again
                 store_error = f"{type(exc).__name__}: {exc}"
     finally:
-        if own and users is not None:
-            users.close()
+        if opened is not None:
+            opened.close()
     seconds = time.perf_counter() - started
     result = {
         "date": day,
@@ -204,6 +224,8 @@ def precompute_recs(
         "app_users": n_app,
         "app_users_from_store": from_store,
         "movielens_users": len(inputs) - n_app,
+        "candidate_version": experiment.version if candidate is not None else None,
+        "candidate_users": sum(arms),
         "k": settings.precompute_k,
         "recs": key,
         "loaded": loaded,
