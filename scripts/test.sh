@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, then pytest (unit, real SeaweedFS, real Airflow, real uvicorn, real
 # Prometheus, real headless Chromium). Installs what it needs on a fresh machine (.venv, Debian's
-# chromium, prometheus, nginx, faketime and postgresql; the prod tests add redis-server via prod.sh).
+# chromium, prometheus, nginx, faketime, postgresql and redis-server).
 #
 #   ./scripts/test.sh                 everything
 #   ./scripts/test.sh -m "not prod"   the quick loop: all but the production-shape tests
@@ -58,6 +58,14 @@ if [[ ! -x /usr/lib/postgresql/15/bin/initdb ]] && [[ $(id -u) -eq 0 ]] && comma
   echo "==> installing postgresql for the Optuna storage test (apt-get)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 postgresql) \
     > "$VAR_DIR/apt-postgresql.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-postgresql.log): that test will skip"
+fi
+
+# The users' store tests (tests/test_user_store.py, tests/test_serve_users.py) run Debian's redis-server
+# on loopback with a password, as scripts/prod.sh does (which would install it too, but runs later).
+if ! command -v redis-server >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  echo "==> installing redis-server for the users' store tests (apt-get)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 redis-server) \
+    > "$VAR_DIR/apt-redis.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-redis.log): those tests will fail"
 fi
 
 echo "==> ruff"

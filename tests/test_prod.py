@@ -146,6 +146,35 @@ class TestProductionShape:
         # The DAG is unpaused: it runs on its schedule without anyone lifting a pause.
         assert stack.api("GET", f"/api/v2/dags/{DAG}").json()["is_paused"] is False
 
+    def test_a_user_is_known_by_id_on_every_replica_through_the_shared_redis(self, stack: Stack) -> None:
+        import json
+
+        from tests.serve_fixtures import catalog_json
+
+        ids = [int(e["tmdb_id"]) for e in json.loads(catalog_json())[:4]]
+        user = f"prod-user-{time.time_ns()}"
+        events = [{"user_id": user, "tmdb_id": t, "kind": "like"} for t in ids[:3]]
+        events.append({"user_id": user, "tmdb_id": ids[3], "kind": "dislike"})
+        assert httpx.post(stack.nginx + "/feedback", json={"events": events}, timeout=10).status_code == 202
+        # Each replica reads the state another one wrote: one store, Redis DB 1 with its password.
+        held = [httpx.get(f"{stack.replica(n)}/users/{user}", timeout=10) for n in (1, 2)]
+        assert [r.status_code for r in held] == [200, 200] and held[0].json() == held[1].json()
+        for _ in range(3):  # whichever replica answers
+            out = httpx.post(stack.nginx + "/recommend", json={"user_id": user, "k": 10}, timeout=10).json()
+            assert (out["source"], out["history"]) == ("user", 3)
+            assert not set(ids) & {i["tmdb_id"] for i in out["items"]}  # liked and disliked: never shown
+        keys = subprocess.run(
+            ["redis-cli", "-h", "127.0.0.1", "-p", str(stack.ports["redis"]), "-n", "1", "--scan"],
+            env={**os.environ, "REDISCLI_AUTH": stack.secrets()["REDIS_PASSWORD"]},
+            capture_output=True, text=True, timeout=30,
+        ).stdout  # fmt: skip
+        assert user in keys
+        assert httpx.delete(f"{stack.nginx}/users/{user}", timeout=10).status_code == 204
+        assert [httpx.get(f"{stack.replica(n)}/users/{user}", timeout=10).status_code for n in (1, 2)] == [
+            404,
+            404,
+        ]
+
     def test_scheduled_run_survives_a_killed_worker_and_a_restarted_scheduler_and_reloads_under_load(
         self, stack: Stack
     ) -> None:
