@@ -17,9 +17,9 @@ from time import perf_counter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.serve.user_store import MAX_EVENTS, UserStore  # noqa: E402
-from services.serve.user_store_local import LocalUserStore  # noqa: E402
-from services.serve.user_store_redis import RedisUserStore  # noqa: E402
+from services.core.user_store import MAX_EVENTS, UserStore  # noqa: E402
+from services.core.user_store_local import LocalUserStore  # noqa: E402
+from services.core.user_store_redis import RedisUserStore  # noqa: E402
 from tests.redis_server import redis_server  # noqa: E402
 
 KINDS = ("like", "like", "watched", "dislike", "rating")

@@ -16,9 +16,9 @@ from services.core import event_table, events, experiments
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
+from services.core.user_store import erasure_key, open_user_store
 from services.serve.app import create_app
-from services.serve.user_store import erasure_key, open_user_store
-from services.serve.users_cli import rebuild
+from services.train.users_cli import rebuild
 from tests.processes import ROOT, serve_env
 from tests.redis_server import RedisServer, redis_server
 from tests.serve_fixtures import FakeTranslator, fake_recommender_loader, publish_rating, recommender_ids

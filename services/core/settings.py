@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     spool_max_outage_s: float = 600.0  # S3 unreachable for longer: 503 instead of piling up
     spool_dedup_days: int = 7  # a retried event id is recognised for this long after its upload
 
-    # Users known by their id (services/serve/user_store.py): Redis at USER_STORE_URL when set (the prod
+    # Users known by their id (services/core/user_store.py): Redis at USER_STORE_URL when set (the prod
     # shape, shared by the replicas: redis://:password@host:6379/1), else SQLite at USER_STORE_PATH (unset:
     # users.db in the replica's spool folder, var/spool/users.db). A user untouched this long is forgotten.
     user_store_url: SecretStr | None = None

@@ -17,6 +17,7 @@ from services.core.features import sentiment
 from services.core.registry import Registry
 from services.core.settings import Settings, get_settings
 from services.core.storage import ObjectStore
+from services.core.user_store import GuardedStore, open_user_store
 from services.serve import gauges, lifecycle, limits
 from services.serve.cache import ModelCache
 from services.serve.event_log import EventLog
@@ -40,7 +41,6 @@ from services.serve.routes import (
 from services.serve.spool import Spool
 from services.serve.state import ModelState
 from services.serve.translate import GoogleBackend, OverviewTranslator, Translator
-from services.serve.user_store import GuardedStore, open_user_store
 
 log = logging.getLogger(__name__)
 

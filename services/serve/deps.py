@@ -12,6 +12,7 @@ from services.core.catalog import Catalog
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
+from services.core.user_store import GuardedStore
 from services.serve.event_log import EventLog
 from services.serve.history import RegistryHistory
 from services.serve.loader import ModelLoader
@@ -21,7 +22,6 @@ from services.serve.recommend_service import RecommendService
 from services.serve.reports import ReportReader
 from services.serve.state import NOT_LOADED, LoadedModels, ModelState
 from services.serve.translate import OverviewTranslator
-from services.serve.user_store import GuardedStore
 
 # Dependencies are async on purpose: they only read app.state, and a sync one would cost a threadpool hop.
 

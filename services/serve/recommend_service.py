@@ -15,10 +15,10 @@ from time import perf_counter
 from typing import Any
 
 from services.core.catalog import Catalog
+from services.core.user_store import UserState
 from services.serve.metrics import ServeMetrics
 from services.serve.schemas import MAX_LIKED, MovieOut, Pool, RecommendedMovie, RecommendOut
 from services.serve.state import LoadedModels
-from services.serve.user_store import UserState
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from services.core.events import utc_now
 from services.core.storage import ObjectStore
+from services.core.user_store import erasure_key
 from services.serve.deps import S3Dep, UsersDep
 from services.serve.schemas import ErrorOut
 from services.serve.schemas_users import UserOut
-from services.serve.user_store import erasure_key
 
 log = logging.getLogger(__name__)
 

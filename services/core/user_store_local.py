@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from services.serve.user_store import MAX_EVENTS, CachedRecs, UserState, by_user, fold
+from services.core.user_store import MAX_EVENTS, CachedRecs, UserState, by_user, fold
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (

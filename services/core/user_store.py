@@ -4,8 +4,8 @@ A user's state is derived from the user's most recent MAX_EVENTS feedback events
 a precomputed list of recommendations the batch side may load. The spool and the curated feedback stay
 the record of truth: a store can be lost and rebuilt (./scripts/users.sh rebuild).
 
-Two stores: LocalUserStore (SQLite, services/serve/user_store_local.py: the embedded default, one replica)
-and RedisUserStore (services/serve/user_store_redis.py: the prod shape, shared by every replica).
+Two stores: LocalUserStore (SQLite, services/core/user_store_local.py: the embedded default, one replica)
+and RedisUserStore (services/core/user_store_redis.py: the prod shape, shared by every replica).
 """
 
 from __future__ import annotations
@@ -185,10 +185,10 @@ def open_user_store(settings: Settings) -> UserStore:
     """The store the settings name: Redis at USER_STORE_URL, else SQLite at USER_STORE_PATH."""
     ttl_s = int(settings.user_ttl_days * 86400)
     if settings.user_store_url is not None and settings.user_store_url.get_secret_value():
-        from services.serve.user_store_redis import RedisUserStore
+        from services.core.user_store_redis import RedisUserStore
 
         return RedisUserStore(settings.user_store_url.get_secret_value(), ttl_s=ttl_s)
-    from services.serve.user_store_local import LocalUserStore
+    from services.core.user_store_local import LocalUserStore
 
     return LocalUserStore(user_store_path(settings), ttl_s=ttl_s)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from services.serve.user_store import MAX_EVENTS, CachedRecs, UserState, by_user, fold
+from services.core.user_store import MAX_EVENTS, CachedRecs, UserState, by_user, fold
 
 CONNECT_TIMEOUT_S = 0.25  # the request path asks: a dead store must cost little (GuardedStore skips it then)
 SOCKET_TIMEOUT_S = 0.5
