@@ -11,6 +11,7 @@
 #   ./scripts/bench.sh drift       the monitor task's time and peak RSS on a day of 10^6 logged predictions
 #   ./scripts/bench.sh events      curate and evaluate one day of N synthetic events on a throw-away S3
 #   ./scripts/bench.sh users       precompute time per 10,000 users; /recommend p99 for cached and live users
+#   ./scripts/bench.sh experiment  the canary rule on simulated experiments: decisions by true difference, peeking
 #
 # Extra arguments go to the benchmark (each has --help).
 set -euo pipefail
@@ -20,6 +21,7 @@ case "$what" in
   rating)    exec "$PY" scripts/bench_rating.py "$@" ;;
   rating-fixes) exec "$PY" scripts/bench_rating_fixes.py "$@" ;;
   recommend) exec "$PY" scripts/bench_recommend.py "$@" ;;
+  experiment) exec "$PY" scripts/bench_experiment.py "$@" ;;
   drift)     exec "$PY" scripts/bench_drift.py "$@" ;;  # starts a throw-away SeaweedFS of its own
   serve|feedback|scale)
     # wrk (C, low overhead) keeps the load generator from eating the server's CPU; Python fallback otherwise.
