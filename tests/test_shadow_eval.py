@@ -41,9 +41,13 @@ def _day_one(ctx: Context) -> tuple[str, str]:
     key = f"curated/dt={DAY1}/movies.jsonl.gz"
     raw_store.write_jsonl(ctx.store, key, _rows())
     features = steps.build_features(ctx, DAY1, key, [f"raw/tmdb/dt={DAY1}"])
-    steps.select_and_publish(ctx, DAY1, features, [steps.train_rating(ctx, DAY1, features, "xgboost")])
-    steps.select_and_publish(ctx, DAY1, features, [steps.train_rating(ctx, DAY1, features, "mean")])
-    production, mean = ctx.registry.versions("rating")
+    first = steps.select_and_publish(
+        ctx, DAY1, features, [steps.train_rating(ctx, DAY1, features, "xgboost")]
+    )
+    second = steps.select_and_publish(ctx, DAY1, features, [steps.train_rating(ctx, DAY1, features, "mean")])
+    # By the decisions, not by sorting version ids: two published in the same second sort by their suffix.
+    production, mean = first["version"], second["version"]
+    assert (first["promoted"], second["promoted"]) == (True, False)
     assert ctx.registry.production_version("rating") == production
     return production, mean
 
