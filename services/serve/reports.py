@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 from botocore.exceptions import BotoCoreError, ClientError
+from fastapi import HTTPException, status
 
 from services.core.events import REPORTS_PREFIX, report_key
 from services.core.storage import ObjectNotFound, ObjectStore
@@ -25,6 +26,13 @@ FAILURE_TTL_S = 5.0
 
 class ReportsUnavailable(RuntimeError):
     """S3 could not be read."""
+
+
+def unavailable(exc: ReportsUnavailable) -> HTTPException:
+    """The 503 every report route answers when S3 cannot be read, with when to come back."""
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": str(int(FAILURE_TTL_S))}
+    )
 
 
 class ReportReader:

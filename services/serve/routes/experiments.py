@@ -6,13 +6,13 @@ from typing import Annotated
 
 import anyio
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 
 from services.core.experiments import ExperimentEnd, read_candidates
 from services.core.registry import MODEL_NAMES, Registry
 from services.core.registry_pointer import now_iso
 from services.serve.deps import ModelsDep, RegistryDep, ReportsDep
-from services.serve.reports import FAILURE_TTL_S, ReportReader, ReportsUnavailable
+from services.serve.reports import ReportReader, ReportsUnavailable, unavailable
 from services.serve.schemas import ErrorOut
 from services.serve.schemas_experiments import ExperimentsOut, RunningExperimentOut
 
@@ -40,11 +40,7 @@ async def model_experiments(
         # Blocking S3 reads in a worker thread, one at a time with the other report routes.
         out = await anyio.to_thread.run_sync(_read, registry, reports, recent, limiter=reports.limiter)
     except ReportsUnavailable as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=str(exc),
-            headers={"Retry-After": str(int(FAILURE_TTL_S))},
-        ) from exc
+        raise unavailable(exc) from exc
     current = models.current
     served = {m: e.experiment_id for m, e in current.experiments.items()} if current else {}
     for item in out.running:

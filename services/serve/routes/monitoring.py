@@ -11,19 +11,13 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import HTMLResponse
 
 from services.serve.deps import ReportsDep
-from services.serve.reports import FAILURE_TTL_S, ReportReader, ReportsUnavailable
+from services.serve.reports import ReportReader, ReportsUnavailable, unavailable
 from services.serve.schemas import ErrorOut
 
 router = APIRouter(tags=["ops"])
 
 UNAVAILABLE = {503: {"model": ErrorOut, "description": "The reports on S3 cannot be read"}}
 Days = Annotated[int, Query(ge=1, le=365, description="How many recent days")]
-
-
-def _unavailable(exc: ReportsUnavailable) -> HTTPException:
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": str(int(FAILURE_TTL_S))}
-    )
 
 
 async def _recent(reports: ReportReader, what: str, name: str, days: int) -> list[dict[str, Any]]:
@@ -46,7 +40,7 @@ async def model_monitoring(reports: ReportsDep, days: Days = 30) -> dict[str, li
             "alerts": await _recent(reports, "alerts", "alert.json", days),
         }
     except ReportsUnavailable as exc:
-        raise _unavailable(exc) from exc
+        raise unavailable(exc) from exc
 
 
 @router.get(
@@ -71,7 +65,7 @@ async def drift_page(
     try:
         page = await anyio.to_thread.run_sync(reports.page, "drift", day.isoformat(), f"{comparison}.html")
     except ReportsUnavailable as exc:
-        raise _unavailable(exc) from exc
+        raise unavailable(exc) from exc
     if page is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
@@ -102,7 +96,7 @@ async def model_errors(
             page = await anyio.to_thread.run_sync(reports.page, "rating", day.isoformat(), "errors.json")
             report = json.loads(page) if page is not None else None
     except ReportsUnavailable as exc:
-        raise _unavailable(exc) from exc
+        raise unavailable(exc) from exc
     if report is None:
         where = f"for {day}" if day else "yet"
         raise HTTPException(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 
 from services.serve.deps import ReportsDep
-from services.serve.reports import FAILURE_TTL_S, ReportsUnavailable
+from services.serve.reports import ReportsUnavailable, unavailable
 from services.serve.schemas import ErrorOut
 
 router = APIRouter(tags=["ops"])
@@ -31,9 +31,5 @@ async def model_online(
             reports.recent, "online", "recommender.json", days, limiter=reports.limiter
         )
     except ReportsUnavailable as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=str(exc),
-            headers={"Retry-After": str(int(FAILURE_TTL_S))},
-        ) from exc
+        raise unavailable(exc) from exc
     return {"days": found}
