@@ -182,3 +182,39 @@ def test_the_leak_guard_holds_with_learned_features() -> None:
     movies = _training_set()
     F.check_leakage(movies, F.fit_encoders(movies))
     assert not any("vote" in n or "revenue" in n for n in F.feature_names(F.fit_encoders(movies)))
+
+
+def test_a_repeated_overview_is_answered_from_the_cache_with_the_same_features() -> None:
+    enc = F.fit_encoders(_training_set())
+    movie = {**MOVIE, "overview": "An utterly delightful, hilarious romp. " + str(random_suffix())}
+    F.sentiment.cache_clear()
+    first = F.featurize_one(movie, enc)
+    hits = F.sentiment.cache_info().hits
+    again = F.featurize_one(dict(movie), enc)
+    assert F.sentiment.cache_info().hits == hits + 1
+    np.testing.assert_array_equal(first, again)
+    assert F.sentiment.cache_info().maxsize == F.SENTIMENT_CACHE_SIZE  # bounded: memory stays flat
+
+
+def test_a_text_model_never_answers_from_another_models_cache() -> None:
+    from services.core.text_features import TextModel
+
+    text = "a moving masterpiece"
+    praised = TextModel(0.0, {"masterpiece": [1.0, 2.0]})
+    panned = TextModel(0.0, {"masterpiece": [1.0, -2.0]})
+    assert praised.score(text) == praised.score(text) > 0 > panned.score(text)
+
+
+def test_one_hot_columns_are_named_by_their_prefix() -> None:
+    enc = F.fit_encoders(_training_set())
+    names = F.feature_names(enc)
+    hot = [n for n in names if F.is_one_hot(n)]
+    assert hot and all(n.split("=", 1)[0] in ("genre", "country", "company") for n in hot)
+    assert not any(F.is_one_hot(n) for n in ("main_genre", "n_genres", "genre_track_record"))
+
+
+def random_suffix() -> int:
+    """A value no earlier test featurised, so the first call is a cache miss."""
+    import secrets
+
+    return secrets.randbelow(10**12)

@@ -68,6 +68,24 @@ def test_each_prediction_is_logged_with_its_features_but_not_its_overview(
     assert sample.frame["runtime"].tolist() == [body["runtime"]] * 3
 
 
+def test_the_log_keeps_one_hot_columns_only_where_they_are_one(
+    client: TestClient, store: ObjectStore
+) -> None:
+    body = movie_payload(genres=["Drama"])
+    assert client.post("/predict", json=body).status_code == 200
+    (logged,) = _predictions(client, store)
+    names = client.get("/model").json()["rating"]["features"]
+    hot = [n for n in names if n.startswith(("genre=", "country=", "company="))]
+    assert {n for n in hot if n in logged["features"]} == {"genre=Drama", "country=US"}  # the movie's own
+    assert logged["features"]["genre=Drama"] == logged["features"]["country=US"] == 1.0
+    assert set(names) - set(hot) <= set(logged["features"])  # every other column is there, null when missing
+    # Drift reads the absent indicators back as 0, not as missing.
+    frame = sample_predictions(store, events.day_of(logged["ts"]), names, 10).frame
+    assert frame["genre=Drama"].tolist() == frame["country=US"].tolist() == [1.0]
+    rest = [n for n in hot if n not in ("genre=Drama", "country=US")]
+    assert frame[rest].to_numpy().tolist() == [[0.0] * len(rest)]
+
+
 def test_prediction_log_rate_zero_logs_nothing(
     s3_settings: Settings, registry: Registry, store: ObjectStore
 ) -> None:

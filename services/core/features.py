@@ -15,12 +15,13 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from textblob.en import sentiment as pattern_sentiment
 
 from services.core.movie import POST_RELEASE_FIELDS
+from services.core.sentiment import pattern_sentiment
 from services.core.text_features import TextModel, fit_text_model, movie_text
 
 UNKNOWN = "<unknown>"
@@ -35,6 +36,7 @@ TRACK_RECORDS = {
     "company_track_record": "production_companies",
     "collection_track_record": "belongs_to_collection",
 }
+ONE_HOT_PREFIXES = ("genre=", "country=", "company=")  # multi-hot indicator columns, named prefix + value
 # Features learned from training labels, last in every vector (featurize_training replaces them).
 LEARNED_FEATURES = ("text_signal", *TRACK_RECORDS)
 
@@ -164,13 +166,25 @@ def feature_names(enc: Encoders) -> list[str]:
         "n_countries",
         "n_spoken_languages",
     ]
-    names += [f"genre={g}" for g in enc.genres[1:]]
-    names += [f"country={c}" for c in enc.countries[1:]]
-    names += [f"company={c}" for c in enc.companies[1:]]
+    names += [f"{ONE_HOT_PREFIXES[0]}{g}" for g in enc.genres[1:]]
+    names += [f"{ONE_HOT_PREFIXES[1]}{c}" for c in enc.countries[1:]]
+    names += [f"{ONE_HOT_PREFIXES[2]}{c}" for c in enc.companies[1:]]
     names += list(LEARNED_FEATURES)
     return names
 
 
+def is_one_hot(name: str) -> bool:
+    """Whether a feature is a one-hot indicator (genre=..., country=..., company=...): 0 or 1, never missing."""
+    return name.startswith(ONE_HOT_PREFIXES)
+
+
+# Sentiment is a pure function of the text and the most expensive feature (~0.1 ms of a request), and the
+# same overview comes back often (a form submitted again, a batch rescored, a retry): remembering the last
+# few thousand answers makes a repeat free. Bounded, so memory stays flat (~10 MB at 2,000-char texts).
+SENTIMENT_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=SENTIMENT_CACHE_SIZE)
 def sentiment(text: str) -> tuple[float, float]:
     """TextBlob polarity (-1..1) and subjectivity (0..1) of an English text."""
     if not text:

@@ -12,10 +12,12 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 # The same token rule as scikit-learn's default: runs of two or more word characters.
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
+SCORE_CACHE_SIZE = 4096  # a repeated text (a form sent again, a batch rescored) is scored once
 
 TEXT_ALPHA = 3.0  # ridge penalty; 1, 3 and 10 measured, 3 best out of fold (docs/rating.md)
 TEXT_MIN_DF = 2  # a word must appear in two training movies to get a weight
@@ -38,8 +40,15 @@ class TextModel:
     intercept: float = 0.0
     weights: dict[str, list[float]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Per instance, so a reloaded model never answers from the previous one's cache.
+        self._cached_score = lru_cache(maxsize=SCORE_CACHE_SIZE)(self._score)
+
     def score(self, text: str) -> float:
         """The model's offset from the training mean for one text; 0 (the mean) when no word is known."""
+        return self._cached_score(text)
+
+    def _score(self, text: str) -> float:
         counts = Counter(t for t in tokens(text) if t in self.weights)
         if not counts:
             # An empty TF-IDF row would score the intercept, which is fitted for texts with words.

@@ -1,7 +1,8 @@
 """A day of the /predict log, read batch by batch into a fixed-size uniform sample: memory bounded by the sample.
 
 Serving logs every answered prediction (PREDICTION_LOG_RATE) to events/predictions/dt=D/ as gzipped JSON
-lines: {event_id, ts, model_version, prediction, translated, input: {...}, features: {name: value}}.
+lines: {event_id, ts, model_version, prediction, translated, input: {...}, features: {name: value}}, where
+a one-hot column (genre=..., country=..., company=...) is written only when it is 1: absent means 0.
 Drift needs only the features and the prediction of a sample of them, and how many each version served.
 So each batch is parsed by Arrow's JSON reader against a schema of just those columns (the rest is
 skipped in C), and a reservoir keeps the n rows with the smallest seeded random keys: an exact uniform
@@ -28,6 +29,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from services.core.event_table import batch_keys
+from services.core.features import is_one_hot
 from services.core.storage import ObjectStore
 from services.train.monitoring.drift import PREDICTION
 
@@ -125,7 +127,11 @@ def sample_predictions(store: ObjectStore, day: str, names: list[str], n: int) -
             merged, merged_keys = merged[top], merged_keys[top]
         kept, kept_keys = merged, merged_keys
     order = np.argsort(kept_keys, kind="stable")
-    out.frame = pd.DataFrame(kept[order], columns=[*names, PREDICTION])
+    kept = kept[order]
+    # Serving logs a one-hot column only where it is 1; older logs wrote the zeros too. Either way, 0.
+    hot = [i for i, name in enumerate(names) if is_one_hot(name)]
+    kept[:, hot] = np.nan_to_num(kept[:, hot], nan=0.0)
+    out.frame = pd.DataFrame(kept, columns=[*names, PREDICTION])
     if out.skipped:
         log.warning("%d logged predictions of %s could not be read and were left out", out.skipped, day)
     return out
