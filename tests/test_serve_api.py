@@ -26,8 +26,8 @@ from services.core.registry import Manifest, Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.serve.app import create_app
-from services.serve.deps import get_rating_service
 from services.serve.event_schemas import FeedbackEventIn
+from services.serve.rating_service import RatingService
 from services.serve.schemas import RELEASE_DATE_PATTERN, MovieIn, RecommendIn
 from tests.serve_fixtures import (
     FakeRecommender,
@@ -161,6 +161,18 @@ def test_explain_gives_contributions_that_add_up_to_the_rating(ro, shared) -> No
     assert set(contributions) == {*shared.manifest.features, "bias"}
     assert sum(contributions.values()) == pytest.approx(out["predicted_rating"], abs=1e-3)
     assert contributions["runtime"] != 0
+
+
+def test_explain_reads_like_any_boolean_query_flag(ro) -> None:
+    assert "contributions" in ro.post("/predict?explain=1", json=movie_payload()).json()
+    assert "contributions" not in ro.post("/predict?explain=false", json=movie_payload()).json()
+    bad = ro.post("/predict?explain=maybe", json=movie_payload())
+    assert bad.status_code == 422
+    assert [(e["loc"], e["type"]) for e in bad.json()["detail"]] == [(["query", "explain"], "bool_parsing")]
+    documented = ro.get("/openapi.json").json()["paths"]["/predict"]["post"]["parameters"]
+    assert [(p["name"], p["in"], p["schema"]["type"]) for p in documented] == [
+        ("explain", "query", "boolean")
+    ]
 
 
 def test_non_english_overview_is_translated_before_featurizing(client, translator) -> None:
@@ -485,13 +497,12 @@ def test_metrics_count_requests_per_route_and_predictions(client, published) -> 
     assert "movie_intel_predicted_rating_count 3.0" in text
 
 
-def test_unexpected_error_is_a_clean_json_500(s3_settings, published) -> None:
-    class Broken:
-        def predict(self, movies, explain=False):
-            raise RuntimeError("bug")
+def test_unexpected_error_is_a_clean_json_500(s3_settings, published, monkeypatch) -> None:
+    def broken(self, movies, explain=False):
+        raise RuntimeError("bug")
 
+    monkeypatch.setattr(RatingService, "predict_logged", broken)
     app = create_app(_settings(s3_settings), translator=FakeTranslator())
-    app.dependency_overrides[get_rating_service] = lambda: Broken()
     with TestClient(app, raise_server_exceptions=False) as c:
         r = c.post("/predict", json=movie_payload())
     assert r.status_code == 500
