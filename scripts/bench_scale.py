@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
 
     movies = [normalize_movie(m) for m in load_movies(ROOT / "data" / "snapshot")]
     targets = [
-        t for t in _targets(movies) if t.path in ("/predict", "/recommend") and t.server == "movie-intel"
+        t
+        for t in _targets(movies)
+        if t.path in ("/predict", "/recommend") and t.server == "movie-intel" and not t.label
     ]
     wrk = shutil.which("wrk")
     with ExitStack() as stack:
