@@ -203,6 +203,14 @@ def test_a_text_model_never_answers_from_another_models_cache() -> None:
     praised = TextModel(0.0, {"masterpiece": [1.0, 2.0]})
     panned = TextModel(0.0, {"masterpiece": [1.0, -2.0]})
     assert praised.score(text) == praised.score(text) > 0 > panned.score(text)
+    # A copy or an unpickled model has a cache of its own: changing the copy never changes the original.
+    import copy
+    import pickle
+
+    changed = copy.deepcopy(praised)
+    changed.weights["masterpiece"] = [1.0, -2.0]
+    assert changed.score(text) < 0 < praised.score(text)
+    assert pickle.loads(pickle.dumps(praised)).score(text) == praised.score(text)
 
 
 def test_one_hot_columns_are_named_by_their_prefix() -> None:

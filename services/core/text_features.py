@@ -44,6 +44,14 @@ class TextModel:
         # Per instance, so a reloaded model never answers from the previous one's cache.
         self._cached_score = lru_cache(maxsize=SCORE_CACHE_SIZE)(self._score)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy or an unpickled model gets a cache of its own (the wrapper is bound to this instance).
+        return {"intercept": self.intercept, "weights": self.weights}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
+
     def score(self, text: str) -> float:
         """The model's offset from the training mean for one text; 0 (the mean) when no word is known."""
         return self._cached_score(text)
