@@ -38,21 +38,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.bench_serve import (  # noqa: E402 - after the path is set
-    Cell,
-    HttpxLoad,
-    Target,
-    Wrk,
-    _check,
-    _cpu_split,
-    _demo_s3,
-    _find,
-    _free_port,
-    _measure,
-    _process,
-    _table,
-    _wait,
-)
+from scripts.bench_serve_load import Cell, HttpxLoad, Target, Wrk, measure  # noqa: E402 - after the path is set
+from scripts.bench_serve_report import check, find, table  # noqa: E402
+from scripts.bench_serve_servers import cpu_split, demo_s3, free_port, process, wait  # noqa: E402
 
 log = logging.getLogger("bench_feedback")
 
@@ -112,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     wrk = shutil.which("wrk") if args.generator != "httpx" else None
     if args.generator == "wrk" and wrk is None:
         sys.exit("wrk is not installed: apt-get install -y wrk (or --generator httpx)")
-    server_cpus, generator_cpus = _cpu_split("auto", 1) if wrk else (None, None)
+    server_cpus, generator_cpus = cpu_split("auto", 1) if wrk else (None, None)
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-feedback-")))
         generator: Wrk | HttpxLoad = Wrk(wrk, generator_cpus, tmp) if wrk else HttpxLoad()
@@ -120,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         if url is None:
             env = {
                 **os.environ,
-                **_demo_s3(stack, tmp),
-                "SERVE_PORT": str(_free_port()),
+                **demo_s3(stack, tmp),
+                "SERVE_PORT": str(free_port()),
                 "SERVE_WORKERS": "1",
             }
             if generator_cpus:
@@ -138,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                 *(["taskset", "-c", server_cpus] if server_cpus else []),
                 str(ROOT / "scripts" / "serve.sh"),
             ]
-            proc = stack.enter_context(_process(cmd, env, tmp / "serve.log"))
+            proc = stack.enter_context(process(cmd, env, tmp / "serve.log"))
             pgid = proc.pid
-            _wait(f"{url}/ready", proc, tmp / "serve.log", time.monotonic(), 120)
+            wait(f"{url}/ready", proc, tmp / "serve.log", time.monotonic(), 120)
         catalog = httpx.get(f"{url}/movies/search", params={"q": "the", "limit": 50}, timeout=10).json()[
             "items"
         ]
@@ -150,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         for target in _targets(ids):
             for level in levels:
                 log.info("%s at concurrency %d", target.name, level)
-                cells.append(_measure(generator, url, target, level, args.seconds, pgid))
+                cells.append(measure(generator, url, target, level, args.seconds, pgid))
         log.info("waiting for the flusher to empty the spool")
         flushed = _flushed(url)
     load_end = os.getloadavg()
@@ -163,16 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"- load generator: {generator.name}; pinning: {pinning}; {args.seconds:g} s per cell after a 1 s warm-up\n"
     )
-    print(_table(cells))
+    print(table(cells))
     print()
     fb, rec, health = (
-        _find(cells, "POST /feedback", top),
-        _find(cells, "POST /recommend", top),
-        _find(cells, "GET /health", top),
+        find(cells, "POST /feedback", top),
+        find(cells, "POST /recommend", top),
+        find(cells, "GET /health", top),
     )
     if fb is not None:
         print(
-            _check(
+            check(
                 f"/feedback throughput at concurrency {top}",
                 f"{fb.rps:,.0f} req/s",
                 fb.rps >= 3000,
@@ -180,13 +168,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         print(
-            _check(f"/feedback p99 at concurrency {top}", f"{fb.p99_ms:.2f} ms", fb.p99_ms <= 10, "<= 10 ms")
+            check(f"/feedback p99 at concurrency {top}", f"{fb.p99_ms:.2f} ms", fb.p99_ms <= 10, "<= 10 ms")
         )
         if health is not None and health.rps:
             print(f"- /feedback runs at {fb.rps / health.rps:.0%} of /health's throughput in the same run")
     if rec is not None:
-        print(_check(f"/recommend p99 at concurrency {top}, impressions logged", f"{rec.p99_ms:.2f} ms",
-                     rec.p99_ms <= 30, "<= 30 ms"))  # fmt: skip
+        print(check(f"/recommend p99 at concurrency {top}, impressions logged", f"{rec.p99_ms:.2f} ms",
+                    rec.p99_ms <= 30, "<= 30 ms"))  # fmt: skip
     for stream in ("feedback", "impressions"):
         acc, up = flushed[f"{stream}_accepted"], flushed[f"{stream}_uploaded"]
         print(f"- {stream}: {acc:,.0f} events accepted, {up:,.0f} confirmed in S3 after the run")

@@ -34,17 +34,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_serve import (  # noqa: E402 - the sibling script, found through sys.path
-    HttpxLoad,
-    Target,
-    Wrk,
-    _demo_s3,
-    _free_port,
-    _group_cpu_s,
-    _has_production_rating,
-    _process,
-    _targets,
-    _wait,
+from scripts.bench_serve import _targets  # noqa: E402 - after the path is set
+from scripts.bench_serve_load import HttpxLoad, Target, Wrk  # noqa: E402
+from scripts.bench_serve_servers import (  # noqa: E402
+    demo_s3,
+    free_port,
+    group_cpu_s,
+    has_production_rating,
+    process,
+    wait,
 )
 
 log = logging.getLogger("bench_scale")
@@ -77,18 +75,18 @@ def _nginx(stack: ExitStack, tmp: Path, name: str, ports: list[int], pin: list[s
     shutil.copy(ROOT / "deploy" / "nginx" / "nginx.conf", conf_dir / "nginx.conf")
     servers = "".join(f"  server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n" for p in ports)
     (conf_dir / "upstream.conf").write_text(f"upstream api {{\n{servers}  keepalive 32;\n}}\n")
-    port = _free_port()
+    port = free_port()
     (conf_dir / "listen.conf").write_text(f"listen 127.0.0.1:{port};\n")
     cmd = [*pin, "nginx", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"),
            "-e", str(conf_dir / "error.log"), "-g", f"daemon off; pid {conf_dir / 'nginx.pid'};"]  # fmt: skip
-    proc = stack.enter_context(_process(cmd, dict(os.environ), conf_dir / "nginx.log"))
+    proc = stack.enter_context(process(cmd, dict(os.environ), conf_dir / "nginx.log"))
     url = f"http://127.0.0.1:{port}"
-    _wait(f"{url}/ready", proc, conf_dir / "nginx.log", time.monotonic(), 30)
+    wait(f"{url}/ready", proc, conf_dir / "nginx.log", time.monotonic(), 30)
     return url, proc.pid
 
 
 def _cpu(pgids: list[int]) -> float | None:
-    values = [_group_cpu_s(p) for p in pgids]
+    values = [group_cpu_s(p) for p in pgids]
     return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
 
@@ -175,21 +173,21 @@ def main(argv: list[str] | None = None) -> int:
             log.warning(
                 "wrk not found (apt-get install -y wrk): using the httpx client, which caps the figures"
             )
-        demo = args.demo or not _has_production_rating()
-        env = {**os.environ, **(_demo_s3(stack, tmp) if demo else {})}
+        demo = args.demo or not has_production_rating()
+        env = {**os.environ, **(demo_s3(stack, tmp) if demo else {})}
         source = "demo models on a throw-away S3" if demo else "the configured registry"
         ports, pgids = [], []
         for i in (1, 2):
-            port = _free_port()
+            port = free_port()
             replica_env = {
                 **env, "SERVE_PORT": str(port), "SPOOL_DIR": str(tmp / f"spool-{i}"),
                 "MODEL_CACHE_DIR": str(tmp / f"model-cache-{i}"), "REPLICA_ID": f"bench-scale-{i}",
             }  # fmt: skip
             log.info("starting replica %d on 127.0.0.1:%d (CPUs %s)", i, port, args.server_cpus)
             proc = stack.enter_context(
-                _process([*pin, str(ROOT / "scripts" / "serve.sh")], replica_env, tmp / f"serve-{i}.log")
+                process([*pin, str(ROOT / "scripts" / "serve.sh")], replica_env, tmp / f"serve-{i}.log")
             )
-            _wait(f"http://127.0.0.1:{port}/ready", proc, tmp / f"serve-{i}.log", time.monotonic(), 120)
+            wait(f"http://127.0.0.1:{port}/ready", proc, tmp / f"serve-{i}.log", time.monotonic(), 120)
             ports.append(port)
             pgids.append(proc.pid)
         one_url, one_pgid = _nginx(stack, tmp, "nginx-1", ports[:1], pin)

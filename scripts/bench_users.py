@@ -39,19 +39,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.bench_serve import (  # noqa: E402 - after the path is set
-    Cell,
-    HttpxLoad,
-    Target,
-    Wrk,
-    _cpu_split,
-    _demo_s3,
-    _free_port,
-    _measure,
-    _process,
-    _table,
-    _wait,
-)
+from scripts.bench_serve_load import Cell, HttpxLoad, Target, Wrk, measure  # noqa: E402 - after the path is set
+from scripts.bench_serve_report import table  # noqa: E402
+from scripts.bench_serve_servers import cpu_split, demo_s3, free_port, process, wait  # noqa: E402
 
 log = logging.getLogger("bench_users")
 APP_USERS, HISTORY = 1000, 20
@@ -120,9 +110,9 @@ def _targets() -> list[Target]:
 def serve(settings: Any, env: dict[str, str], tmp: Path, args: argparse.Namespace) -> list[Cell] | str:
     """Start serve.sh on the seeded store; the cells, or why the serving part was skipped."""
     wrk = shutil.which("wrk") if args.generator != "httpx" else None
-    server_cpus, generator_cpus = _cpu_split("auto", 1) if wrk else (None, None)
+    server_cpus, generator_cpus = cpu_split("auto", 1) if wrk else (None, None)
     generator: Wrk | HttpxLoad = Wrk(wrk, generator_cpus, tmp) if wrk else HttpxLoad()
-    port = _free_port()
+    port = free_port()
     server_env = {**os.environ, **env, "SERVE_PORT": str(port), "SERVE_WORKERS": "1",
                   "USER_STORE_PATH": str(settings.user_store_path), "SPOOL_DIR": str(tmp / "spool")}  # fmt: skip
     server_env.pop("USER_STORE_URL", None)
@@ -131,8 +121,8 @@ def serve(settings: Any, env: dict[str, str], tmp: Path, args: argparse.Namespac
         subprocess.run(["taskset", "-a", "-p", "-c", generator_cpus, pid], capture_output=True, check=False)
     url = f"http://127.0.0.1:{port}"
     cmd = [*(["taskset", "-c", server_cpus] if server_cpus else []), str(ROOT / "scripts" / "serve.sh")]
-    with _process(cmd, server_env, tmp / "serve.log") as proc:
-        _wait(f"{url}/ready", proc, tmp / "serve.log", time.monotonic(), 120)
+    with process(cmd, server_env, tmp / "serve.log") as proc:
+        wait(f"{url}/ready", proc, tmp / "serve.log", time.monotonic(), 120)
         probe = {u: httpx.post(f"{url}/recommend", json={"user_id": u, "k": 10}, timeout=10).json()
                  for u in ("cached-0", "live-0")}  # fmt: skip
         if probe["cached-0"].get("cached") is not True or probe["live-0"].get("cached") is not False:
@@ -142,7 +132,7 @@ def serve(settings: Any, env: dict[str, str], tmp: Path, args: argparse.Namespac
         for target in _targets():
             for level in levels:
                 log.info("%s at concurrency %d", target.server, level)
-                cells.append(_measure(generator, url, target, level, args.seconds, proc.pid))
+                cells.append(measure(generator, url, target, level, args.seconds, proc.pid))
     log.info(
         "load generator: %s; pinning: server %s, generator %s", generator.name, server_cpus, generator_cpus
     )
@@ -168,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-users-")))
-        env = _demo_s3(stack, tmp)
+        env = demo_s3(stack, tmp)
         settings = _settings(env, tmp)
         r = precompute(settings, day, args.users)
         cells = None if args.skip_serve else serve(settings, env, tmp, args)
@@ -184,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n/recommend: skipped ({cells})")
     elif cells:
         print("\n/recommend with only a user_id (1,000 users each, 20 stored likes each):\n")
-        print(_table(cells))
+        print(table(cells))
         top = max(c.concurrency for c in cells)
         by = {c.target.server: c for c in cells if c.concurrency == top}
         if "cached user" in by and "live user" in by:
