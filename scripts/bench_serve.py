@@ -45,7 +45,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.bench_serve_load import UNIQUE_LABEL, Cell, HttpxLoad, Target, Wrk, measure  # noqa: E402
-from scripts.bench_serve_load import Measured as Measured  # noqa: E402 - re-exported
 from scripts.bench_serve_report import log_cost, summary, table  # noqa: E402
 from scripts.bench_serve_servers import (  # noqa: E402 - after the path is set
     cpu_split,
@@ -58,9 +57,6 @@ from scripts.bench_serve_servers import (  # noqa: E402 - after the path is set
     reference_model,
     wait,
 )
-
-# Other scripts import these from here: simulate*.py the three helpers, tests/prod_stack.py Measured.
-_free_port, _process, _wait = free_port, process, wait
 
 log = logging.getLogger("bench_serve")
 UNIQUE_BODIES = 10_000

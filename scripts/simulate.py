@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.bench_feedback import _flushed  # noqa: E402 - after the path is set
-from scripts.bench_serve import _free_port, _process, _wait  # noqa: E402
+from scripts.bench_serve_servers import free_port, process, wait  # noqa: E402
 
 log = logging.getLogger("simulate")
 MIN_TRAIN = 12  # users with fewer training movies have too short a future to like anything in
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         url = args.api
         if url is None:
-            port = _free_port()
+            port = free_port()
             url = f"http://127.0.0.1:{port}"
             api_env = {
                 **env,
@@ -174,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
             }
             log.info("==> starting the API on %s (log %s)", url, var / "logs" / "simulate-api.log")
             proc = stack.enter_context(
-                _process([str(ROOT / "scripts" / "serve.sh")], api_env, var / "logs" / "simulate-api.log")
+                process([str(ROOT / "scripts" / "serve.sh")], api_env, var / "logs" / "simulate-api.log")
             )
-            _wait(f"{url}/ready", proc, var / "logs" / "simulate-api.log", time.monotonic(), 120)
+            wait(f"{url}/ready", proc, var / "logs" / "simulate-api.log", time.monotonic(), 120)
         env["SERVE_URL"] = url  # the pipeline's last task reloads this API when it promotes a version
         with httpx.Client(base_url=url, timeout=30) as http:
             for n in range(1, args.days + 1):

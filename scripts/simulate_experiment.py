@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.bench_feedback import _flushed  # noqa: E402 - after the path is set
-from scripts.bench_serve import _free_port, _process, _wait  # noqa: E402
+from scripts.bench_serve_servers import free_port, process, wait  # noqa: E402
 from scripts.simulate import MIN_TRAIN, _pipeline, _post, _users  # noqa: E402
 
 log = logging.getLogger("simulate")
@@ -216,13 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         url = args.api
         if url is None:  # started after the experiment, so it serves both arms from its first request
-            port = _free_port()
+            port = free_port()
             url = f"http://127.0.0.1:{port}"
             api_log = var / "logs" / "simulate-experiment-api.log"
             api_env = {**env, "SERVE_PORT": str(port), "SPOOL_DIR": str(var / "spool-simulate"), "S3_EMBEDDED": "0"}  # fmt: skip
             log.info("==> starting the API on %s (log %s)", url, api_log)
-            proc = stack.enter_context(_process([str(ROOT / "scripts" / "serve.sh")], api_env, api_log))
-            _wait(f"{url}/ready", proc, api_log, time.monotonic(), 180)
+            proc = stack.enter_context(process([str(ROOT / "scripts" / "serve.sh")], api_env, api_log))
+            wait(f"{url}/ready", proc, api_log, time.monotonic(), 180)
         ctx.settings = ctx.settings.model_copy(update={"serve_url": url, "admin_token": SecretStr(token)})
         notify_serving(ctx, [])  # a running API is reloaded onto the experiment; ours already serves it
         with httpx.Client(base_url=url, timeout=30) as http:

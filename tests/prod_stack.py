@@ -3,7 +3,6 @@
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -224,9 +223,7 @@ class Load(threading.Thread):
 
     def __init__(self, url: str, seconds: float, concurrency: int = 16, chunk: float = 4.0) -> None:
         super().__init__(daemon=True)
-        sys.path.insert(0, str(ROOT / "scripts"))
-        from bench_serve import HttpxLoad, Measured, Target, Wrk
-
+        from scripts.bench_serve_load import HttpxLoad, Measured, Target, Wrk
         from tests.serve_fixtures import movie_payload
 
         bodies = [json.dumps(movie_payload(runtime=80 + i, budget=1e6 * (i + 1))) for i in range(20)]
@@ -243,7 +240,7 @@ class Load(threading.Thread):
         self._halt.set()
 
     def run(self) -> None:
-        from bench_serve import Measured
+        from scripts.bench_serve_load import Measured
 
         self.started = time.time()
         try:
