@@ -28,7 +28,8 @@ from services.core.storage import ObjectStore
 from services.serve.app import create_app
 from services.serve.event_schemas import FeedbackEventIn
 from services.serve.rating_service import RatingService
-from services.serve.schemas import RELEASE_DATE_PATTERN, MovieIn, RecommendIn
+from services.serve.schemas import RecommendIn
+from services.serve.schemas_predict import RELEASE_DATE_PATTERN, MovieIn
 from tests.serve_fixtures import (
     FakeRecommender,
     FakeTranslator,

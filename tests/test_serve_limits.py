@@ -19,7 +19,7 @@ from services.core.registry import Registry
 from services.core.settings import Settings
 from services.serve.app import create_app
 from services.serve.limits import BODY_LIMITS, human
-from services.serve.schemas import MAX_BATCH, MAX_BATCH_TEXT_CHARS
+from services.serve.schemas_predict import MAX_BATCH, MAX_BATCH_TEXT_CHARS
 from tests import processes
 from tests.conftest import ROOT
 from tests.serve_fixtures import (

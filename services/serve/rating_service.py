@@ -18,7 +18,7 @@ from services.core.features import featurize_one, is_one_hot
 from services.core.movie import normalize_movie
 from services.serve.metrics import ServeMetrics
 from services.serve.request_ids import server_event_id
-from services.serve.schemas import MovieIn, PredictionOut, Sentiment
+from services.serve.schemas_predict import MovieIn, PredictionOut, Sentiment
 from services.serve.state import RatingBundle
 from services.serve.translate import OverviewTranslator, TranslationResult
 

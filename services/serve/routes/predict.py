@@ -12,16 +12,8 @@ from pydantic import TypeAdapter, ValidationError
 from services.serve.deps import EventLogDep, RatingServiceDep, get_event_log, get_rating_service
 from services.serve.event_log import EventLog
 from services.serve.rating_service import RatingService
-from services.serve.schemas import (
-    NO_MODEL,
-    UNREADABLE_BODY,
-    URL_TOO_LONG,
-    BatchIn,
-    BatchOut,
-    MovieIn,
-    PredictionOut,
-    PredictQuery,
-)
+from services.serve.schemas import NO_MODEL, UNREADABLE_BODY, URL_TOO_LONG
+from services.serve.schemas_predict import BatchIn, BatchOut, MovieIn, PredictionOut, PredictQuery
 
 router = APIRouter(prefix="/predict", tags=["predict"])
 
