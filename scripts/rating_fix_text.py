@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from services.core.text_features import TEXT_MIN_DF, movie_text, tokens
+from services.core.text_features import TEXT_MIN_DF, movie_text, tfidf_matrix, tokens
 
 
 @dataclass
@@ -54,24 +54,10 @@ class SvdText:
 
 def fit_svd_text(movies: Sequence[dict[str, Any]], dims: int, seed: int = 0) -> SvdText:
     """Fit the vocabulary, idf and components on the training movies only."""
-    from scipy import sparse
     from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    docs = [Counter(tokens(movie_text(m))) for m in movies]
-    df = Counter(w for d in docs for w in d)
-    words = sorted(w for w, n in df.items() if n >= TEXT_MIN_DF and w not in ENGLISH_STOP_WORDS)
+    # The same TF-IDF rows the text signal is fitted on.
+    words, idf, x = tfidf_matrix([movie_text(m) for m in movies], TEXT_MIN_DF)
     vocab = {w: i for i, w in enumerate(words)}
-    n = len(docs)
-    idf = np.array([math.log((1 + n) / (1 + df[w])) + 1.0 for w in words])
-    rows, cols, vals = [], [], []
-    for r, d in enumerate(docs):
-        known = [(vocab[w], (1.0 + math.log(c)) * idf[vocab[w]]) for w, c in d.items() if w in vocab]
-        norm = math.sqrt(sum(v * v for _, v in known)) or 1.0
-        for c, v in known:
-            rows.append(r)
-            cols.append(c)
-            vals.append(v / norm)
-    x = sparse.csr_matrix((vals, (rows, cols)), shape=(n, len(words)))
     svd = TruncatedSVD(dims, random_state=seed).fit(x)
     return SvdText(vocab, idf, svd.components_)

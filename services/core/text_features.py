@@ -77,25 +77,21 @@ class TextModel:
         )
 
 
-def fit_text_model(
-    texts: Sequence[str], y: Sequence[float], alpha: float = TEXT_ALPHA, min_df: int = TEXT_MIN_DF
-) -> TextModel:
-    """Fit on training texts and ratings (scikit-learn is imported here: training hosts only)."""
+def tfidf_matrix(texts: Sequence[str], min_df: int = TEXT_MIN_DF) -> tuple[list[str], Any, Any]:
+    """(vocabulary, idf, rows): sublinear, L2-normalised TF-IDF of training texts, as TextModel scores one.
+
+    The vocabulary is the words in at least min_df texts, English stop words left out; the idf is smoothed
+    as scikit-learn's TfidfVectorizer computes it. scikit-learn and scipy are imported here: training only.
+    """
     import numpy as np
     from scipy import sparse
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-    from sklearn.linear_model import Ridge
 
-    if len(texts) < 2:
-        return TextModel()
     docs = [Counter(tokens(t)) for t in texts]
     df = Counter(w for d in docs for w in d)
     vocab = sorted(w for w, n in df.items() if n >= min_df and w not in ENGLISH_STOP_WORDS)
-    if not vocab:
-        return TextModel()
     index = {w: i for i, w in enumerate(vocab)}
     n = len(docs)
-    # Smoothed idf, as scikit-learn's TfidfVectorizer computes it.
     idf = np.array([math.log((1 + n) / (1 + df[w])) + 1.0 for w in vocab])
     rows, cols, vals = [], [], []
     for r, d in enumerate(docs):
@@ -105,9 +101,23 @@ def fit_text_model(
             rows.append(r)
             cols.append(c)
             vals.append(v / norm)
-    x = sparse.csr_matrix((vals, (rows, cols)), shape=(n, len(vocab)))
+    return vocab, idf, sparse.csr_matrix((vals, (rows, cols)), shape=(n, len(vocab)))
+
+
+def fit_text_model(
+    texts: Sequence[str], y: Sequence[float], alpha: float = TEXT_ALPHA, min_df: int = TEXT_MIN_DF
+) -> TextModel:
+    """Fit on training texts and ratings (scikit-learn is imported here: training hosts only)."""
+    import numpy as np
+    from sklearn.linear_model import Ridge
+
+    if len(texts) < 2:
+        return TextModel()
+    vocab, idf, x = tfidf_matrix(texts, min_df)
+    if not vocab:
+        return TextModel()
     target = np.asarray(y, dtype=np.float64)
     ridge = Ridge(alpha=alpha).fit(x, target - target.mean())
     # Rounded so the JSON stays small; the in-memory model uses the same rounded numbers as serving.
-    weights = {w: [round(float(idf[i]), 6), round(float(ridge.coef_[i]), 6)] for w, i in index.items()}
+    weights = {w: [round(float(idf[i]), 6), round(float(ridge.coef_[i]), 6)] for i, w in enumerate(vocab)}
     return TextModel(round(float(ridge.intercept_), 6), weights)
