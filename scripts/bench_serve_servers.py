@@ -158,7 +158,7 @@ def reference_model(tmp: Path, movies: list[dict[str, Any]]) -> Path:
     """The reference's model: an XGBRegressor on five encoded columns, pickled (bench-time only)."""
     from xgboost import XGBRegressor
 
-    from services.core.features import sentiment
+    from services.core.sentiment import sentiment
 
     rows = [m for m in movies if m["vote_average"] is not None and (m["vote_count"] or 0) >= 10][:1500]
     genres = sorted({(m["genres"] or ["none"])[0] for m in rows})

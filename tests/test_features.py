@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from services.core import features as F
+from services.core import sentiment as S
 from services.core.movie import normalize_movie
 
 MOVIE = normalize_movie(
@@ -187,13 +188,13 @@ def test_the_leak_guard_holds_with_learned_features() -> None:
 def test_a_repeated_overview_is_answered_from_the_cache_with_the_same_features() -> None:
     enc = F.fit_encoders(_training_set())
     movie = {**MOVIE, "overview": "An utterly delightful, hilarious romp. " + str(random_suffix())}
-    F.sentiment.cache_clear()
+    S.sentiment.cache_clear()
     first = F.featurize_one(movie, enc)
-    hits = F.sentiment.cache_info().hits
+    hits = S.sentiment.cache_info().hits
     again = F.featurize_one(dict(movie), enc)
-    assert F.sentiment.cache_info().hits == hits + 1
+    assert S.sentiment.cache_info().hits == hits + 1
     np.testing.assert_array_equal(first, again)
-    assert F.sentiment.cache_info().maxsize == F.SENTIMENT_CACHE_SIZE  # bounded: memory stays flat
+    assert S.sentiment.cache_info().maxsize == S.SENTIMENT_CACHE_SIZE  # bounded: memory stays flat
 
 
 def test_a_text_model_never_answers_from_another_models_cache() -> None:

@@ -15,13 +15,12 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from services.core.movie import POST_RELEASE_FIELDS
-from services.core.sentiment import pattern_sentiment
+from services.core.sentiment import sentiment
 from services.core.text_features import TextModel, fit_text_model, movie_text
 
 UNKNOWN = "<unknown>"
@@ -176,23 +175,6 @@ def feature_names(enc: Encoders) -> list[str]:
 def is_one_hot(name: str) -> bool:
     """Whether a feature is a one-hot indicator (genre=..., country=..., company=...): 0 or 1, never missing."""
     return name.startswith(ONE_HOT_PREFIXES)
-
-
-# Sentiment is a pure function of the text and the most expensive feature (~0.1 ms of a request), and the
-# same overview comes back often (a form submitted again, a batch rescored, a retry): remembering the last
-# few thousand answers makes a repeat free. Bounded, so memory stays flat (~10 MB at 2,000-char texts).
-SENTIMENT_CACHE_SIZE = 4096
-
-
-@lru_cache(maxsize=SENTIMENT_CACHE_SIZE)
-def sentiment(text: str) -> tuple[float, float]:
-    """TextBlob polarity (-1..1) and subjectivity (0..1) of an English text."""
-    if not text:
-        return 0.0, 0.0
-    # TextBlob(text).sentiment runs exactly this (its default PatternAnalyzer), but first builds a
-    # blob and a fresh namedtuple class per call: calling it directly is ~2x cheaper per request.
-    polarity, subjectivity = pattern_sentiment(text)
-    return float(polarity), float(subjectivity)
 
 
 def _year_month(date: str | None) -> tuple[float, float]:

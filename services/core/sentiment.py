@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 _EOS = "END-OF-SENTENCE"  # textblob's paragraph-break token, dropped from every sentence
@@ -231,3 +232,18 @@ def pattern_sentiment(text: str) -> tuple[float, float]:
         subjectivity += 1 * s
     count = float(len(a) or 1)
     return polarity / count, subjectivity / count
+
+
+# Sentiment is a pure function of the text and the most expensive feature of a request, and the same
+# overview comes back often (a form submitted again, a batch rescored, a retry): remembering the last few
+# thousand answers makes a repeat free. Bounded, so memory stays flat (~10 MB at 2,000-char texts).
+SENTIMENT_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=SENTIMENT_CACHE_SIZE)
+def sentiment(text: str) -> tuple[float, float]:
+    """Polarity (-1..1) and subjectivity (0..1) of an English text, as TextBlob scores it (0, 0 when empty)."""
+    if not text:
+        return 0.0, 0.0
+    polarity, subjectivity = pattern_sentiment(text)
+    return float(polarity), float(subjectivity)

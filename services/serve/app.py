@@ -13,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.routing import Match, Route
 
-from services.core.features import sentiment
 from services.core.registry import Registry
+from services.core.sentiment import sentiment
 from services.core.settings import Settings, get_settings
 from services.core.storage import ObjectStore
 from services.core.user_store import GuardedStore, open_user_store

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from services.core.features import sentiment
+from services.core.sentiment import sentiment
 
 RECIPE_FEATURES = ("runtime", "genre_encoded", "lang_encoded", "overview_sentiment", "overview_len")
 RECIPE_PARAMS: dict[str, Any] = {
