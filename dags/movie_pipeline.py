@@ -20,8 +20,11 @@ model and monitor runs the drift reports; alert then fails (and calls the webhoo
 bad, without holding training back.
 
 Each task is idempotent for its data day and exchanges S3 keys through XCom, never data.
-The work itself lives in `services/train/`; this file only wires it (and imports nothing heavy at
-parse time).
+The work itself lives in `services/train/`, one package per capability, each with a `steps.py` this
+file calls as `steps.<task>(ctx, day, *inputs)`: `movies/` (collect, validate), `rating/` (features,
+candidates, selection), `feedback/` (curation, online evaluation), `experiments/` (the judge),
+`recommender/` (training, precompute) and `monitoring/` (live error, drift, alert); `notify.py`
+reloads serving. This file only wires them (and imports nothing heavy at parse time).
 """
 
 from __future__ import annotations
@@ -68,115 +71,106 @@ def movie_pipeline() -> None:
     @task
     def collect() -> dict[str, Any]:
         """Today's ~100 movies from TMDB (or the bundled snapshot) into a raw S3 partition."""
-        from services.train import steps
+        from services.train.movies import steps
 
         return steps.collect(_ctx(), _data_day())
 
     @task
     def validate(collected: dict[str, Any]) -> dict[str, Any]:
         """Schema and range checks; bad rows quarantined with their reason."""
-        from services.train import steps
+        from services.train.movies import steps
 
-        return steps.validate_step(_ctx(), _data_day())
+        return steps.validate(_ctx(), _data_day())
 
     @task
     def build_features(validated: dict[str, Any]) -> dict[str, Any]:
         """Time-respecting split, encoders fitted on train only, leak guard, feature matrices."""
-        from services.train import steps
+        from services.train.rating import steps
 
         return steps.build_features(_ctx(), _data_day(), validated["curated"], validated["partitions"])
 
     @task
     def train_rating(features: dict[str, Any], algorithm: str) -> dict[str, Any]:
         """One rating candidate, tracked in W&B."""
-        from services.train import steps
+        from services.train.rating import steps
 
         return steps.train_rating(_ctx(), _data_day(), features, algorithm)
 
     @task
     def collect_feedback() -> dict[str, Any]:
         """The data day's app feedback (and the re-curation window's): deduplicated, checked, curated."""
-        from services.train.curation import collect_feedback_step
+        from services.train.feedback import steps
 
-        return collect_feedback_step(_ctx(), _data_day())
+        return steps.collect_feedback(_ctx(), _data_day())
 
     @task
     def judge_experiment(feedback: dict[str, Any]) -> dict[str, Any]:
         """The running recommender canary judged per user from its start to the data day; report, then pointers."""
-        from services.train.experiment_step import judge_experiment as judge
+        from services.train.experiments import steps
 
-        return judge(_ctx(), _data_day())
+        return steps.judge_experiment(_ctx(), _data_day())
 
     @task
     def train_recommender(validated: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any]:
         """Baselines and the torch sequential recommender; publishes the winner under `recommender`."""
-        from services.train.feedback import load_curated_feedback
-        from services.train.raw_store import read_jsonl
-        from services.train.recommender.task import run_recommender_task
+        from services.train.recommender import steps
 
-        ctx, date = _ctx(), _data_day()
-        return run_recommender_task(
-            ctx.settings, ctx.registry, ctx.tracker,
-            logical_date=date, max_epochs=ctx.settings.recommender_max_epochs,
-            feedback=load_curated_feedback(ctx.store, date),
-            collected=read_jsonl(ctx.store, validated["curated"]),
-        )  # fmt: skip
+        return steps.train_recommender(_ctx(), _data_day(), validated)
 
     @task
     def precompute_recs(recommender: dict[str, Any]) -> dict[str, Any]:
         """Top-k for every user active in PRECOMPUTE_DAYS: to recs/dt=…/ on S3 and into the user store."""
-        from services.train.precompute import precompute_recs as precompute
+        from services.train.recommender import steps
 
-        ctx = _ctx()
-        return precompute(ctx.settings, ctx.store, _data_day())
+        return steps.precompute_recs(_ctx(), _data_day())
 
     @task
     def evaluate_online(feedback: dict[str, Any]) -> dict[str, Any]:
         """Hit rate, MRR and coverage of each recommender version on the day's impressions."""
-        from services.train.curation import evaluate_online_step
+        from services.train.feedback import steps
 
-        return evaluate_online_step(_ctx(), _data_day())
+        return steps.evaluate_online(_ctx(), _data_day())
 
     @task
     def evaluate_live(validated: dict[str, Any]) -> dict[str, Any]:
         """Production rating model's RMSE and MAE on the day's new labelled movies (and the recipe's)."""
-        from services.train.monitoring.live_eval import evaluate_live
+        from services.train.monitoring import steps
 
-        return evaluate_live(_ctx(), _data_day())
+        return steps.evaluate_live(_ctx(), _data_day())
 
     @task
     def monitor(validated: dict[str, Any]) -> dict[str, Any]:
         """Evidently drift reports: the day's /predict inputs and new movies against the training features."""
-        from services.train.monitoring.monitor import monitor
+        from services.train.monitoring import steps
 
-        return monitor(_ctx(), _data_day())
+        return steps.monitor(_ctx(), _data_day())
 
     @task(retries=0, trigger_rule="all_done")
     def alert() -> dict[str, Any]:
         """Fails, and posts to ALERT_WEBHOOK_URL, when live error or drift passes its threshold."""
         from airflow.exceptions import AirflowFailException
 
-        from services.train.monitoring.alerts import AlertRaised, raise_alerts
+        from services.train.monitoring import steps
+        from services.train.monitoring.alerts import AlertRaised
 
-        ctx = _ctx()
         try:
-            return raise_alerts(ctx.store, ctx.settings, _data_day())
+            return steps.alert(_ctx(), _data_day())
         except AlertRaised as exc:
             raise AirflowFailException(f"bad day: {exc}") from exc
 
     @task
     def select_and_publish(features: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any]:
         """Pick the challenger, compare with production on the same rows, publish, maybe promote."""
-        from services.train import steps
+        from services.train.rating import steps
 
         return steps.select_and_publish(_ctx(), _data_day(), features, candidates)
 
     @task
     def notify_serving(rating: dict[str, Any], recommender: dict[str, Any]) -> dict[str, Any]:
         """Reload every replica (SERVE_URL) whose /ready differs from the production pointers."""
-        from services.train import steps
+        from services.train.notify import notify_serving as notify
 
-        return steps.notify_serving(_ctx(), [rating, recommender])
+        return notify(_ctx(), [rating, recommender])
 
     collected = collect()
     validated = validate(collected)

@@ -11,7 +11,7 @@ production shape) or SQLite under var/ by default.
 pick_split → tune_xgboost, tune_lightgbm, tune_random_forest (in parallel) → publish: best.json under
 `tuning/rating/dt=<data day>/`, then the `tuning/rating/latest.json` pointer, which the daily
 train tasks read. The daily DAG never searches, so its quiet-day rerun stays fast.
-This file only wires `services/train/tuning_steps.py` (and imports nothing heavy at parse time).
+This file only wires `services/train/rating/tuning/steps.py` (and imports nothing heavy at parse time).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def rating_tune() -> None:
     @task
     def pick_split() -> str:
         """The data day whose stored train/val split every tune task searches on (the newest)."""
-        from services.train.tuning_steps import pick_split as pick
+        from services.train.rating.tuning.steps import pick_split as pick
 
         return pick(_ctx())
 
@@ -57,7 +57,7 @@ def rating_tune() -> None:
         """One algorithm's study within its share of the time budget; result to S3."""
         from airflow.exceptions import AirflowSkipException
 
-        from services.train.tuning_steps import algorithms_from, tune_algorithm
+        from services.train.rating.tuning.steps import algorithms_from, tune_algorithm
 
         ctx = _ctx()
         chosen = algorithms_from(ctx.settings.tune_algorithms)
@@ -69,7 +69,7 @@ def rating_tune() -> None:
     @task(trigger_rule="none_failed_min_one_success")
     def publish(data_day: str, tuned: list[dict[str, Any] | None]) -> dict[str, Any]:
         """best.json of the data day, then the latest.json pointer daily training reads."""
-        from services.train.tuning_steps import publish_tuned
+        from services.train.rating.tuning.steps import publish_tuned
 
         return publish_tuned(_ctx(), data_day, [t for t in tuned if t])
 

@@ -58,7 +58,7 @@ def _child(mode: str) -> dict[str, object]:
     from services.train.monitoring.drift import DRIFT_FEATURES
     from services.train.monitoring.monitor import monitor
     from services.train.monitoring.predictions_log import sample_predictions
-    from services.train.monitoring.production import load_production
+    from services.train.rating.production import load_production
 
     settings = Settings(_env_file=None, wandb_mode="disabled")
     ctx = Context.from_settings(settings)

@@ -145,8 +145,8 @@ def upload(store: ObjectStore, stream: str, table: pa.Table, replicas: int, batc
 
 def measure(settings: Settings, window_days: int) -> dict[str, Any]:
     """Run the two pipeline steps on DAY; their times and peak RSS each (run in a fresh child process)."""
-    from services.train.feedback import collect_feedback
-    from services.train.online_eval import evaluate_online
+    from services.train.feedback.curate import collect_feedback
+    from services.train.feedback.online_eval import evaluate_online
     from services.train.tracking import Tracker
 
     store = ObjectStore.from_settings(settings)

@@ -1,4 +1,4 @@
-"""Figures of the canary's statistics (services/train/experiment_stats.py), on simulated users.
+"""Figures of the canary's statistics (services/train/experiments/stats.py), on simulated users.
 
     .venv/bin/python scripts/bench_experiment.py [--reps 300] [--seed 0]
 
@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.core.experiments import ExperimentRule  # noqa: E402
-from services.train.experiment_stats import Comparison, arm_sample, compare, decide  # noqa: E402
+from services.train.experiments.stats import Comparison, arm_sample, compare, decide  # noqa: E402
 
 RULE = ExperimentRule()  # delta 0.01, 200 users per arm, 7 days, 95%
 BASE_HIT = 0.30  # per response, production

@@ -31,10 +31,10 @@ from services.core.features import (
     fit_encoders,
 )
 from services.core.settings import Settings
-from services.train.rating_data import Matrices, Split, build_matrices, first_run_rows, targets, time_split
-from services.train.rating_models import regression_metrics, train_candidate
-from services.train.reference_recipe import train_recipe
-from services.train.select import choose_challenger
+from services.train.rating.data import Matrices, Split, build_matrices, first_run_rows, targets, time_split
+from services.train.rating.models import regression_metrics, train_candidate
+from services.train.rating.reference_recipe import train_recipe
+from services.train.rating.select import choose_challenger
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.90

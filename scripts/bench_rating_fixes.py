@@ -33,7 +33,7 @@ from rating_fix_text import fit_svd_text
 from services.core.features import Encoders, featurize_one, fit_encoders
 from services.core.rating_model import load_rating_model
 from services.core.settings import Settings
-from services.train.rating_data import (
+from services.train.rating.data import (
     Matrices,
     Split,
     build_matrices,
@@ -41,8 +41,8 @@ from services.train.rating_data import (
     refit_split,
     time_split,
 )
-from services.train.rating_models import rmse, train_candidate
-from services.train.select import choose_challenger
+from services.train.rating.models import rmse, train_candidate
+from services.train.rating.select import choose_challenger
 
 ROOT = Path(__file__).resolve().parents[1]
 ALGORITHMS = ("xgboost", "lightgbm", "random_forest", "mean")

@@ -30,6 +30,7 @@ import pandas as pd
 
 from services.core.recommender_runtime import SequentialRecommender
 from services.core.sasrec import SASRecConfig
+from services.train.movies.snapshot import load_links, load_ratings
 from services.train.recommender.baselines import fit_item_knn, fit_popularity
 from services.train.recommender.data import SequenceSplits, build_interactions, load_snapshot_data
 from services.train.recommender.item_features import fit_vocabulary, rows_for
@@ -41,7 +42,6 @@ from services.train.recommender.metrics import (
     split_scores,
 )
 from services.train.recommender.train_sasrec import TrainConfig, train_sasrec
-from services.train.snapshot import load_links, load_ratings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script, when loaded by path
 import bench_cold_start  # noqa: E402

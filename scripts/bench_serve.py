@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
 
     from services.core.movie import normalize_movie
-    from services.train.snapshot import load_movies
+    from services.train.movies.snapshot import load_movies
 
     movies = [normalize_movie(m) for m in load_movies(ROOT / "data" / "snapshot")]
     targets = _targets(movies)

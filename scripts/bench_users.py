@@ -5,7 +5,7 @@ over the whole catalog, as `bench.sh serve --demo`), with a fresh local user sto
 
 1. 1,000 "cached" app users (20 likes each, taken from MovieLens sequences) post their feedback, which is
    curated (collect_feedback) and applied to the user store as /feedback would; 1,000 "live" users only
-   reach the store. precompute_recs (services/train/precompute.py) then ranks the cached app users and
+   reach the store. precompute_recs (services/train/recommender/precompute.py) then ranks the cached app users and
    the snapshot's MovieLens users, repeated under distinct ids until there are --users of them (the
    snapshot has ~650), writes the lists to S3 and loads them into the store. Its time per 10,000 users
    is printed (ranking alone, and in all: S3 write and store load included).
@@ -75,8 +75,8 @@ def precompute(settings: Any, day: str, users_wanted: int) -> dict[str, Any]:
     from services.core import events
     from services.core.storage import ObjectStore
     from services.core.user_store import open_user_store
-    from services.train.feedback import collect_feedback
-    from services.train.precompute import movielens_inputs, precompute_recs
+    from services.train.feedback.curate import collect_feedback
+    from services.train.recommender.precompute import movielens_inputs, precompute_recs
 
     store = ObjectStore.from_settings(settings)
     base = movielens_inputs(settings)

@@ -95,7 +95,8 @@ def _day_traffic(http: httpx.Client, users: list, liked: dict[str, list[int]], f
 def _day_metrics(store: Any, day: str, request_ids: list[str]) -> list[dict[str, Any]]:
     """The online metrics of one simulated day's responses, per recommender version (evaluate_online's join)."""
     from services.core import events
-    from services.train.online_eval import usable_impressions, version_metrics
+    from services.train.feedback.impressions import usable_impressions
+    from services.train.feedback.online_eval import version_metrics
 
     wanted = set(request_ids)
     impressions, _ = usable_impressions(

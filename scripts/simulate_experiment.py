@@ -14,7 +14,7 @@ the candidate arm at 0.2 would take 1,000. Each simulated day new users arrive (
 those of earlier days come back: each asks /recommend with their user id (the API puts them in an arm
 by hash(experiment, user)) and likes the shown movies that are in their real future (the second half
 of their MovieLens history, with the response's request id), so they prefer what the better model
-ranks. Then the API's spool is flushed, the day's feedback curated (collect_feedback_step) and the
+ranks. Then the API's spool is flushed, the day's feedback curated (feedback.steps.collect_feedback) and the
 experiment judged by judge_experiment, the very function of the DAG's task, guards included (the
 API's /metrics). It stops at the first promote or rollback and reloads the API.
 
@@ -237,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
 def run_days(ctx: Any, http: httpx.Client, url: str, experiment: Any, users: list, per_day: int,
              days: int) -> dict[str, Any] | None:  # fmt: skip
     """Each day: visits, flush, curation, judgement; the last day's report (None if none was judged)."""
-    from services.train.curation import collect_feedback_step
-    from services.train.experiment_step import judge_experiment
+    from services.train.experiments.steps import judge_experiment
+    from services.train.feedback.steps import collect_feedback
 
     liked = {u: list(seen) for u, seen, _ in users}
     start = date.fromisoformat(experiment.started_at[:10])
@@ -252,7 +252,7 @@ def run_days(ctx: Any, http: httpx.Client, url: str, experiment: Any, users: lis
                  arms.count("production"), arms.count("candidate"))  # fmt: skip
         _flushed(url)
         for day in _real_days(start):
-            collect_feedback_step(ctx, day)
+            collect_feedback(ctx, day)
         result = judge_experiment(ctx, (start + timedelta(days=n - 1)).isoformat())
         if "report" not in result:  # nothing judged (the experiment ended meanwhile): say why
             log.info("    not judged: %s", result.get("reason") or result)

@@ -13,4 +13,4 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 case "${1:-}" in -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 s3_up
-exec "$PY" -m services.train.tune_cli "$@"
+exec "$PY" -m services.train.rating.tuning.cli "$@"

@@ -142,7 +142,7 @@ def _dags_test(airflow: str, env: dict[str, str], home: Path, date: str) -> tupl
 
 def _shifted_requests(n: int = 40) -> list[dict[str, object]]:
     """/predict bodies shifted on purpose: real overviews, but every runtime past 200 min, one language, one genre."""
-    from services.train.snapshot import load_movies
+    from services.train.movies.snapshot import load_movies
 
     overviews = [m["overview"] for m in load_movies(SNAPSHOT) if (m.get("overview") or "").strip()][:n]
     return [

@@ -24,7 +24,7 @@ from services.core.features import Encoders, feature_names, featurize, featurize
 from services.core.rating_model import save_rating_model
 from services.core.registry import Registry
 from services.core.storage import ObjectStore
-from services.train.rating_data import first_run_rows
+from services.train.rating.data import first_run_rows
 from tests.serve_fixtures import SNAPSHOT
 
 BUILT_ON = "2026-11-30"

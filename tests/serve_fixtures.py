@@ -20,7 +20,7 @@ from services.core.features import Encoders, feature_names, featurize, fit_encod
 from services.core.movie import normalize_movie
 from services.core.rating_model import save_rating_model
 from services.core.registry import Manifest, Registry
-from services.train.snapshot import load_movies
+from services.train.movies.snapshot import load_movies
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "snapshot"
 N_TRAIN = 1500

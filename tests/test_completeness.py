@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.train.completeness import completeness
+from services.train.feedback.completeness import completeness
 
 DAY = "2026-12-02"
 

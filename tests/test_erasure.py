@@ -15,9 +15,9 @@ from services.core.storage import ObjectStore
 from services.serve.app import create_app
 from services.train import raw_store
 from services.train.context import Context
-from services.train.curation import collect_feedback_step
-from services.train.erasure import drop_erased, erased_users, erasure_key
-from services.train.feedback import curated_days, curated_key, load_curated_feedback, quarantine_key
+from services.train.feedback.curated import curated_days, curated_key, load_curated_feedback, quarantine_key
+from services.train.feedback.erasure import drop_erased, erased_users, erasure_key
+from services.train.feedback.steps import collect_feedback
 from tests.serve_fixtures import (
     FakeTranslator,
     fake_recommender_loader,
@@ -62,13 +62,13 @@ def test_an_erased_user_leaves_every_curated_day_old_ones_included(
         rows = [fb(f"a-{day}", "ana", day), fb(f"b-{day}", "bob", day, tmdb_id=11)]
         rows.append(fb(f"bad-{day}", "ana", day, kind="shrug"))  # quarantined: it holds her id too
         upload(store, day, rows)
-    collect_feedback_step(ctx, OLD)
-    collect_feedback_step(ctx, EARLIER)
+    collect_feedback(ctx, OLD)
+    collect_feedback(ctx, EARLIER)
     assert day_users(store, OLD) == ["ana", "bob"] and quarantined_users(store, OLD) == ["ana"]
 
     store.put_json(erasure_key("ana"), {"user_id": "ana"})  # what DELETE /users/ana leaves
     assert set(erased_users(store)) == {"ana"}
-    result = collect_feedback_step(ctx, DAY)
+    result = collect_feedback(ctx, DAY)
 
     # The window (EARLIER..DAY) is curated without her, the day OLD outside it is rewritten.
     assert result["erased_events"] == 2
@@ -81,7 +81,7 @@ def test_an_erased_user_leaves_every_curated_day_old_ones_included(
     assert result["users"] == 1 and result["interactions"] == 1
 
     # The next run has no new marker: no old day is read, and re-curation from raw still leaves her out.
-    again = collect_feedback_step(ctx, DAY)
+    again = collect_feedback(ctx, DAY)
     assert again["erasure"] == {"new_markers": 0, "days_read": 0, "days_rewritten": [], "events": 0}
     assert again["erased_events"] == 2 and day_users(store, DAY) == ["bob"]
 
@@ -93,8 +93,8 @@ def test_a_user_who_comes_back_after_the_erasure_starts_from_nothing(
     upload(store, DAY, [fb("a1", "ana", DAY)])
     store.put_json(erasure_key("ana"), {"user_id": "ana"})
     upload(store, LATER, [fb("a2", "ana", LATER, tmdb_id=11)])  # her events after the marker's time
-    collect_feedback_step(ctx, DAY)
-    result = collect_feedback_step(ctx, LATER)
+    collect_feedback(ctx, DAY)
+    result = collect_feedback(ctx, LATER)
     assert day_users(store, DAY) == []
     assert [r["event_id"] for r in load_curated_feedback(store, LATER)] == ["a2"]
     assert result["erased_events"] == 0
@@ -120,7 +120,7 @@ def test_an_event_in_the_same_second_as_the_marker_is_dropped(
     second = marker.modified.strftime("%Y-%m-%dT%H:%M:%S")
     day = second[:10]
     upload(store, day, [fb("a1", "ana", day, ts=f"{second}.999Z"), fb("b1", "bob", day, ts=f"{second}.999Z")])
-    result = collect_feedback_step(_ctx(s3_settings, store), day)
+    result = collect_feedback(_ctx(s3_settings, store), day)
     assert result["erased_events"] == 1 and day_users(store, day) == ["bob"]
 
 
@@ -141,9 +141,9 @@ def test_delete_on_the_real_api_leaves_nothing_in_the_next_runs_curated_data(
         assert client.post("/feedback", json=body).status_code == 202
         app.state.events.flush()
         day = events.days(store, "feedback")[-1]
-        collect_feedback_step(_ctx(settings, store), day)
+        collect_feedback(_ctx(settings, store), day)
         assert sorted(day_users(store, day)) == ["ana", "bob"]
         assert client.delete("/users/ana").status_code == 204
         app.state.events.flush()
-    result = collect_feedback_step(_ctx(settings, store), day)
+    result = collect_feedback(_ctx(settings, store), day)
     assert day_users(store, day) == ["bob"] and result["erased_events"] == 1

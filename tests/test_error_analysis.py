@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.train.error_analysis import analyse, band_labels, period_labeller, residual_stats, worst_bands
+from services.train.rating.error_analysis import (
+    analyse,
+    band_labels,
+    period_labeller,
+    residual_stats,
+    worst_bands,
+)
 
 
 def _movie(i: int, **kw: object) -> dict:

@@ -11,7 +11,7 @@ from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.serve.app import create_app
-from services.train.error_report import errors_key
+from services.train.rating.error_report import errors_key
 from tests.serve_fixtures import FakeTranslator, fake_recommender_loader, publish_rating
 
 

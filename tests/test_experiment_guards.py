@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 
 from services.core.settings import Settings
 from services.serve.metrics import ServeMetrics
-from services.train.experiment_guards import ArmCounts, check_guards, quantile
+from services.train.experiments.guards import ArmCounts, check_guards, quantile
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from services.core.experiments import ExperimentRule
-from services.train.experiment_stats import (
+from services.train.experiments.stats import (
     ArmSample,
     arm_sample,
     compare,

@@ -17,9 +17,9 @@ from services.core.experiments import ExperimentRule, arm_of, effective_candidat
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
-from services.train import experiment_step
 from services.train.context import Context
-from services.train.experiment_step import judge_experiment, report_key
+from services.train.experiments import steps as experiment_step
+from services.train.experiments.steps import judge_experiment, report_key
 from services.train.tracking import TrackedRun
 
 RULE = ExperimentRule(delta=0.01, min_users=60, max_days=7)

@@ -17,14 +17,8 @@ import pyarrow.parquet as pq
 from services.core import events
 from services.core.storage import ObjectStore
 from services.train import raw_store
-from services.train.feedback import (
-    collect_feedback,
-    curated_key,
-    event_time,
-    load_curated_feedback,
-    problem,
-    quarantine_key,
-)
+from services.train.feedback.curate import collect_feedback, problem
+from services.train.feedback.curated import curated_key, event_time, load_curated_feedback, quarantine_key
 
 DAY = "2026-12-01"
 

@@ -22,7 +22,7 @@ from services.train.monitoring.alerts import AlertRaised, assess, raise_alerts, 
 from services.train.monitoring.drift import PREDICTION, drift_report
 from services.train.monitoring.predictions_log import sample_predictions
 from services.train.monitoring.stattests import NUM_METHOD
-from services.train.rating_data import first_run_rows
+from services.train.rating.data import first_run_rows
 from tests.conftest import SNAPSHOT
 from tests.fakes.webhook_server import webhook_server
 from tests.serve_fixtures import FakeTranslator, fake_recommender_loader, movie_payload, publish_rating

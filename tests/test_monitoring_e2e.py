@@ -17,8 +17,8 @@ from services.core.registry import Registry
 from services.core.storage import ObjectStore
 from services.train import raw_store
 from services.train.monitoring.drift import DRIFT_FEATURES
-from services.train.rating_data import labelled
-from services.train.validate import validate
+from services.train.movies.validate import validate
+from services.train.rating.data import labelled
 from tests.conftest import PipelineRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

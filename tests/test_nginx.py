@@ -33,7 +33,8 @@ from services.core.storage import ObjectStore
 from services.serve import request_ids
 from services.serve.event_schemas import FeedbackEventIn
 from services.serve.limits import BODY_LIMITS, DEFAULT_BODY_LIMIT, human
-from services.train.feedback import collect_feedback, load_curated_feedback
+from services.train.feedback.curate import collect_feedback
+from services.train.feedback.curated import load_curated_feedback
 from tests import processes
 from tests.serve_fixtures import movie_payload, publish_rating
 

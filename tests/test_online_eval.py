@@ -17,8 +17,8 @@ import pytest
 
 from services.core import events
 from services.core.storage import ObjectStore
-from services.train.feedback import event_time
-from services.train.online_eval import evaluate_online, version_metrics
+from services.train.feedback.curated import event_time
+from services.train.feedback.online_eval import evaluate_online, version_metrics
 from services.train.tracking import TrackedRun
 
 DAY, NEXT = "2026-12-01", "2026-12-02"

@@ -18,8 +18,8 @@ from services.core.storage import ObjectStore
 from services.core.user_store import open_user_store
 from services.core.user_store_local import LocalUserStore
 from services.train import raw_store
-from services.train.feedback import collect_feedback
-from services.train.precompute import movielens_inputs, precompute_recs, rank, recs_key
+from services.train.feedback.curate import collect_feedback
+from services.train.recommender.precompute import movielens_inputs, precompute_recs, rank, recs_key
 from tests.redis_server import redis_server
 from tests.serve_fixtures import (
     catalog_json,

@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from services.core.embedded_s3 import free_port_block
-from services.train.steps import serving_urls
+from services.train.notify import serving_urls
 from tests.prod_stack import (
     DAG,
     ROOT,

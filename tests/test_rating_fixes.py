@@ -17,8 +17,8 @@ import pytest
 
 from services.core.features import Encoders
 from services.core.rating_model import load_rating_model
-from services.train.rating_data import Matrices, Split, build_matrices, refit_split
-from services.train.rating_models import DEFAULT_PARAMS, train_candidate
+from services.train.rating.data import Matrices, Split, build_matrices, refit_split
+from services.train.rating.models import DEFAULT_PARAMS, train_candidate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,11 +12,12 @@ import pytest
 
 from services.core.features import LEARNED_FEATURES, Encoders, featurize_one, featurize_training, fit_encoders
 from services.core.settings import Settings
-from services.train import raw_store, steps
+from services.train import raw_store
 from services.train.context import Context
-from services.train.rating_data import Matrices, Split, build_matrices, first_run_rows, targets, time_split
-from services.train.rating_models import rmse, train_candidate
-from services.train.reference_recipe import train_recipe
+from services.train.rating import steps
+from services.train.rating.data import Matrices, Split, build_matrices, first_run_rows, targets, time_split
+from services.train.rating.models import rmse, train_candidate
+from services.train.rating.reference_recipe import train_recipe
 from tests.conftest import SNAPSHOT
 
 HOLDBACK, MIN_VOTES = 500, 10  # the pipeline's defaults for its first run

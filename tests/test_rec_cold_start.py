@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from services.train.movies.snapshot import load_links, load_movies, load_ratings
 from services.train.recommender.cold_start import (
     ColdSplit,
     baseline_table,
@@ -21,7 +22,6 @@ from services.train.recommender.cold_start import (
 )
 from services.train.recommender.data import build_interactions
 from services.train.recommender.metrics import mean_and_se, per_user_multi_target
-from services.train.snapshot import load_links, load_movies, load_ratings
 from tests.conftest import SNAPSHOT
 
 # sha256 of these ids starts with 0 or 1 (withheld); 1..8 do not.

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from services.train.movies.snapshot import load_links, load_movies, load_ratings
 from services.train.recommender.data import (
     SequenceSplits,
     build_interactions,
@@ -16,7 +17,6 @@ from services.train.recommender.data import (
     load_snapshot_data,
     tie_key,
 )
-from services.train.snapshot import load_links, load_movies, load_ratings
 from tests.conftest import SNAPSHOT
 
 # The peers' split_fingerprint (../shared/peers/results.json) of the bundled snapshot: the same

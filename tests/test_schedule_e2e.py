@@ -35,7 +35,7 @@ from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.train import raw_store
-from services.train.feedback import curated_key
+from services.train.feedback.curated import curated_key
 from tests import processes
 from tests.conftest import MAY_FAIL, ROOT, _airflow_env
 from tests.serve_fixtures import publish_rating

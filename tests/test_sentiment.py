@@ -13,7 +13,7 @@ from textblob.en import sentiment as textblob_sentiment
 
 from services.core import sentiment as fast
 from services.core.sentiment import pattern_sentiment
-from services.train.snapshot import load_movies
+from services.train.movies.snapshot import load_movies
 
 ROOT = Path(__file__).resolve().parents[1]
 

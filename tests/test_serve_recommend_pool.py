@@ -19,7 +19,8 @@ from services.core.sasrec_numpy import NumpySASRec
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.serve.app import create_app
-from services.train.online_eval import usable_impressions, version_metrics
+from services.train.feedback.impressions import usable_impressions
+from services.train.feedback.online_eval import version_metrics
 from tests.serve_fixtures import (
     FakeTranslator,
     catalog_json,

@@ -18,7 +18,7 @@ from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.core.user_store import erasure_key, open_user_store
 from services.serve.app import create_app
-from services.train.users_cli import rebuild
+from services.train.feedback.users_cli import rebuild
 from tests.processes import ROOT, serve_env
 from tests.redis_server import RedisServer, redis_server
 from tests.serve_fixtures import FakeTranslator, fake_recommender_loader, publish_rating, recommender_ids
@@ -239,7 +239,7 @@ def test_rebuild_restores_the_store_from_s3_without_erased_users(
     _feedback(client, "ivan", (IDS[5], "like"))
     _feedback(client, "hana", (IDS[3], "like"))
     before = client.get("/users/hana").json()
-    # The erasure's time is its marker's S3 LastModified, in whole seconds (services/train/erasure.py): an
+    # The erasure's time is its marker's S3 LastModified, in whole seconds (services/train/feedback/erasure.py): an
     # event in the same second as the DELETE would survive it. Reported; here the DELETE comes a second on.
     time.sleep(1.1)
     assert client.delete("/users/ivan").status_code == 204

@@ -18,11 +18,12 @@ from services.core.features import Encoders, featurize
 from services.core.movie import normalize_movie
 from services.core.rating_model import load_rating_model
 from services.core.settings import Settings
-from services.train import raw_store, steps
+from services.train import raw_store
 from services.train.context import Context
 from services.train.monitoring.live_eval import evaluate_live
-from services.train.rating_data import first_run_rows, labelled, targets
-from services.train.snapshot import load_movies
+from services.train.movies.snapshot import load_movies
+from services.train.rating import steps
+from services.train.rating.data import first_run_rows, labelled, targets
 
 ROOT = Path(__file__).resolve().parents[1]
 # The shadow starts now (wall clock): its first day is today, and day 1's model was built yesterday.

@@ -9,8 +9,8 @@ import pytest
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.train import raw_store
-from services.train.collect import collect
-from services.train.snapshot_feed import next_batch
+from services.train.movies.collect import collect
+from services.train.movies.snapshot_feed import next_batch
 
 
 def _movies(n: int) -> list[dict]:

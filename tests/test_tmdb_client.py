@@ -15,13 +15,8 @@ import pytest
 
 from services.core.movie import normalize_movie
 from services.core.settings import Settings
-from services.train.tmdb_client import (
-    RateLimiter,
-    TMDBAuthError,
-    TMDBClient,
-    TMDBError,
-    TMDBNotFoundError,
-)
+from services.train.movies.tmdb_client import TMDBClient
+from services.train.movies.tmdb_http import RateLimiter, TMDBAuthError, TMDBError, TMDBNotFoundError
 from tests.fakes.tmdb_server import FakeTMDB, tmdb_server_fixture  # noqa: F401
 
 POPULAR = "/3/movie/popular"
@@ -110,7 +105,7 @@ def test_collect_returns_details_that_normalize_movie_reads(
     make_client: ClientFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="services.train.tmdb_client")
+    caplog.set_level(logging.INFO, logger="services.train.movies.tmdb_client")
 
     movies = make_client().collect(pages=3)
 

@@ -13,11 +13,14 @@ import pytest
 from pydantic import SecretStr
 
 from services.core.settings import Settings
-from services.train import raw_store, steps, tuning, tuning_store
+from services.train import raw_store
 from services.train.context import Context
-from services.train.rating_data import first_run_rows
-from services.train.rating_models import DEFAULT_PARAMS
-from services.train.tuning_steps import tune_all
+from services.train.rating import steps
+from services.train.rating.data import first_run_rows
+from services.train.rating.models import DEFAULT_PARAMS
+from services.train.rating.tuning import search as tuning
+from services.train.rating.tuning import store as tuning_store
+from services.train.rating.tuning.steps import tune_all
 from tests.pg_cluster import throwaway_postgres
 
 ROOT = Path(__file__).resolve().parents[1]

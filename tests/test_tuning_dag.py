@@ -12,9 +12,11 @@ import pytest
 
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
-from services.train import raw_store, steps, tuning_store
+from services.train import raw_store
 from services.train.context import Context
-from services.train.rating_data import first_run_rows
+from services.train.rating import steps
+from services.train.rating.data import first_run_rows
+from services.train.rating.tuning import store as tuning_store
 from tests.pg_cluster import throwaway_postgres
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.train.rating_data import time_split
-from services.train.select import choose_challenger, decide
-from services.train.validate import ValidationFailed, enforce, validate
+from services.train.movies.validate import ValidationFailed, enforce, validate
+from services.train.rating.data import time_split
+from services.train.rating.select import choose_challenger, decide
 
 
 def _movie(i: int, **kw: object) -> dict:

@@ -47,7 +47,7 @@ MODE_OF: dict[str, Mode] = {"recommender": "canary", "rating": "shadow"}
 
 
 class ExperimentRule(BaseModel):
-    """How a canary is decided (services/train/experiment_stats.py applies it); recorded at its start."""
+    """How a canary is decided (services/train/experiments/stats.py applies it); recorded at its start."""
 
     metric: str = "hit_rate"  # the per-user measure that decides
     guard_metric: str = "mrr"  # must not be significantly worse either

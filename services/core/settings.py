@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     wandb_api_key: SecretStr | None = None
     wandb_project: str = "movie-intel"
     wandb_dir: Path = PROJECT_ROOT / "var" / "wandb"
-    # The weekly hyperparameter search (services/train/tuning.py): per-algorithm trial cap, a time budget
+    # The weekly hyperparameter search (services/train/rating/tuning/search.py): per-algorithm trial cap, a time budget
     # for all algorithms together, and where Optuna keeps its studies. The storage URL is a secret when it
     # holds a password (prod: Postgres); unset, studies go to SQLite at tune_sqlite_path.
     tune_trials: int = Field(default=60, ge=1)
@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     drift_sample_rows: int = Field(default=5000, ge=100)
     alert_webhook_url: SecretStr | None = None  # Slack-style incoming webhook (the URL is the secret)
 
-    # --- Online experiments (services/core/experiments.py, services/train/experiment_stats.py) -------
+    # --- Online experiments (services/core/experiments.py, services/train/experiments/stats.py) -------
     # On: a recommender that beats production offline becomes a canary for a share of users, decided by
     # what they did; off: it goes straight to production, as before. A first version always does.
     experiments: bool = True
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     experiment_max_latency_ratio: float = Field(default=1.5, gt=1.0)
     experiment_max_error_rate_gap: float = Field(default=0.01, ge=0.0)
 
-    # --- Precomputed recommendations (services/train/precompute.py, the DAG's precompute_recs) ------
+    # --- Precomputed recommendations (services/train/recommender/precompute.py, the DAG's precompute_recs) ------
     # Top-k for every user active in the last precompute_days before the data day, loaded into the user
     # store (USER_STORE_URL) so /recommend answers them from the cache until they do something new.
     precompute_days: int = Field(default=30, ge=1)

@@ -235,7 +235,7 @@ class EventLog:
 
     def _write_watermark(self) -> None:
         # The training host reads these to say whether a day's batches may still be missing
-        # (services/train/completeness.py): every event accepted before complete_before is in S3.
+        # (services/train/feedback/completeness.py): every event accepted before complete_before is in S3.
         now = utc_now()
         mark = {
             "replica_id": self.spool.replica_id,

@@ -3,7 +3,7 @@
 nginx gives every client request one `$request_id` and passes it on to each upstream attempt, so when it
 retries a POST /feedback on the other replica (the first one died after storing the events but before
 answering) the events get the same ids there. The copies then carry one event_id, and curation keeps one
-(services/train/feedback.py deduplicates by event_id). A client's own X-Request-ID is passed on unchanged,
+(services/train/feedback/curate.py deduplicates by event_id). A client's own X-Request-ID is passed on unchanged,
 so a client retrying with the same header is covered too. Without the header (a replica reached
 directly), each event without an event_id gets a random id, as before.
 """

@@ -15,6 +15,11 @@ log = logging.getLogger(__name__)
 RAW_PREFIX = "raw/tmdb"
 
 
+def day_key(kind: str, logical_date: str, name: str) -> str:
+    """The object key of one file of a step's day partition: <kind>/dt=<date>/<name>."""
+    return f"{kind}/dt={logical_date}/{name}"
+
+
 def partition_key(logical_date: str) -> str:
     """The object key of one date's partition."""
     return f"{RAW_PREFIX}/dt={logical_date}/movies.jsonl.gz"

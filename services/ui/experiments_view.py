@@ -62,7 +62,7 @@ def pts(value: float | None) -> str:
 
 
 def rule_text(rule: Rule) -> str:
-    """The decision rule in a few sentences (services/train/experiment_stats.py decides)."""
+    """The decision rule in a few sentences (services/train/experiments/stats.py decides)."""
     metric = METRIC_TITLES.get(rule.metric, rule.metric)
     guard = METRIC_TITLES.get(rule.guard_metric, rule.guard_metric)
     return (

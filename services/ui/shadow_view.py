@@ -1,7 +1,7 @@
 """The Models page's rating shadow: a challenger rating model scored beside production on live traffic.
 
 Its predictions are logged, never returned; each day's new labelled movies (that neither version saw in
-training) score both versions (services/train/monitoring/shadow_eval.py). Promoting it is a person's call,
+training) score both versions (services/train/experiments/shadow.py). Promoting it is a person's call,
 made on this record: the daily run never moves the rating model's pointer on a shadow.
 """
 

@@ -65,7 +65,7 @@ RUNNING_DAYS: list[dict[str, Any]] = [
 
 
 def _figures(report: dict[str, Any]) -> dict[str, Any]:
-    """What an ended experiment keeps of its deciding report (services/train/experiment_step.py)."""
+    """What an ended experiment keeps of its deciding report (services/train/experiments/steps.py)."""
     keep = ("date", "days_running", "arms", "difference", "decision_interval")
     return {k: report[k] for k in keep} | {
         "report": f"reports/experiments/dt={report['date']}/recommender.json"
@@ -111,7 +111,7 @@ def _errors(count: int, rmse: float) -> dict[str, Any]:
 
 def _shadow_day(date: str, day: int, movies: int, prod: float, shadow: float, pooled: tuple[int, float, float],
                 interval: bool = True) -> dict[str, Any]:  # fmt: skip
-    """A rating shadow's daily report (services/train/monitoring/shadow_eval.py), its live record inside."""
+    """A rating shadow's daily report (services/train/experiments/shadow.py), its live record inside."""
     diff = {"rmse": {"estimate": round(shadow - prod, 4), "low": round(shadow - prod - 0.09, 4),
                      "high": round(shadow - prod + 0.07, 4), "confidence": 0.95}} if interval else None  # fmt: skip
     live = {"experiment_id": SHADOW_EXPERIMENT["experiment_id"], "shadow_version": SHADOW_VERSION,

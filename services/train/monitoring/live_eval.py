@@ -3,13 +3,12 @@
 Runs before the day's training, so "production" is the version users were served yesterday. The
 reference recipe (five features, XGBoost), trained on the same rows, is scored on the same movies: when
 both get worse together the day's movies are harder; when only ours does, the model is the problem.
-A rating shadow, when one runs, is scored beside production on the same movies (monitoring/shadow_eval.py).
+A rating shadow, when one runs, is scored beside production on the same movies (services/train/experiments/shadow.py).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,42 +17,15 @@ import numpy as np
 from services.core.events import report_key
 from services.core.storage import ObjectNotFound
 from services.train.context import Context
-from services.train.monitoring.production import load_production, new_movies, training_movies
-from services.train.monitoring.shadow_eval import shadow_record
-from services.train.rating_data import labelled, targets
-from services.train.reference_recipe import train_recipe
+from services.train.experiments.shadow import shadow_record
+from services.train.rating.data import labelled, targets
+from services.train.rating.production import load_production, new_movies, training_movies
+from services.train.rating.reference_recipe import train_recipe
+from services.train.rating.scores import errors, pooled
 
 log = logging.getLogger(__name__)
 
 WINDOW_DAYS = 7
-
-
-def errors(y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
-    """Count, RMSE and MAE, with the sums that let days be pooled exactly."""
-    if len(y) == 0:
-        return {"count": 0, "rmse": None, "mae": None, "sse": 0.0, "sae": 0.0}
-    diff = np.asarray(predicted, dtype=np.float64) - np.asarray(y, dtype=np.float64)
-    sse, sae = float(np.sum(diff**2)), float(np.sum(np.abs(diff)))
-    n = len(y)
-    return {
-        "count": n,
-        "rmse": round(math.sqrt(sse / n), 4),
-        "mae": round(sae / n, 4),
-        "sse": sse,
-        "sae": sae,
-    }
-
-
-def pooled(days: list[dict[str, Any]]) -> dict[str, Any]:
-    """RMSE and MAE over several days' movies together (not a mean of daily figures)."""
-    n = sum(d["count"] for d in days)
-    sse, sae = sum(d["sse"] for d in days), sum(d["sae"] for d in days)
-    return {
-        "count": n,
-        "rmse": round(math.sqrt(sse / n), 4) if n else None,
-        "mae": round(sae / n, 4) if n else None,
-        "days": len([d for d in days if d["count"]]),
-    }
 
 
 def _earlier_days(ctx: Context, logical_date: str, version: str) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from services.train.monitoring.drift import (
     sample_rows,
 )
 from services.train.monitoring.predictions_log import sample_predictions
-from services.train.monitoring.production import Production, load_production, new_movies, training_frame
+from services.train.rating.production import Production, load_production, new_movies, training_frame
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from services.core.catalog import Catalog
 from services.core.movie import normalize_movie
-from services.train.snapshot import load_links, load_movies, load_ratings
+from services.train.movies.snapshot import load_links, load_movies, load_ratings
 
 MIN_INTERACTIONS = 5
 SPLITS = ("valid", "test")

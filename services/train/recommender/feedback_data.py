@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from services.core import events
-from services.train.feedback import event_time
+from services.train.feedback.curated import event_time
 from services.train.recommender.data import SequenceSplits
 
 log = logging.getLogger(__name__)

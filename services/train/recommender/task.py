@@ -25,8 +25,8 @@ from services.core.registry import Manifest, Registry, RegistryError
 from services.core.sasrec import SASRecConfig
 from services.core.settings import Settings
 from services.core.storage import ObjectNotFound
+from services.train.experiments.canary import running_canary, start_or_wait
 from services.train.recommender.baselines import KNN_NEIGHBOURS, fit_item_knn, fit_popularity
-from services.train.recommender.canary import running_canary, start_or_wait
 from services.train.recommender.catalog_growth import (
     FEATURES_FILE,
     can_grow,

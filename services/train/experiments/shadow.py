@@ -27,8 +27,9 @@ from services.core.events import report_key
 from services.core.experiments import Experiment
 from services.core.storage import ObjectNotFound
 from services.train.context import Context
-from services.train.experiment_step import experiment_days
-from services.train.monitoring.production import Production, load_production
+from services.train.experiments.steps import experiment_days
+from services.train.rating.production import Production, load_production
+from services.train.rating.scores import errors
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,6 @@ def paired_difference(
     return out
 
 
-def _errors(y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
-    from services.train.monitoring.live_eval import errors
-
-    return errors(y, predicted)
-
-
 def shadow_record(
     ctx: Context, day: str, prod: Production, movies: list[dict[str, Any]], y: np.ndarray,
     prod_predicted: np.ndarray,
@@ -102,7 +97,7 @@ def shadow_record(
         record = {
             **base, "status": "ok" if fresh else "no new labelled movies both versions never saw",
             "movies": len(fresh), "excluded_seen_by_shadow": int((~both).sum()),
-            "production": _errors(y_k, prod_k), "shadow": _errors(y_k, shadow_k),
+            "production": errors(y_k, prod_k), "shadow": errors(y_k, shadow_k),
             "difference": paired_difference(y_k, prod_k, shadow_k, ctx.settings.experiment_bootstrap, seed),
         }  # fmt: skip
     report = {

@@ -4,7 +4,7 @@ The objective is the validation RMSE of a model trained on the stored training s
 train and val parquet files of a build_features partition are ever read, so the test (time holdout)
 rows that selection and the reports judge by stay unseen. Each search has a trial cap and a time
 budget; today's defaults are the first trial of a new study, so the best is never worse than them on
-validation. Results go to S3 (services/train/tuning_store.py); the DAG is dags/rating_tune.py and
+validation. Results go to S3 (services/train/rating/tuning/store.py); the DAG is dags/rating_tune.py and
 ./scripts/tune.sh runs the same code by hand.
 """
 
@@ -21,10 +21,10 @@ import numpy as np
 
 from services.core.rating_model import LightGBMModel, XGBoostModel
 from services.core.storage import ObjectStore
-from services.train import tuning_store
 from services.train.context import Context
-from services.train.rating_data import Matrices
-from services.train.rating_models import DEFAULT_PARAMS, _fit, rmse
+from services.train.rating.data import Matrices
+from services.train.rating.models import DEFAULT_PARAMS, _fit, rmse
+from services.train.rating.tuning import store as tuning_store
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def search(ctx: Context, algorithm: str, data: TrainVal, n_trials: int, timeout_
     kind = tuning_store.storage_kind(url)
     storage: Any = url
     if kind == "postgresql":
-        from services.train.tuning_postgres import ensure_database
+        from services.train.rating.tuning.postgres import ensure_database
 
         ensure_database(url)
     elif kind == "sqlite":

@@ -18,15 +18,21 @@ from __future__ import annotations
 import logging
 import random
 import re
-import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import httpx
+
+from services.train.movies.tmdb_http import (
+    REDACTOR,
+    RateLimiter,
+    TMDBAuthError,
+    TMDBError,
+    TMDBNotFoundError,
+    retry_after_seconds,
+    tmdb_message,
+)
 
 if TYPE_CHECKING:
     from services.core.settings import Settings
@@ -38,128 +44,14 @@ DEFAULT_BASE_URL = "https://api.themoviedb.org/3"
 MAX_PAGE = 500
 _V3_KEY = re.compile(r"[0-9a-fA-F]{32}")
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-_REDACTED = "***"
-
-
-class TMDBError(RuntimeError):
-    """A TMDB request failed; the message names the path and the last status, never the key."""
-
-    def __init__(self, message: str, *, path: str, status: int | None = None) -> None:
-        super().__init__(_REDACTOR.redact(message))
-        self.path = path
-        self.status = status
-
-
-class TMDBAuthError(TMDBError):
-    """TMDB rejected the credential (401); retrying cannot help."""
-
-
-class TMDBNotFoundError(TMDBError):
-    """TMDB has no such resource (404), e.g. a movie removed since it was listed."""
-
-
-class _SecretRedactor(logging.Filter):
-    """Replaces registered secrets in log records before any handler formats them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._secrets: tuple[str, ...] = ()
-        self._lock = threading.Lock()
-
-    def add(self, secret: str) -> None:
-        """Register a secret (and its URL-encoded form) for redaction."""
-        with self._lock:
-            found = set(self._secrets) | {secret, quote(secret, safe="")}
-            # Longest first, so a secret containing another is replaced whole.
-            self._secrets = tuple(sorted(found, key=len, reverse=True))
-
-    def redact(self, text: str) -> str:
-        """The text with every registered secret replaced by ***."""
-        for secret in self._secrets:
-            text = text.replace(secret, _REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):  # a malformed record: let logging report it as usual
-            return True
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_REDACTOR = _SecretRedactor()
 
 
 def _protect(secret: str) -> None:
     """Keep a secret out of httpx's request log lines and ours."""
-    _REDACTOR.add(secret)
+    REDACTOR.add(secret)
     # httpx logs each request URL at INFO; httpcore's trace lines name no URL or request header.
     for name in ("httpx", __name__):
-        logging.getLogger(name).addFilter(_REDACTOR)  # addFilter ignores a filter already present
-
-
-class RateLimiter:
-    """Spaces calls at least 1/rate seconds apart, across threads (the lock is never held while sleeping)."""
-
-    def __init__(
-        self,
-        rate: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if rate <= 0:
-            raise ValueError(f"requests_per_second must be > 0, got {rate}")
-        self.interval = 1.0 / rate
-        self._clock = clock
-        self._sleep = sleep
-        self._next: float | None = None
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Wait for this call's slot; returns the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            slot = now if self._next is None else max(now, self._next)
-            self._next = slot + self.interval
-        wait = slot - now
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _tmdb_message(response: httpx.Response) -> str:
-    """TMDB's status_message from an error body, or the start of the body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200].strip()
-    if isinstance(body, dict) and body.get("status_message"):
-        return str(body["status_message"])
-    return str(body)[:200]
+        logging.getLogger(name).addFilter(REDACTOR)  # addFilter ignores a filter already present
 
 
 class TMDBClient:
@@ -324,7 +216,7 @@ class TMDBClient:
                 if status == 401:
                     raise TMDBAuthError(
                         "TMDB rejected the API key (401): check TMDB_API_KEY "
-                        f"(GET {path}; TMDB says: {_tmdb_message(response)})",
+                        f"(GET {path}; TMDB says: {tmdb_message(response)})",
                         path=path,
                         status=status,
                     )
@@ -332,10 +224,10 @@ class TMDBClient:
                     raise TMDBNotFoundError(f"TMDB GET {path}: not found (404)", path=path, status=status)
                 if status != 429 and status < 500:
                     raise TMDBError(
-                        f"TMDB GET {path}: HTTP {status}: {_tmdb_message(response)}", path=path, status=status
+                        f"TMDB GET {path}: HTTP {status}: {tmdb_message(response)}", path=path, status=status
                     )
                 last, last_status = f"HTTP {status}", status
-                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if attempt == self.max_retries:
                 break
             delay = self._backoff(attempt, retry_after)

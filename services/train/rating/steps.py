@@ -1,4 +1,4 @@
-"""The pipeline's steps: each reads its inputs from S3, writes its outputs to S3, returns keys.
+"""The rating model's steps: build features, train one candidate, select and publish; each returns S3 keys.
 
 The Airflow DAG (dags/movie_pipeline.py) only wires these together; they run just as well from a
 test or a notebook. Every step is idempotent for its logical date: a rerun overwrites its own
@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import date
 from typing import Any
 
 import numpy as np
@@ -18,18 +17,12 @@ import pandas as pd
 
 from services.core.catalog import Catalog
 from services.core.features import Encoders, check_leakage, feature_names, featurize, fit_encoders
-from services.core.movie import normalize_movie
 from services.core.rating_model import load_rating_model
 from services.core.registry import ChecksumError, RegistryError
 from services.train import raw_store
-from services.train.collect import collect as collect_movies
 from services.train.context import Context
-from services.train.error_report import errors_key, write_error_report
-from services.train.monitoring.production import Production, load_production
-from services.train.notify import notify_serving, serving_urls  # noqa: F401 - the DAG's names
-from services.train.plots import importance_figure
 from services.train.provenance import git_commit, library_versions
-from services.train.rating_data import (
+from services.train.rating.data import (
     SPLITS,
     Matrices,
     fingerprint,
@@ -38,51 +31,15 @@ from services.train.rating_data import (
     targets,
     time_split,
 )
-from services.train.rating_models import ALGORITHMS, DEFAULT_PARAMS, rmse, train_candidate
-from services.train.select import choose_challenger, decide
-from services.train.tuning_store import tuned_params
-from services.train.validate import enforce, validate
+from services.train.rating.error_report import errors_key, write_error_report
+from services.train.rating.models import ALGORITHMS, DEFAULT_PARAMS, rmse, train_candidate
+from services.train.rating.plots import importance_figure
+from services.train.rating.production import Production, load_production
+from services.train.rating.select import choose_challenger, decide
+from services.train.rating.tuning.store import tuned_params
+from services.train.raw_store import day_key
 
 log = logging.getLogger(__name__)
-
-
-def _k(kind: str, logical_date: str, name: str) -> str:
-    return f"{kind}/dt={logical_date}/{name}"
-
-
-def collect(ctx: Context, logical_date: str) -> dict[str, Any]:
-    """Today's movies into raw/tmdb/dt=<date>/."""
-    return collect_movies(ctx.settings, ctx.store, logical_date)
-
-
-def validate_step(ctx: Context, logical_date: str) -> dict[str, Any]:
-    """Union of raw partitions -> normalised, checked records; bad rows quarantined with reasons."""
-    raw, partitions = raw_store.load_union(ctx.store, until=logical_date)
-    records, unreadable = [], []
-    for movie in raw:
-        try:
-            records.append(normalize_movie(movie))
-        except (KeyError, TypeError, ValueError) as exc:
-            unreadable.append({"reason": f"unreadable record: {exc}", "record": movie})
-    report = validate(records, today=date.fromisoformat(logical_date))
-    report.quarantined.extend(unreadable)
-    raw_store.write_jsonl(ctx.store, _k("quarantine", logical_date, "rows.jsonl.gz"), report.quarantined)
-    summary = {
-        "date": logical_date,
-        "partitions": partitions,
-        "rows": len(records) + len(unreadable),
-        "good": len(report.good),
-        "quarantined": len(report.quarantined),
-        "reasons": report.reasons,
-    }
-    ctx.store.put_json(_k("quarantine", logical_date, "report.json"), summary)
-    log.info(
-        "validation: %d good, %d quarantined %s", len(report.good), len(report.quarantined), report.reasons
-    )
-    enforce(report, ctx.settings.max_bad_row_fraction)
-    key = _k("curated", logical_date, "movies.jsonl.gz")
-    raw_store.write_jsonl(ctx.store, key, report.good)
-    return {**summary, "curated": key}
 
 
 def _put_frame(
@@ -113,15 +70,15 @@ def build_features(
     keys = {}
     for s in SPLITS:
         part = getattr(split, s)
-        keys[s] = _k("features", logical_date, f"{s}.parquet")
+        keys[s] = day_key("features", logical_date, f"{s}.parquet")
         _put_frame(
             ctx, keys[s], split_matrix(split, s, encoders), targets(part), names, [p["id"] for p in part]
         )
-    ctx.store.put_json(_k("features", logical_date, "encoders.json"), encoders.to_json())
+    ctx.store.put_json(day_key("features", logical_date, "encoders.json"), encoders.to_json())
     meta = {
         "date": logical_date,
         "keys": keys,
-        "encoders": _k("features", logical_date, "encoders.json"),
+        "encoders": day_key("features", logical_date, "encoders.json"),
         "curated": curated_key,
         "partitions": partitions,
         "sizes": split.sizes(),
@@ -131,7 +88,7 @@ def build_features(
         "ids": split.ids(),
         "features": names,
     }
-    ctx.store.put_json(_k("features", logical_date, "meta.json"), meta)
+    ctx.store.put_json(day_key("features", logical_date, "meta.json"), meta)
     log.info("features: %d columns; split sizes %s; test window %s", len(names), split.sizes(),
              meta["test_window"])  # fmt: skip
     return {k: meta[k] for k in ("date", "keys", "encoders", "curated", "partitions", "sizes", "fingerprint")}
@@ -168,7 +125,7 @@ def train_rating(ctx: Context, logical_date: str, features: dict[str, Any], algo
         if cand.importance:
             run.log_figure("feature_importance", importance_figure(cand.importance, algorithm))
         wandb_ref = run.ref
-    prefix = _k("candidates", logical_date, f"{algorithm}/")
+    prefix = day_key("candidates", logical_date, f"{algorithm}/")
     for name, data in cand.files.items():
         ctx.store.put_bytes(prefix + name, data)
     info = {
@@ -222,7 +179,7 @@ def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any]
     """Pick the challenger, compare it with production on the same rows, publish, maybe promote."""
     challenger = choose_challenger(candidates, ctx.settings.max_generalization_gap)
     curated = raw_store.read_jsonl(ctx.store, features["curated"])
-    meta = ctx.store.get_json(_k("features", logical_date, "meta.json"))
+    meta = ctx.store.get_json(day_key("features", logical_date, "meta.json"))
     by_id = {m["id"]: m for m in curated}
     prod = load_production(ctx)
     prod_rmse, prod_version = _production_val_rmse(ctx, [by_id[i] for i in meta["ids"]["val"]], prod)
@@ -271,7 +228,7 @@ def select_and_publish(ctx: Context, logical_date: str, features: dict[str, Any]
         "production": ctx.registry.production_version("rating"),
         "errors_report": errors_report,
     }
-    ctx.store.put_json(_k("runs", logical_date, "rating_decision.json"), result)
+    ctx.store.put_json(day_key("runs", logical_date, "rating_decision.json"), result)
     with ctx.tracker.run(f"rating-select-{logical_date}", result, group=f"rating-{logical_date}",
                          job_type="select") as run:  # fmt: skip
         run.summary({"promoted": int(decision.promote), "challenger_val_rmse": result["val_rmse"],

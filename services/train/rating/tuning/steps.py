@@ -6,15 +6,15 @@ import logging
 import time
 from typing import Any
 
-from services.train import tuning_store
 from services.train.context import Context
+from services.train.rating.tuning import store as tuning_store
 
 log = logging.getLogger(__name__)
 
 
 def algorithms_from(value: str | list[str] | tuple[str, ...]) -> list[str]:
     """A comma-separated list (TUNE_ALGORITHMS, --algorithms) as tunable algorithm names."""
-    from services.train.tuning import TUNABLE
+    from services.train.rating.tuning.search import TUNABLE
 
     names = [a.strip() for a in value.split(",")] if isinstance(value, str) else list(value)
     names = [a for a in names if a]
@@ -35,7 +35,7 @@ def tune_algorithm(
     ctx: Context, data_day: str, algorithm: str, n_trials: int | None = None, timeout_s: float | None = None
 ) -> dict[str, Any]:
     """Search one algorithm on data_day's train/val split; its result to tuning/rating/dt=<day>/<alg>.json."""
-    from services.train.tuning import load_train_val, search
+    from services.train.rating.tuning.search import load_train_val, search
 
     meta = ctx.store.get_json(f"features/dt={data_day}/meta.json")
     data = load_train_val(ctx.store, data_day, meta)

@@ -54,7 +54,7 @@ class UserInput:
 
 def app_users(store: ObjectStore, day: str, days: int) -> dict[str, list[dict[str, Any]]]:
     """Curated feedback events of every user active in the `days` up to `day`, per user, in time order."""
-    from services.train.feedback import curated_key
+    from services.train.feedback.curated import curated_key
 
     rows: list[dict[str, Any]] = []
     for d in window(day, days - 1):
@@ -89,8 +89,8 @@ def movielens_inputs(settings: Settings, copies: int = 1) -> list[UserInput]:
 
     `copies` > 1 repeats them under distinct ids ("ml-<userId>-<copy>"), for the benchmark.
     """
+    from services.train.movies.snapshot import load_links, load_movies, load_ratings
     from services.train.recommender.data import build_interactions
-    from services.train.snapshot import load_links, load_movies, load_ratings
 
     snap = settings.snapshot_dir
     table = build_interactions(load_ratings(snap), load_links(snap), (m["id"] for m in load_movies(snap)))

@@ -20,9 +20,9 @@ from services.core.events import report_key
 from services.core.features import Encoders, featurize
 from services.core.rating_model import load_rating_model
 from services.train.context import Context
-from services.train.error_analysis import DIMENSIONS, analyse, worst_bands
-from services.train.monitoring.production import Production
-from services.train.rating_data import targets
+from services.train.rating.data import targets
+from services.train.rating.error_analysis import DIMENSIONS, analyse, worst_bands
+from services.train.rating.production import Production
 
 log = logging.getLogger(__name__)
 

@@ -30,44 +30,21 @@ import pyarrow.compute as pc
 from services.core import event_table, events
 from services.core.storage import ObjectStore
 from services.train import raw_store
-from services.train.erasure import Erased, drop_erased, drop_erased_records
+from services.train.feedback.curated import (
+    CURATED_FIELDS,
+    MAX_USER_ID,
+    STREAM,
+    TS_US,
+    curated_key,
+    event_time,
+    quarantine_key,
+)
+from services.train.feedback.erasure import Erased, drop_erased, drop_erased_records
 from services.train.schedule import window
 
 log = logging.getLogger(__name__)
 
-STREAM = "feedback"
-CURATED_PREFIX = "curated/feedback"
-QUARANTINE_PREFIX = "quarantine/feedback"
-MAX_USER_ID = 128
-CURATED_FIELDS = ("event_id", "ts", "user_id", "tmdb_id", "kind", "value")
-CURATED_SCHEMA = pa.schema(
-    [("event_id", pa.string()), ("kind", pa.string()), ("positive", pa.bool_()), ("tmdb_id", pa.int64()),
-     ("ts", pa.string()), ("user_id", pa.string()), ("value", pa.float64())]
-)  # fmt: skip
-TS_US = "_ts_us"  # the parsed server time (UTC microseconds), kept beside the curated rows, never written
 _DAY_US = 86_400 * 1_000_000
-
-
-def curated_key(day: str) -> str:
-    """The object key of one day's curated interactions."""
-    return f"{CURATED_PREFIX}/dt={day}/interactions.jsonl.gz"
-
-
-def quarantine_key(day: str) -> str:
-    """The object key of one day's quarantined feedback rows."""
-    return f"{QUARANTINE_PREFIX}/dt={day}/rows.jsonl.gz"
-
-
-def event_time(ts: Any) -> datetime | None:
-    """An event timestamp as an aware UTC datetime, or None when it is not one."""
-    if not isinstance(ts, str):
-        return None
-    try:
-        when = events.parse_ts(ts)
-    except ValueError:
-        return None
-    # A naive time has no defined UTC day, so it cannot be placed in a partition.
-    return when.astimezone(UTC) if when.tzinfo is not None else None
 
 
 def _is_int(value: Any) -> bool:
@@ -243,7 +220,7 @@ def collect_feedback(
 
     Re-curating the earlier days is an idempotent overwrite that lets batches which reached S3 after
     their day's run count; the summary's `window` says, per day, how many interactions it had before
-    and has now. Events of `erased` users (services/train/erasure.py) are dropped from every day
+    and has now. Events of `erased` users (services/train/feedback/erasure.py) are dropped from every day
     written; with `erased` given, the summary's `erased_events` says how many.
     """
     changes, dropped = [], 0
@@ -274,21 +251,3 @@ def collect_feedback(
         summary["interactions"], summary["positives"], summary["users"],
     )  # fmt: skip
     return {**summary, "window": changes}
-
-
-def curated_days(store: ObjectStore) -> list[str]:
-    """Days that have curated feedback, oldest first."""
-    return [d[3:] for d in store.list_dirs(CURATED_PREFIX) if d.startswith("dt=")]
-
-
-def load_curated_feedback(store: ObjectStore, until: str) -> list[dict[str, Any]]:
-    """Every curated interaction of every day up to `until`, deduplicated by event_id (earliest day wins)."""
-    days = [d for d in curated_days(store) if d <= until]
-    keys = [curated_key(d) for d in days if store.exists(curated_key(d))]
-    tables = [event_table.read_jsonl_table(store.get_bytes(k), CURATED_SCHEMA) for k in keys]
-    table = pa.concat_tables(tables) if tables else CURATED_SCHEMA.empty_table()
-    # Rows are in day order, so "the earliest row per event_id" is the earliest day's.
-    first = event_table.first_per_key(table["event_id"], np.arange(table.num_rows, dtype=np.int64))
-    out = table.take(pa.array(first)).to_pylist()
-    log.info("curated feedback: %d interactions from %d days up to %s", len(out), len(days), until)
-    return out

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from services.core import experiments
-from services.core.experiments import Experiment, ExperimentRule
+from services.core.experiments import Experiment
 from services.core.registry import Registry
 from services.core.registry_pointer import RegistryError
 from services.core.settings import Settings
@@ -21,15 +21,6 @@ from services.core.settings import Settings
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "recommender"
-
-
-def rule_from(settings: Settings) -> ExperimentRule:
-    """The decision rule recorded with an experiment the pipeline starts."""
-    return ExperimentRule(
-        delta=settings.experiment_delta,
-        min_users=settings.experiment_min_users,
-        max_days=settings.experiment_max_days,
-    )
 
 
 def running_canary(registry: Registry) -> Experiment | None:
@@ -47,7 +38,7 @@ def start_or_wait(settings: Settings, registry: Registry, version: str, reason: 
     if running is None:
         try:
             exp = experiments.start(
-                registry, MODEL_NAME, version, share=settings.experiment_share, rule=rule_from(settings),
+                registry, MODEL_NAME, version, share=settings.experiment_share, rule=experiments.rule_from_settings(settings),
                 started_by="pipeline", reason=reason,
             )  # fmt: skip
         except RegistryError as exc:  # started meanwhile (registry.sh canary): this version waits

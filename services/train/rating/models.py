@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from services.core.rating_model import MeanModel, RatingPredictor, load_rating_model, save_rating_model
-from services.train.rating_data import Matrices
+from services.train.rating.data import Matrices
 
 log = logging.getLogger(__name__)
 

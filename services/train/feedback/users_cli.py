@@ -53,24 +53,25 @@ def feedback_since(store: ObjectStore, first_day: str) -> list[dict[str, Any]]:
     import pyarrow as pa
 
     from services.core import event_table, events
-    from services.train import feedback
-    from services.train.erasure import drop_erased, erased_users
+    from services.train.feedback import curated
+    from services.train.feedback.curate import read_curated_day
+    from services.train.feedback.erasure import drop_erased, erased_users
 
     # A day's raw events, curated here as the DAG's curation does (nothing written), hold everything that
     # reached S3, late batches included; a day whose raw events are gone has only its curated file.
-    raw = {d for d in events.days(store, feedback.STREAM) if d >= first_day}
-    curated = {d for d in feedback.curated_days(store) if d >= first_day} - raw
+    raw = {d for d in events.days(store, curated.STREAM) if d >= first_day}
+    curated = {d for d in curated.curated_days(store) if d >= first_day} - raw
     tables = []
     for day in sorted(curated | raw):
         if day in raw:
-            table = feedback.read_curated_day(store, day).interactions
-        elif store.exists(feedback.curated_key(day)):
+            table = read_curated_day(store, day).interactions
+        elif store.exists(curated.curated_key(day)):
             table = event_table.read_jsonl_table(
-                store.get_bytes(feedback.curated_key(day)), feedback.CURATED_SCHEMA
+                store.get_bytes(curated.curated_key(day)), curated.CURATED_SCHEMA
             )
         else:
             continue
-        tables.append(table.select(feedback.CURATED_SCHEMA.names).cast(feedback.CURATED_SCHEMA))
+        tables.append(table.select(curated.CURATED_SCHEMA.names).cast(curated.CURATED_SCHEMA))
     if not tables:
         return []
     table, dropped = drop_erased(pa.concat_tables(tables), erased_users(store))

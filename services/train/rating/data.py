@@ -14,9 +14,9 @@ import numpy as np
 
 from services.core.features import Encoders, feature_names, featurize, featurize_training
 from services.core.movie import normalize_movie
-from services.train.snapshot import load_movies
-from services.train.snapshot_feed import next_batch
-from services.train.validate import validate
+from services.train.movies.snapshot import load_movies
+from services.train.movies.snapshot_feed import next_batch
+from services.train.movies.validate import validate
 
 SPLITS = ("train", "val", "test")
 

@@ -1,4 +1,4 @@
-"""`python -m services.train.tune_cli`: the weekly search by hand (./scripts/tune.sh), same code as the DAG."""
+"""`python -m services.train.rating.tuning.cli`: the weekly search by hand (./scripts/tune.sh), same code as the DAG."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 from services.core.settings import get_settings
 from services.train.context import Context
-from services.train.tuning_steps import algorithms_from, tune_all
+from services.train.rating.tuning.steps import algorithms_from, tune_all
 
 log = logging.getLogger("tune")
 

@@ -2,8 +2,8 @@
 
 For data day D: the experiment's impressions of every day from its start to D (those that carry its
 experiment_id), each answered by positive feedback with the same join as online evaluation
-(`online_eval.answers`), become per-user figures per arm (services/train/experiment_stats.py); the
-guards come from the replicas' metrics (services/train/experiment_guards.py). The report goes to
+(`feedback.impressions.answers`), become per-user figures per arm (services/train/experiments/stats.py); the
+guards come from the replicas' metrics (services/train/experiments/guards.py). The report goes to
 reports/experiments/dt=D/recommender.json and W&B before the verdict is applied, so a crash in between
 leaves a report and pointers that still agree with "running", and the rerun decides the same way (the
 bootstrap is seeded by the experiment) and applies it. A promote that crashed after moving production
@@ -27,9 +27,15 @@ from services.core.registry import ChecksumError
 from services.core.registry_pointer import PointerMoved, RegistryError
 from services.core.storage import ObjectStore
 from services.train.context import Context
-from services.train.experiment_guards import check_guards
-from services.train.experiment_stats import ArmSample, Comparison, Decision, arm_sample, compare, decide
-from services.train.online_eval import JOIN_SCHEMA, answer_feedback, answers, read_impressions, usable_table
+from services.train.experiments.guards import check_guards
+from services.train.experiments.stats import ArmSample, Comparison, Decision, arm_sample, compare, decide
+from services.train.feedback.impressions import (
+    JOIN_SCHEMA,
+    answer_feedback,
+    answers,
+    read_impressions,
+    usable_table,
+)
 
 log = logging.getLogger(__name__)
 

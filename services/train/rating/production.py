@@ -23,7 +23,7 @@ from services.core.registry import ChecksumError, Manifest, RegistryError
 from services.core.storage import ObjectNotFound
 from services.train import raw_store
 from services.train.context import Context
-from services.train.validate import validate
+from services.train.movies.validate import validate
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,8 @@ import pyarrow.compute as pc
 
 from services.core import event_table
 from services.core.storage import ObjectNotFound, ObjectStore
+from services.train import raw_store
+from services.train.feedback import curated
 
 log = logging.getLogger(__name__)
 
@@ -92,22 +94,19 @@ def sweep_curated(store: ObjectStore, erased: Erased, skip_days: tuple[str, ...]
 
     Only markers not yet applied (new users, or a later erasure of the same user) make it read the days.
     """
-    # feedback imports this module for its filters; importing it here keeps the two apart at import time.
-    from services.train import feedback, raw_store
-
     applied = _applied(store)
     pending = {u: t for u, t in erased.items() if applied.get(u) != t}
     if not pending:
         return {"new_markers": 0, "days_read": 0, "days_rewritten": [], "events": 0}
     rewritten, dropped = [], 0
-    days = [d for d in feedback.curated_days(store) if d not in skip_days]
+    days = [d for d in curated.curated_days(store) if d not in skip_days]
     for day in days:
-        key = feedback.curated_key(day)
+        key = curated.curated_key(day)
         if not store.exists(key):
             continue
-        table = event_table.read_jsonl_table(store.get_bytes(key), feedback.CURATED_SCHEMA)
+        table = event_table.read_jsonl_table(store.get_bytes(key), curated.CURATED_SCHEMA)
         kept, n = drop_erased(table, pending)
-        qkey = feedback.quarantine_key(day)
+        qkey = curated.quarantine_key(day)
         quarantined = raw_store.read_jsonl(store, qkey) if store.exists(qkey) else []
         clean = drop_erased_records(quarantined, pending)
         if n:  # same row order and encoding as the curation writes

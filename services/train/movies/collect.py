@@ -8,8 +8,8 @@ from typing import Any
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.train import raw_store
-from services.train.snapshot import load_movies
-from services.train.snapshot_feed import next_batch
+from services.train.movies.snapshot import load_movies
+from services.train.movies.snapshot_feed import next_batch
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def collect(settings: Settings, store: ObjectStore, logical_date: str, client: A
     """Collect and write the date's partition; returns a summary for XCom (keys, not data)."""
     store.ensure_bucket()
     if settings.tmdb_api_key is not None or client is not None:
-        from services.train.tmdb_client import TMDBClient
+        from services.train.movies.tmdb_client import TMDBClient
 
         client = client or TMDBClient.from_settings(settings)
         movies = client.collect(settings.tmdb_pages)
