@@ -13,7 +13,7 @@ from services.core.registry import Manifest, Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.serve.app import create_app
-from services.ui.api_client import MovieApi
+from services.ui.api.client import MovieApi
 from tests.serve_fixtures import FakeTranslator, fake_recommender_loader, publish_recommender, rating_files
 
 

@@ -22,7 +22,9 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from services.ui import cards, components, data, new_for_you
-from services.ui.api_client import ApiError, FeedbackEvent, Movie, MovieApi, Recommendations
+from services.ui.api.client import MovieApi
+from services.ui.api.loop import FeedbackEvent
+from services.ui.api.records import ApiError, Movie, Recommendations
 from services.ui.choices import TMDB_GENRES
 from tests.fakes.ui_stub_api import CATALOG, RATING_VERSION, StubApi
 from tests.fakes.ui_stub_data import NEW_RELEASES, ONLINE_DAYS, PREVIOUS_RECOMMENDER, RECOMMENDER_VERSION
@@ -752,7 +754,7 @@ def test_model_page_says_when_monitoring_cannot_be_read(stub: StubApi) -> None:
 
 def test_the_new_shelf_has_its_own_line_in_the_online_charts() -> None:
     from services.ui import online_view
-    from services.ui.loop_api import read_online
+    from services.ui.api.loop import read_online
 
     row = {"responses": 4, "hit_rate": 0.5, "mrr": 0.25, "coverage": 0.1, "catalog_size": 10}
     days = read_online({"days": [{"date": "2026-12-01", "versions": [

@@ -17,7 +17,7 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from services.ui import data
-from services.ui.api_client import MovieApi
+from services.ui.api.client import MovieApi
 from tests.fakes.ui_stub_api import StubApi
 from tests.fakes.ui_stub_data import RECOMMENDER_VERSION
 from tests.fakes.ui_stub_experiments import (

@@ -17,8 +17,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from services.ui import data, user_view
-from services.ui.api_client import MovieApi
-from services.ui.users_api import UserHistory, delete_user, get_user
+from services.ui.api.client import MovieApi
+from services.ui.api.users import UserHistory
 from tests.fakes.ui_stub_api import StubApi
 from tests.test_ui_apptest import UI, card_ids, main_answers, main_calls, pick, react, recommend, texts
 
@@ -210,20 +210,20 @@ def test_client_reads_the_users_answers(status: int, body: Any, expected: str) -
     answer = httpx.Response(status) if body is None else httpx.Response(status, json=body)
     client = MovieApi("http://t.invalid", transport=httpx.MockTransport(lambda r: answer))
     if expected == "erased":  # the real DELETE: 204, whether or not anything was held
-        assert delete_user(client, "u") is True
+        assert client.delete_user("u") is True
         return
-    got = get_user(client, "u")
+    got = client.get_user("u")
     if expected == "state":
         assert got == UserHistory("u", liked=(862, 603), disliked=(5,), seen=(603,))
     elif expected == "records":
         assert got == UserHistory("u", liked=(862,), ratings=1)
     elif expected == "empty":
         assert got == UserHistory("u") and not got.known
-        assert delete_user(client, "u") is False  # an API whose DELETE says 404 for nothing held
+        assert client.delete_user("u") is False  # an API whose DELETE says 404 for nothing held
     elif expected == "no route":
-        assert got is None and delete_user(client, "u") is None
+        assert got is None and client.delete_user("u") is None
     else:
-        assert got.kind == "not_ready" and delete_user(client, "u").kind == "not_ready"
+        assert got.kind == "not_ready" and client.delete_user("u").kind == "not_ready"
 
 
 def test_every_page_keeps_the_id_in_the_url_so_a_reload_anywhere_keeps_the_user(stub: StubApi) -> None:

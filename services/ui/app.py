@@ -5,7 +5,7 @@ import logging
 import streamlit as st
 
 from services.ui import data
-from services.ui.api_client import ApiError
+from services.ui.api.records import ApiError
 from services.ui.user_identity import current_user
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from services.ui.api_client import Movie
+from services.ui.api.records import Movie
 
 
 def initials(title: str) -> str:

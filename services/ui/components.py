@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from services.ui.api_client import ApiError, HistoryPoint, Prediction, Readiness
+from services.ui.api.records import ApiError, HistoryPoint, Prediction, Readiness
 
 API_START_HINT = "./scripts/serve.sh"
 TRAIN_HINT = "./scripts/pipeline.sh"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from services.core.settings import get_settings
-from services.ui.api_client import FALLBACK_VOCABULARY, ApiError, Movie, MovieApi, Readiness, Vocabulary
+from services.ui.api.client import MovieApi
+from services.ui.api.records import FALLBACK_VOCABULARY, ApiError, Movie, Readiness, Vocabulary
 
 # Tests put a stand-in MovieApi here (AppTest.session_state) before the first run.
 API_STATE_KEY = "api_client"

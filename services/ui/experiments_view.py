@@ -1,6 +1,6 @@
 """The Models page's experiments section: the running canary's arms, its interval day by day, the verdict.
 
-Reads what services/ui/experiments_api.py parsed from GET /model/experiments. The difference of hit rate
+Draws what services/ui/api/experiments.py read from GET /model/experiments. The difference of hit rate
 (candidate − production) is shown in percentage points with its 95% interval per day, beside the −δ
 non-inferiority line and zero, so one sees the interval narrow until it clears one of them.
 """
@@ -14,9 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from services.ui import shadow_view
-from services.ui.api_types import ApiError
+from services.ui.api.experiments import Ended, ExperimentDay, Experiments, Interval, Rule, Running
+from services.ui.api.records import ApiError
 from services.ui.components import when
-from services.ui.experiments_api import Ended, ExperimentDay, Experiments, Interval, Rule, Running
 
 CANARY_HINT = "./scripts/registry.sh canary recommender <version>"
 SIMULATE_HINT = "./scripts/simulate.sh --candidate better"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from services.ui import data
-from services.ui.api_client import ApiError, Movie
-from services.ui.loop_api import FeedbackEvent, FeedbackKind
+from services.ui.api.loop import FeedbackEvent, FeedbackKind
+from services.ui.api.records import ApiError, Movie
 from services.ui.picks import add_liked, hide, remember, remove_liked, user_id
 
 REACTIONS_KEY = "reactions"  # (request_id, tmdb_id) -> kinds the API took for that card

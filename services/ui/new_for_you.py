@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from services.ui import cards, components, data, feedback
-from services.ui.api_client import ApiError, Recommendations
+from services.ui.api.records import ApiError, Recommendations
 from services.ui.picks import hidden
 
 NEW_K = 5  # one row of cards

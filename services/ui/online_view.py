@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from services.ui.api_client import ApiError, OnlineDay
-from services.ui.loop_api import OnlineVersion
+from services.ui.api.loop import OnlineDay, OnlineVersion
+from services.ui.api.records import ApiError
 
 # metric -> (title, axis format); the shares are shown as percentages.
 ONLINE_METRICS = {

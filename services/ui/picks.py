@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import streamlit as st
 
-from services.ui.api_client import Movie
+from services.ui.api.records import Movie
 from services.ui.user_identity import current_user
 
 KNOWN_KEY = "known_movies"  # tmdb_id -> Movie, every movie search has shown this session

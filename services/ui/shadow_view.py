@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from services.ui.experiments_api import Running, ShadowDay
+from services.ui.api.experiments import Running, ShadowDay
 
 PROMOTE_HINT = "./scripts/registry.sh promote rating"
 ROLLBACK_HINT = "./scripts/registry.sh rollback rating"

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import streamlit as st
 
 from services.ui import cards, data
-from services.ui.api_client import ApiError, Movie, Recommendations
+from services.ui.api.records import ApiError, Movie, Recommendations
+from services.ui.api.users import UserHistory
 from services.ui.picks import KNOWN_KEY, liked_movies, remember
 from services.ui.user_identity import current_user, start_afresh
-from services.ui.users_api import UserHistory, delete_user, get_user
 
 RECENT = 6  # history posters shown, most recent last
 NOTICE_KEY = "user_notice"  # what "forget me" led to, shown once on the next run
@@ -32,7 +32,7 @@ def load_history(ready: bool) -> UserHistory | None:
     """The server's history of this user, or None (with a one-line note) when it has none to give."""
     if not ready:
         return None  # the page's banner already says why; nothing to ask
-    result = get_user(data.api(), current_user())
+    result = data.api().get_user(current_user())
     if result is None:
         st.caption(NO_USERS_NOTE)
         return None
@@ -88,7 +88,7 @@ def answer_caption(result: Recommendations, liked: Sequence[int]) -> str | None:
 
 def forget_me() -> None:
     """Button callback: erase this user on the server, then start afresh under a new id."""
-    erased = delete_user(data.api(), current_user())
+    erased = data.api().delete_user(current_user())
     if isinstance(erased, ApiError):
         st.session_state[NOTICE_KEY] = UserNotice(
             False, f"You were not forgotten: {erased.message} Your id is kept so that you can try again."

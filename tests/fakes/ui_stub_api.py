@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from services.ui.api_client import MovieApi
+from services.ui.api.client import MovieApi
 from tests.fakes.ui_stub_data import (
     CATALOG,
     ERRORS,

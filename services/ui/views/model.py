@@ -4,8 +4,7 @@ import streamlit as st
 
 from services.core.settings import get_settings
 from services.ui import components, data, errors_view, experiments_view, monitoring_view, online_view
-from services.ui.api_client import ApiError, HistoryPoint
-from services.ui.experiments_api import fetch_experiments
+from services.ui.api.records import ApiError, HistoryPoint
 from services.ui.metric_labels import MetricCard, card_layout, metric_label, rest_title
 from services.ui.models_view import MODEL_TITLES, SOURCES, model_order, wandb_markdown
 
@@ -97,7 +96,7 @@ else:
 
 st.header("🧪 Experiments", divider="gray")
 st.caption("A candidate recommender serves a share of users until what they did with it decides its fate.")
-experiments_view.show(fetch_experiments(data.api()))
+experiments_view.show(data.api().experiments())
 
 st.header("🩺 Monitoring", divider="gray")
 st.caption(

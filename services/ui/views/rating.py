@@ -5,7 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from services.ui import components, data
-from services.ui.api_client import ApiError
+from services.ui.api.records import ApiError
 from services.ui.choices import COUNTRY_NAMES, country_label, language_label
 from services.ui.forms import movie_payload
 

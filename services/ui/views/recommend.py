@@ -3,7 +3,7 @@
 import streamlit as st
 
 from services.ui import cards, components, data, feedback, new_for_you, user_view
-from services.ui.api_client import ApiError, Movie
+from services.ui.api.records import ApiError, Movie
 from services.ui.picks import (
     KNOWN_KEY,
     LIKED_KEY,

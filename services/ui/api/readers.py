@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.ui.api_types import ApiError, HistoryPoint, ModelInfo
+from services.ui.api.records import (
+    POOLS,
+    ApiError,
+    HistoryPoint,
+    ModelInfo,
+    Movie,
+    Prediction,
+    Recommendations,
+    Sentiment,
+)
+from services.ui.api.users import user_fields
 
 MODEL_NAMES = ("rating", "recommender")
 
@@ -27,6 +37,63 @@ def str_or_none(value: Any) -> str | None:
     if value is None or value == "":
         return None
     return str(value)
+
+
+def read_movie(raw: Mapping[str, Any], poster_base_url: str) -> Movie:
+    """One catalog movie (search, lookup, recommendations); a bare poster path is joined to poster_base_url."""
+    poster = str_or_none(raw.get("poster_url"))
+    path = str_or_none(raw.get("poster_path"))
+    if poster is None and path:
+        poster = path if path.startswith("http") else f"{poster_base_url}/{path.lstrip('/')}"
+    year = raw.get("release_year")
+    if year is None and isinstance(raw.get("release_date"), str) and raw["release_date"][:4].isdigit():
+        year = raw["release_date"][:4]
+    genres = raw.get("genres") or []
+    score = raw.get("score")
+    return Movie(
+        tmdb_id=int(raw["tmdb_id"] if raw.get("tmdb_id") is not None else raw["id"]),
+        title=str(raw.get("title") or raw.get("original_title") or f"TMDB {raw.get('tmdb_id')}"),
+        release_year=int(year) if year not in (None, "") else None,
+        overview=str(raw.get("overview") or ""),
+        poster_url=poster,
+        genres=tuple(g["name"] if isinstance(g, Mapping) else str(g) for g in genres),
+        score=float(score) if isinstance(score, int | float) else None,
+        new=raw.get("new") is True,
+    )
+
+
+def read_prediction(body: Any) -> Prediction:
+    """POST /predict's answer (KeyError/TypeError/ValueError/AttributeError when it has another shape)."""
+    raw_sent = body.get("overview_sentiment") or {}
+    contributions = float_map(body.get("contributions"))
+    bias = contributions.pop("bias", None)
+    return Prediction(
+        rating=float(body["predicted_rating"]),
+        model_version=str(body.get("model_version") or "unknown"),
+        sentiment=Sentiment(
+            polarity=float(raw_sent.get("polarity") or 0.0),
+            subjectivity=float(raw_sent.get("subjectivity") or 0.0),
+            label=str(raw_sent.get("label") or "neutral"),
+        ),
+        translated=bool(body.get("translated")),
+        notes=tuple(str(n) for n in body.get("notes") or []),
+        contributions=contributions,
+        bias=bias,
+    )
+
+
+def read_recommendations(body: Any, poster_base_url: str) -> Recommendations:
+    """POST /recommend's answer (KeyError/TypeError/ValueError/AttributeError when it has another shape)."""
+    return Recommendations(
+        items=tuple(read_movie(item, poster_base_url) for item in body.get("items") or []),
+        strategy=str(body.get("strategy") or "unknown"),
+        cold_start=bool(body.get("cold_start")),
+        model_version=str_or_none(body.get("model_version")),
+        unknown=tuple(int(i) for i in body.get("unknown") or []),
+        request_id=str_or_none(body.get("request_id")),
+        pool=next((p for p in POOLS if p == body.get("pool")), None),
+        **user_fields(body),
+    )
 
 
 def read_models(body: Any) -> dict[str, ModelInfo] | ApiError:

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 
-from services.ui.api_types import (
+from services.ui.api.error_report import ErrorReport, read_errors
+from services.ui.api.experiments import Experiments, read_experiments
+from services.ui.api.failures import parsed, problems, retry_after
+from services.ui.api.loop import FeedbackAck, FeedbackEvent, OnlineDay, read_ack, read_online
+from services.ui.api.monitoring import Monitoring, read_monitoring
+from services.ui.api.readers import (
+    read_history,
+    read_models,
+    read_movie,
+    read_prediction,
+    read_recommendations,
+)
+from services.ui.api.records import (
     FALLBACK_VOCABULARY,
-    POOLS,
     ApiError,
     HistoryPoint,
     ModelInfo,
@@ -19,18 +31,12 @@ from services.ui.api_types import (
     Prediction,
     Readiness,
     Recommendations,
-    Sentiment,
     Vocabulary,
 )
+from services.ui.api.users import UserHistory, no_route, read_user
 from services.ui.choices import LANGUAGE_NAMES
-from services.ui.errors_view import ErrorReport, read_errors
-from services.ui.loop_api import FeedbackAck, FeedbackEvent, OnlineDay, read_ack, read_online
-from services.ui.monitoring_view import Monitoring, read_monitoring
-from services.ui.readers import float_map, read_history, read_models, str_or_none
-from services.ui.users_api import user_fields
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 GENRE_PREFIX = "genre="
 DEFAULT_POSTER_BASE = "https://image.tmdb.org/t/p/w342"
@@ -38,32 +44,8 @@ DEFAULT_POSTER_BASE = "https://image.tmdb.org/t/p/w342"
 FEEDBACK_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 
 
-def _retry_after(value: str | None) -> int | None:
-    """Retry-After in whole seconds; None when absent or given as an HTTP date."""
-    if value and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _problems(detail: Any) -> tuple[str, ...]:
-    """FastAPI's 422 detail list as readable lines: 'runtime: Input should be greater than 0'."""
-    if isinstance(detail, str):
-        return (detail,)
-    if not isinstance(detail, list):
-        return ()
-    lines = []
-    for item in detail:
-        if not isinstance(item, Mapping):
-            lines.append(str(item))
-            continue
-        loc = [str(p) for p in item.get("loc") or [] if p not in ("body", "query", "path")]
-        msg = str(item.get("msg") or "invalid value")
-        lines.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
-    return tuple(lines)
-
-
 class MovieApi:
-    """The serving API over HTTP: prediction, recommendations, catalog search and model info."""
+    """The serving API over HTTP: every call the UI makes, each answer read into its typed record."""
 
     def __init__(
         self,
@@ -109,45 +91,28 @@ class MovieApi:
             return body
         detail = body.get("detail") if isinstance(body, Mapping) else None
         # Only loc and msg: a 422's detail also echoes the inputs (overviews, user ids).
-        log.info("API %s %s -> %s %s", method, path, status, "; ".join(_problems(detail)))
+        log.info("API %s %s -> %s %s", method, path, status, "; ".join(problems(detail)))
         if status == 503:
             text = detail if isinstance(detail, str) else "The API is running but not ready."
             return ApiError(
                 "not_ready",
                 text,
                 status=status,
-                retry_after_s=_retry_after(response.headers.get("retry-after")),
+                retry_after_s=retry_after(response.headers.get("retry-after")),
             )
         if status == 422:
             return ApiError(
-                "invalid", "The API did not accept these inputs.", status=status, problems=_problems(detail)
+                "invalid", "The API did not accept these inputs.", status=status, problems=problems(detail)
             )
         if status == 404:
             # The detail tells a missing route (FastAPI's "Not Found") from a missing thing.
-            return ApiError("not_found", f"The API has no {path}.", status=status, problems=_problems(detail))
+            return ApiError("not_found", f"The API has no {path}.", status=status, problems=problems(detail))
         text = detail if isinstance(detail, str) else f"The API answered {path} with HTTP {status}."
         return ApiError("server", text, status=status)
 
     def _movie(self, raw: Mapping[str, Any]) -> Movie:
-        poster = str_or_none(raw.get("poster_url"))
-        path = str_or_none(raw.get("poster_path"))
-        if poster is None and path:
-            poster = path if path.startswith("http") else f"{self.poster_base_url}/{path.lstrip('/')}"
-        year = raw.get("release_year")
-        if year is None and isinstance(raw.get("release_date"), str) and raw["release_date"][:4].isdigit():
-            year = raw["release_date"][:4]
-        genres = raw.get("genres") or []
-        score = raw.get("score")
-        return Movie(
-            tmdb_id=int(raw["tmdb_id"] if raw.get("tmdb_id") is not None else raw["id"]),
-            title=str(raw.get("title") or raw.get("original_title") or f"TMDB {raw.get('tmdb_id')}"),
-            release_year=int(year) if year not in (None, "") else None,
-            overview=str(raw.get("overview") or ""),
-            poster_url=poster,
-            genres=tuple(g["name"] if isinstance(g, Mapping) else str(g) for g in genres),
-            score=float(score) if isinstance(score, int | float) else None,
-            new=raw.get("new") is True,
-        )
+        """One catalog movie, a bare poster path joined to this client's poster base."""
+        return read_movie(raw, self.poster_base_url)
 
     # --- endpoints -------------------------------------------------------------------------------
     def readiness(self) -> Readiness | ApiError:
@@ -168,22 +133,7 @@ class MovieApi:
         if isinstance(body, ApiError):
             return body
         try:
-            raw_sent = body.get("overview_sentiment") or {}
-            contributions = float_map(body.get("contributions"))
-            bias = contributions.pop("bias", None)
-            return Prediction(
-                rating=float(body["predicted_rating"]),
-                model_version=str(body.get("model_version") or "unknown"),
-                sentiment=Sentiment(
-                    polarity=float(raw_sent.get("polarity") or 0.0),
-                    subjectivity=float(raw_sent.get("subjectivity") or 0.0),
-                    label=str(raw_sent.get("label") or "neutral"),
-                ),
-                translated=bool(body.get("translated")),
-                notes=tuple(str(n) for n in body.get("notes") or []),
-                contributions=contributions,
-                bias=bias,
-            )
+            return read_prediction(body)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("unexpected /predict answer: %s", exc)
             return ApiError("bad_response", "The API's prediction was not in the expected shape.")
@@ -201,16 +151,7 @@ class MovieApi:
         if isinstance(body, ApiError):
             return body
         try:
-            return Recommendations(
-                items=tuple(self._movie(item) for item in body.get("items") or []),
-                strategy=str(body.get("strategy") or "unknown"),
-                cold_start=bool(body.get("cold_start")),
-                model_version=str_or_none(body.get("model_version")),
-                unknown=tuple(int(i) for i in body.get("unknown") or []),
-                request_id=str_or_none(body.get("request_id")),
-                pool=next((p for p in POOLS if p == body.get("pool")), None),
-                **user_fields(body),
-            )
+            return read_recommendations(body, self.poster_base_url)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("unexpected /recommend answer: %s", exc)
             return ApiError("bad_response", "The API's recommendations were not in the expected shape.")
@@ -219,24 +160,34 @@ class MovieApi:
         """POST /feedback: reactions to movies (1-500), each with its own event id."""
         payload = {"events": [event.as_json() for event in events]}
         body = self._call("POST", "/feedback", json=payload, timeout=FEEDBACK_TIMEOUT)
-        return _parsed(body, read_ack, "/feedback", "answer to feedback")
+        return parsed(body, read_ack, "/feedback", "answer to feedback")
 
     def online(self, days: int = 30) -> list[OnlineDay] | ApiError:
         """GET /model/online: the recommender's daily online evaluation, oldest day first."""
         body = self._call("GET", "/model/online", params={"days": int(days)})
-        return _parsed(body, read_online, "/model/online", "online metrics")
+        return parsed(body, read_online, "/model/online", "online metrics")
 
     def monitoring(self, days: int = 30) -> Monitoring | ApiError:
         """GET /model/monitoring: the production rating model's live error, drift and alerts, by day."""
         body = self._call("GET", "/model/monitoring", params={"days": int(days)})
-        return _parsed(body, read_monitoring, "/model/monitoring", "monitoring reports")
+        return parsed(body, read_monitoring, "/model/monitoring", "monitoring reports")
 
     def errors(self, day: str | None = None) -> ErrorReport | None | ApiError:
         """GET /model/errors: where the rating model errs, by band (latest run, or day's); None when none yet."""
         body = self._call("GET", "/model/errors", params={"date": day} if day else None)
         if isinstance(body, ApiError) and body.kind == "not_found":
             return None
-        return _parsed(body, read_errors, "/model/errors", "error analysis")
+        return parsed(body, read_errors, "/model/errors", "error analysis")
+
+    def experiments(self) -> Experiments | ApiError:
+        """GET /model/experiments: the running experiments and the recent ends (not_found: an older API)."""
+        body = self._call("GET", "/model/experiments")
+        if isinstance(body, ApiError):
+            return body
+        try:
+            return read_experiments(body)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return ApiError("bad_response", "The API's answer (experiments) was not in the expected shape.")
 
     def search(self, query: str, limit: int = 10) -> list[Movie] | ApiError:
         """GET /movies/search: catalog movies whose title matches the query."""
@@ -255,7 +206,7 @@ class MovieApi:
     def movie(self, tmdb_id: int) -> Movie | ApiError:
         """GET /movies/{tmdb_id}: one catalog movie."""
         body = self._call("GET", f"/movies/{int(tmdb_id)}")
-        return _parsed(body, self._movie, "/movies/{tmdb_id}", "movie")
+        return parsed(body, self._movie, "/movies/{tmdb_id}", "movie")
 
     def models(self) -> dict[str, ModelInfo] | ApiError:
         """GET /model: the production version of each model ('rating', 'recommender')."""
@@ -268,6 +219,28 @@ class MovieApi:
         if isinstance(body, ApiError):
             return None if body.kind == "not_found" else body
         return read_history(body)
+
+    def get_user(self, user_id: str) -> UserHistory | None | ApiError:
+        """GET /users/{user_id}: what the server holds; empty when it holds nothing; None without the route."""
+        body = self._call("GET", f"/users/{quote(user_id, safe='')}")
+        if isinstance(body, ApiError):
+            if no_route(body):
+                return None
+            if body.kind == "not_found":
+                return UserHistory(user_id)
+            return body
+        return parsed(body, lambda raw: read_user(user_id, raw), "/users", "your history")
+
+    def delete_user(self, user_id: str) -> bool | None | ApiError:
+        """DELETE /users/{user_id}: True when erased, False when there was nothing; None without the route."""
+        body = self._call("DELETE", f"/users/{quote(user_id, safe='')}")
+        if isinstance(body, ApiError):
+            if no_route(body):
+                return None
+            if body.kind == "not_found":
+                return False
+            return body
+        return True
 
     def vocabulary(self) -> Vocabulary:
         """Genres and languages the model knows: from the API when it says, else TMDB's lists."""
@@ -292,14 +265,3 @@ class MovieApi:
         # Every two-letter code is accepted by the API; the common ones stay offered.
         merged_languages = list(dict.fromkeys([*LANGUAGE_NAMES, *languages]))
         return Vocabulary(genres=tuple(sorted(set(genres))), languages=tuple(merged_languages), source="api")
-
-
-def _parsed(body: Any, reader: Callable[[Any], T], path: str, what: str) -> T | ApiError:
-    """An answer read into its record, or a bad_response error saying which answer was off."""
-    if isinstance(body, ApiError):
-        return body
-    try:
-        return reader(body)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        log.warning("unexpected %s answer: %s", path, exc)
-        return ApiError("bad_response", f"The API's answer ({what}) was not in the expected shape.")

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from typing import Any
 
-from services.ui.api_types import ApiError
-
-if TYPE_CHECKING:
-    from services.ui.api_client import MovieApi
-
-log = logging.getLogger(__name__)
+from services.ui.api.records import ApiError
 
 # FastAPI's body for a route it does not have; any other 404 from /users is "no such user".
 NO_ROUTE_DETAIL = "Not Found"
@@ -64,35 +57,7 @@ def read_user(user_id: str, body: Any) -> UserHistory:
     )
 
 
-def get_user(client: MovieApi, user_id: str) -> UserHistory | None | ApiError:
-    """What the server holds for the user; an empty history when it holds nothing; None without the route."""
-    body = client._call("GET", f"/users/{quote(user_id, safe='')}")
-    if isinstance(body, ApiError):
-        if _no_route(body):
-            return None
-        if body.kind == "not_found":
-            return UserHistory(user_id)
-        return body
-    try:
-        return read_user(user_id, body)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        log.warning("unexpected /users answer: %s", exc)
-        return ApiError("bad_response", "The API's answer (your history) was not in the expected shape.")
-
-
-def delete_user(client: MovieApi, user_id: str) -> bool | None | ApiError:
-    """DELETE /users/{user_id}: True when erased, False when there was nothing; None without the route."""
-    body = client._call("DELETE", f"/users/{quote(user_id, safe='')}")
-    if isinstance(body, ApiError):
-        if _no_route(body):
-            return None
-        if body.kind == "not_found":
-            return False
-        return body
-    return True
-
-
-def _no_route(error: ApiError) -> bool:
+def no_route(error: ApiError) -> bool:
     """Whether the API lacks the route (405, or FastAPI's bare 'Not Found') rather than the user."""
     return error.status == 405 or (error.kind == "not_found" and error.problems == (NO_ROUTE_DETAIL,))
 

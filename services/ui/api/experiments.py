@@ -10,14 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from services.ui.api_types import ApiError
-
-if TYPE_CHECKING:
-    from services.ui.api_client import MovieApi
-
-PATH = "/model/experiments"
 ARMS = ("production", "candidate")
 
 
@@ -131,18 +125,6 @@ class Experiments:
     def never_ran(self) -> bool:
         """True when no experiment ever ran (nothing running, nothing ended)."""
         return not self.running and not self.recent
-
-
-def fetch_experiments(client: MovieApi) -> Experiments | ApiError:
-    """GET /model/experiments through the shared client; an ApiError (kind not_found: an older API)."""
-    # The client's own transport and error mapping; the call lives here because api_client.py is full.
-    body = client._call("GET", PATH)
-    if isinstance(body, ApiError):
-        return body
-    try:
-        return read_experiments(body)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return ApiError("bad_response", "The API's answer (experiments) was not in the expected shape.")
 
 
 def read_experiments(body: Any) -> Experiments:
