@@ -71,6 +71,8 @@ fi
 echo "==> ruff"
 ruff check .
 ruff format --check . > /dev/null || { ruff format --check .; exit 1; }
+echo "==> lint-imports (layers and import cycles, pyproject.toml [tool.importlinter])"
+lint-imports --no-cache > "$VAR_DIR/lint-imports.log" 2>&1 || { cat "$VAR_DIR/lint-imports.log"; exit 1; }
 echo "==> pytest"
 # Tests start their own S3 server, Airflow home and API on free ports: the dev stack is untouched.
 unset S3_ENDPOINT_URL S3_EMBEDDED TMDB_API_KEY WANDB_API_KEY SERVE_URL
