@@ -5,7 +5,7 @@
 #
 #   ./scripts/test.sh                 everything
 #   ./scripts/test.sh -m "not prod"   the quick loop: all but the production-shape tests
-#   ./scripts/test.sh -m "not browser" tests/test_registry.py   (any pytest arguments)
+#   ./scripts/test.sh -m "not browser" tests/core/test_registry.py   (any pytest arguments)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 if [[ "${1:-}" =~ ^(-h|--help)$ ]]; then sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
@@ -26,7 +26,7 @@ if [[ ${#MISSING[@]} -gt 0 && "${SKIP_BROWSER_INSTALL:-0}" != "1" ]]; then
   fi
 fi
 
-# The monitoring tests run Debian's Prometheus and promtool on loopback (tests/test_monitoring_stack.py).
+# The monitoring tests run Debian's Prometheus and promtool on loopback (tests/stack/test_prometheus.py).
 # No recommends: they would add a node exporter that nothing here uses.
 if ! dpkg -s prometheus >/dev/null 2>&1 && [[ "${SKIP_PROMETHEUS_INSTALL:-0}" != "1" ]]; then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
@@ -38,21 +38,21 @@ if ! dpkg -s prometheus >/dev/null 2>&1 && [[ "${SKIP_PROMETHEUS_INSTALL:-0}" !=
   fi
 fi
 
-# The nginx tests (tests/test_nginx.py) run Debian's nginx on loopback in front of two real replicas.
+# The nginx tests (tests/stack/test_nginx.py) run Debian's nginx on loopback in front of two real replicas.
 if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]] && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
   echo "==> installing nginx for the nginx tests (apt-get)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 nginx) \
     > "$VAR_DIR/apt-nginx.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-nginx.log): those tests will skip"
 fi
 
-# The scheduler test (tests/test_schedule_e2e.py) stamps a past day's events with Debian's faketime.
+# The scheduler test (tests/stack/test_schedule.py) stamps a past day's events with Debian's faketime.
 if ! command -v faketime >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
   echo "==> installing faketime for the scheduler test (apt-get)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime) \
     > "$VAR_DIR/apt-faketime.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-faketime.log): that test will skip"
 fi
 
-# The Optuna search's Postgres storage test (tests/test_tuning.py) runs a throw-away cluster of Debian's
+# The Optuna search's Postgres storage test (tests/train/rating/test_tuning.py) runs a throw-away cluster of Debian's
 # postgresql as the postgres user, as scripts/prod.sh does.
 if [[ ! -x /usr/lib/postgresql/15/bin/initdb ]] && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
   echo "==> installing postgresql for the Optuna storage test (apt-get)"
@@ -60,7 +60,7 @@ if [[ ! -x /usr/lib/postgresql/15/bin/initdb ]] && [[ $(id -u) -eq 0 ]] && comma
     > "$VAR_DIR/apt-postgresql.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-postgresql.log): that test will skip"
 fi
 
-# The users' store tests (tests/test_user_store.py, tests/test_serve_users.py) run Debian's redis-server
+# The users' store tests (tests/core/test_user_store.py, tests/serve/test_users.py) run Debian's redis-server
 # on loopback with a password, as scripts/prod.sh does (which would install it too, but runs later).
 if ! command -v redis-server >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
   echo "==> installing redis-server for the users' store tests (apt-get)"

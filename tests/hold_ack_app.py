@@ -1,6 +1,6 @@
 """The API with its POST /feedback answer held back: a window between the spool commit and the response.
 
-Test-only (tests/test_nginx.py): `uvicorn tests.hold_ack_app:create_app --factory`. The app runs unchanged;
+Test-only (tests/stack/test_nginx.py): `uvicorn tests.hold_ack_app:create_app --factory`. The app runs unchanged;
 an outer ASGI wrapper, once the route has stored the events and begun its 202, writes HOLD_ACK_MARKER
 and waits HOLD_ACK_S seconds before passing the answer on. A test SIGKILLs the replica in that window,
 which is what a crash between commit and response looks like to nginx.

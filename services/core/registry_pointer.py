@@ -4,7 +4,7 @@
 it does not exist yet). A writer that read an older pointer gets 412, re-reads, and re-applies its
 decision to what is there now, or refuses when the decision no longer holds (PointerMoved). So two
 writers never overwrite each other unseen. AWS S3, MinIO and SeaweedFS 4.48 (probed in
-tests/test_registry_race.py) all honour these headers on PutObject; no lock object is needed.
+tests/core/test_registry_race.py) all honour these headers on PutObject; no lock object is needed.
 
 Every write bumps ``revision`` and appends to ``changes``, an audit trail: besides telling an operator
 who moved production and why, it makes every write's bytes differ, so an ETag (an MD5 of the body on

@@ -9,7 +9,7 @@ adapted from pattern, BSD): the lexicon is snapshotted once, lazily, into a plai
 ``assessments`` needs per word, and the tokenizer splits only the tokens that carry punctuation.
 Rare inputs whose tokenization a regex pass would change (sarcasm marks "( ! )", emoticons split
 by spaces such as ": )") are detected cheaply and tokenized by textblob itself. The float
-arithmetic follows textblob's order exactly; tests/test_sentiment.py proves the output is
+arithmetic follows textblob's order exactly; tests/core/test_sentiment.py proves the output is
 identical (``==``) on the bundled snapshot, hand-written edge cases and a random fuzz.
 """
 

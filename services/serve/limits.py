@@ -2,7 +2,7 @@
 
 nginx (deploy/nginx/nginx.conf) refuses the same sizes per location before a replica reads a byte; the
 app checks again so that a replica reached directly (or through another proxy) is protected as well.
-tests/test_nginx.py holds the two in step.
+tests/stack/test_nginx.py holds the two in step.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ KIB = 1024
 MIB = 1024 * KIB
 
 # Bytes of request body per POST route. Each cap lets the largest realistic request of its route through
-# (tests/test_serve_limits.py sends them) and refuses anything far beyond:
+# (tests/serve/test_limits.py sends them) and refuses anything far beyond:
 # - /predict: one movie whose overview is at its 20,000-character limit, even in a 3-byte UTF-8 script.
 # - /predict/batch: 1,000 movies whose text is at the batch's MAX_BATCH_TEXT_CHARS, in a 3-byte script.
 # - /recommend: 200 liked ids and the longest user id, in any script (under 4 KB).
