@@ -20,7 +20,7 @@ import numpy as np
 
 from services.core.new_pool import blend
 from services.core.recommender_runtime import SequentialRecommender
-from services.core.sasrec import SASRecConfig
+from services.core.sasrec_config import SASRecConfig
 from services.train.recommender.catalog_growth import with_new_items
 from services.train.recommender.cold_start import (
     ColdSplit,

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from services.core.recommender_runtime import SequentialRecommender
-from services.core.sasrec import SASRecConfig
+from services.core.sasrec_config import SASRecConfig
 from services.train.movies.snapshot import load_links, load_ratings
 from services.train.recommender.baselines import fit_item_knn, fit_popularity
 from services.train.recommender.data import SequenceSplits, build_interactions, load_snapshot_data

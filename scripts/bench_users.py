@@ -74,7 +74,7 @@ def precompute(settings: Any, day: str, users_wanted: int) -> dict[str, Any]:
     """Seed cached and live app users, run precompute_recs over them and the repeated MovieLens users."""
     from services.core import events
     from services.core.storage import ObjectStore
-    from services.core.user_store import open_user_store
+    from services.core.user_store_open import open_user_store
     from services.train.feedback.curate import collect_feedback
     from services.train.recommender.precompute import movielens_inputs, precompute_recs
 

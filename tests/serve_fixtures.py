@@ -148,7 +148,8 @@ def publish_sasrec_recommender(registry: Registry, seed: int = 0) -> Manifest:
     import torch
 
     from services.core.recommender_runtime import SequentialRecommender
-    from services.core.sasrec import SASRec, SASRecConfig
+    from services.core.sasrec import SASRec
+    from services.core.sasrec_config import SASRecConfig
     from services.train.recommender.side_data import transition_csr
 
     ids = [e["tmdb_id"] for e in json.loads(catalog_json())]

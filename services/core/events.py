@@ -33,7 +33,9 @@ STREAMS: tuple[str, ...] = ("feedback", "impressions", "predictions")
 
 FeedbackKind = Literal["like", "dislike", "watched", "rating"]
 FEEDBACK_KINDS: tuple[str, ...] = ("like", "dislike", "watched", "rating")
-# A rating counts as a positive interaction from 3.5 stars up (docs/recommender.md says why).
+# What counts as positive feedback, owned here (is_positive_feedback): these kinds whatever their value,
+# and a rating from 3.5 stars up (docs/recommender.md says why). Vectorised readers use the constants.
+POSITIVE_KINDS: tuple[str, ...] = ("like", "watched")
 POSITIVE_MIN_RATING = 3.5
 # Feedback answers an impression when it names its request and comes within this many minutes.
 ANSWER_WINDOW_MIN = 30
@@ -128,13 +130,14 @@ def read_day(store: ObjectStore, stream: str, day: str) -> list[dict[str, Any]]:
 
 def is_positive(event: dict[str, Any]) -> bool:
     """Whether a feedback event says the person wants movies like this one."""
-    kind = event.get("kind")
-    if kind in ("like", "watched"):
+    return is_positive_feedback(event.get("kind"), event.get("value"))
+
+
+def is_positive_feedback(kind: str | None, value: float | None) -> bool:
+    """The rule behind is_positive, on a kind and value (the user store's fold has no dicts)."""
+    if kind in POSITIVE_KINDS:
         return True
-    if kind == "rating":
-        value = event.get("value")
-        return value is not None and float(value) >= POSITIVE_MIN_RATING
-    return False
+    return kind == "rating" and value is not None and float(value) >= POSITIVE_MIN_RATING
 
 
 def _check_stream(stream: str) -> None:

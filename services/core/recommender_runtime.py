@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from services.core.new_pool import NewPoolBlend, blend
-from services.core.sasrec import PADDING_INDEX, SASRec, SASRecConfig
+from services.core.sasrec import SASRec
+from services.core.sasrec_config import PADDING_INDEX, SASRecConfig
 from services.core.sasrec_numpy import NumpySASRec
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from services.core.sasrec import PADDING_INDEX, SASRec
+from services.core.sasrec import SASRec
+from services.core.sasrec_config import PADDING_INDEX
 
 # Abramowitz & Stegun 7.1.26: erf to 1.5e-7, below float32's resolution, for torch's exact GELU.
 _P = 0.3275911

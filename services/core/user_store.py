@@ -4,8 +4,10 @@ A user's state is derived from the user's most recent MAX_EVENTS feedback events
 a precomputed list of recommendations the batch side may load. The spool and the curated feedback stay
 the record of truth: a store can be lost and rebuilt (./scripts/users.sh rebuild).
 
-Two stores: LocalUserStore (SQLite, services/core/user_store_local.py: the embedded default, one replica)
-and RedisUserStore (services/core/user_store_redis.py: the prod shape, shared by every replica).
+This module is the interface both stores share: UserStore, the state and its fold, and nothing of
+either store. Two stores: LocalUserStore (SQLite, services/core/user_store_local.py: the embedded default,
+one replica) and RedisUserStore (services/core/user_store_redis.py: the prod shape, shared by every
+replica); services/core/user_store_open.py opens the one the settings name.
 """
 
 from __future__ import annotations
@@ -14,12 +16,10 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from time import monotonic
 from typing import Any, Protocol
 
-from services.core.events import POSITIVE_MIN_RATING
-from services.core.settings import PROJECT_ROOT, Settings
+from services.core.events import is_positive_feedback
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +110,7 @@ def fold(user_id: str, events: Iterable[StoredEvent], seq: int = 0) -> UserState
     for tmdb_id, kind, value, ts, request_id in events:
         n += 1
         last_ts = ts or last_ts
-        positive = kind in ("like", "watched") or (
-            kind == "rating" and value is not None and value >= POSITIVE_MIN_RATING
-        )
-        if positive:
+        if is_positive_feedback(kind, value):
             positives.pop(tmdb_id, None)
             positives[tmdb_id] = ts or ""
             dislikes.discard(tmdb_id)  # a change of mind
@@ -179,26 +176,6 @@ class UserStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
-
-
-def open_user_store(settings: Settings) -> UserStore:
-    """The store the settings name: Redis at USER_STORE_URL, else SQLite at USER_STORE_PATH."""
-    ttl_s = int(settings.user_ttl_days * 86400)
-    if settings.user_store_url is not None and settings.user_store_url.get_secret_value():
-        from services.core.user_store_redis import RedisUserStore
-
-        return RedisUserStore(settings.user_store_url.get_secret_value(), ttl_s=ttl_s)
-    from services.core.user_store_local import LocalUserStore
-
-    return LocalUserStore(user_store_path(settings), ttl_s=ttl_s)
-
-
-def user_store_path(settings: Settings) -> Path:
-    """The local store's file: USER_STORE_PATH (relative to the project root), else the spool folder's."""
-    path = settings.user_store_path
-    if path is None:
-        return Path(settings.spool_dir) / "users.db"
-    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 class GuardedStore:

@@ -17,7 +17,8 @@ from services.core.registry import Registry
 from services.core.sentiment import sentiment
 from services.core.settings import Settings, get_settings
 from services.core.storage import ObjectStore
-from services.core.user_store import GuardedStore, open_user_store
+from services.core.user_store import GuardedStore
+from services.core.user_store_open import open_user_store
 from services.serve import gauges, lifecycle, limits
 from services.serve.cache import ModelCache
 from services.serve.event_log import EventLog

@@ -19,49 +19,29 @@ starts a new epoch, so its sequence numbers never name an object that is already
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
-import re
-import secrets
-import socket
 import sqlite3
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from services.core.events import day_of
+from services.serve.spool_batches import PendingBatch, pending_batches
+from services.serve.spool_folder import load_replica_id, lock_folder
 from services.serve.spool_schema import prepare
 from services.serve.spool_writer import Append, CommitHook, Row, SpoolWriter
 
 DELETE_CHUNK = 500  # rows per housekeeping transaction: ~1 ms of the writer each
 DEDUP_STREAMS = frozenset({"feedback"})  # client ids, retried by clients; the server mints the others
 DURABLE_STREAMS = frozenset({"feedback"})  # committed with durable_synchronous (FULL: fsynced)
-_REPLICA_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Records become JSON lines on the request's thread: msgspec writes a logged prediction (~3.6 KB, ~80
 # features) in ~5 us where json.dumps took ~40 us, a quarter of what logging every /predict cost.
 # Sorted keys, UTF-8 as is, NaN as null: the same lines the readers parsed before.
 _ENCODE = msgspec.json.Encoder(order="sorted").encode
-
-
-class SpoolLocked(RuntimeError):
-    """Another process already owns this spool folder."""
-
-
-@dataclass(frozen=True)
-class PendingBatch:
-    """Unflushed rows of one stream and day, in spool order, as the JSON-lines text to upload."""
-
-    stream: str
-    day: str
-    first_seq: int  # names the batch's object
-    last_seq: int  # the end of the window it was taken from: every pending row of its group up to here
-    size: int  # how many events
-    text: str  # their JSON lines, newline-separated
 
 
 class Spool:
@@ -100,17 +80,8 @@ class Spool:
     def open(self) -> None:
         """Create or reopen the spool and start its writer; SpoolLocked when another live process holds it."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(fd)
-            raise SpoolLocked(
-                f"the event spool {self.directory} is in use by another process: give each API replica "
-                "(and each uvicorn worker) its own SPOOL_DIR"
-            ) from exc
-        self._lock_fd = fd
-        self._replica_id = self._load_replica_id(self._replica_id)
+        self._lock_fd = lock_folder(self.directory)
+        self._replica_id = load_replica_id(self.directory, self._replica_id)
         conn = self._connect()
         self.epoch = prepare(conn, DEDUP_STREAMS)
         self._reader = self._connect()
@@ -133,21 +104,6 @@ class Spool:
         conn = sqlite3.connect(self.directory / "events.db", check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=5000")
         return conn
-
-    def _load_replica_id(self, configured: str | None) -> str:
-        # Kept in the folder so a restarted replica names its batches as before; set REPLICA_ID to choose.
-        path = self.directory / "replica_id"
-        if configured:
-            if not _REPLICA_ID.match(configured):
-                raise ValueError(f"REPLICA_ID {configured!r}: use 1-64 letters, digits, '.', '_' or '-'")
-            path.write_text(configured + "\n")
-            return configured
-        if path.exists():
-            return path.read_text().strip()
-        host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40] or "replica"
-        generated = f"{host}-{secrets.token_hex(3)}"
-        path.write_text(generated + "\n")
-        return generated
 
     def close(self) -> None:
         """Commit what is queued, close the database and release the folder."""
@@ -221,28 +177,7 @@ class Spool:
 
     def take(self, limit: int) -> list[PendingBatch]:
         """The oldest rows S3 does not have yet (at most limit), grouped by stream and day, oldest first."""
-        # SQLite joins each group's JSON lines into one string, and the module lets go of the GIL while
-        # SQLite works, so the event loop keeps answering; a row-by-row fetch would hold it for ~20 ms.
-        conn, mark = self.reader, self.flushed_upto
-        last = conn.execute(
-            "SELECT max(seq) FROM (SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?)", (mark, limit)
-        ).fetchone()[0]
-        if last is None:
-            return []
-        groups = conn.execute(
-            "SELECT stream, day, min(seq), count(*) FROM events WHERE seq > ? AND seq <= ? "
-            "GROUP BY stream, day ORDER BY min(seq)",
-            (mark, last),
-        ).fetchall()
-        out = []
-        for stream, day, first, size in groups:
-            (text,) = conn.execute(
-                "SELECT group_concat(body, char(10)) FROM (SELECT body FROM events "
-                "WHERE seq BETWEEN ? AND ? AND stream = ? AND day = ? ORDER BY seq)",
-                (first, last, stream, day),
-            ).fetchone()
-            out.append(PendingBatch(stream, day, first, last, size, text))
-        return out
+        return pending_batches(self.reader, self.flushed_upto, limit)
 
     def sync_to_disk(self) -> None:
         """fsync the database and its WAL: every committed row survives a power cut from here on."""

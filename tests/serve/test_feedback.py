@@ -19,7 +19,8 @@ from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.serve.app import create_app
-from services.serve.spool import Spool, SpoolLocked
+from services.serve.spool import Spool
+from services.serve.spool_folder import SpoolLocked
 from tests.serve_fixtures import (
     FakeTranslator,
     catalog_json,

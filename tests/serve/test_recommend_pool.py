@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from services.core import events
 from services.core.recommender_runtime import SequentialRecommender
 from services.core.registry import Manifest, Registry
-from services.core.sasrec import SASRec, SASRecConfig
+from services.core.sasrec import SASRec
+from services.core.sasrec_config import SASRecConfig
 from services.core.sasrec_numpy import NumpySASRec
 from services.core.settings import Settings
 from services.core.storage import ObjectStore

@@ -16,7 +16,8 @@ from services.core import event_table, events, experiments
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
-from services.core.user_store import erasure_key, open_user_store
+from services.core.user_store import erasure_key
+from services.core.user_store_open import open_user_store
 from services.serve.app import create_app
 from services.train.feedback.users_cli import rebuild
 from tests.processes import ROOT, serve_env

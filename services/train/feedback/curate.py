@@ -165,7 +165,7 @@ def curate_table(
     derived = {
         "value": lambda: pc.if_else(is_rating, value, pa.scalar(None, pa.float64())),
         "positive": lambda: pc.or_(
-            pc.is_in(kind, value_set=pa.array(["like", "watched"])),
+            pc.is_in(kind, value_set=pa.array(events.POSITIVE_KINDS)),
             pc.and_(is_rating, pc.fill_null(pc.greater_equal(value, events.POSITIVE_MIN_RATING), False)),
         ),
     }

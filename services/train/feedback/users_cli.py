@@ -13,7 +13,8 @@ from typing import Any
 from services.core.events import utc_now
 from services.core.settings import Settings, get_settings
 from services.core.storage import ObjectStore
-from services.core.user_store import UserStore, erasure_key, open_user_store
+from services.core.user_store import UserStore, erasure_key
+from services.core.user_store_open import open_user_store
 
 log = logging.getLogger("users")
 

@@ -26,7 +26,8 @@ from services.core.recommender_runtime import load_recommender
 from services.core.registry import Registry, RegistryError
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
-from services.core.user_store import UserStore, by_user, fold, now_iso, open_user_store
+from services.core.user_store import UserStore, by_user, fold, now_iso
+from services.core.user_store_open import open_user_store
 from services.train import raw_store
 from services.train.schedule import window
 

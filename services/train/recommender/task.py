@@ -22,7 +22,7 @@ import torch
 
 from services.core.recommender_runtime import SequentialRecommender, load_recommender
 from services.core.registry import Manifest, Registry, RegistryError
-from services.core.sasrec import SASRecConfig
+from services.core.sasrec_config import SASRecConfig
 from services.core.settings import Settings
 from services.core.storage import ObjectNotFound
 from services.train.experiments.canary import running_canary, start_or_wait

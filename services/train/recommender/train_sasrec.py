@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from services.core.recommender_runtime import SequentialRecommender
-from services.core.sasrec import SASRec, SASRecConfig
+from services.core.sasrec import SASRec
+from services.core.sasrec_config import SASRecConfig
 from services.train.recommender.data import SequenceSplits
 from services.train.recommender.item_features import FeatureRows
 from services.train.recommender.metrics import evaluate_recommender

@@ -14,8 +14,9 @@ import torch
 from services.core.new_pool import blend
 from services.core.recommender_runtime import SequentialRecommender, load_recommender
 from services.core.registry import Registry
-from services.core.sasrec import SASRec, SASRecConfig
+from services.core.sasrec import SASRec
 from services.core.sasrec_append import append_items
+from services.core.sasrec_config import SASRecConfig
 from services.core.sasrec_numpy import NumpySASRec
 from services.core.settings import Settings
 from services.train.recommender.catalog_growth import with_new_items

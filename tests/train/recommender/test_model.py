@@ -15,7 +15,7 @@ import torch
 
 from services.core.recommender_runtime import SequentialRecommender, load_recommender
 from services.core.registry import ChecksumError, Registry
-from services.core.sasrec import SASRecConfig
+from services.core.sasrec_config import SASRecConfig
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.train.recommender.data import SequenceSplits, build_splits

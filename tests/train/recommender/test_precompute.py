@@ -15,8 +15,8 @@ from services.core.recommender_runtime import SequentialRecommender, load_recomm
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
-from services.core.user_store import open_user_store
 from services.core.user_store_local import LocalUserStore
+from services.core.user_store_open import open_user_store
 from services.train import raw_store
 from services.train.feedback.curate import collect_feedback
 from services.train.recommender.precompute import movielens_inputs, precompute_recs, rank, recs_key

@@ -9,7 +9,8 @@ import torch
 
 from services.core.movie import normalize_movie
 from services.core.recommender_runtime import load_recommender
-from services.core.sasrec import SASRec, SASRecConfig
+from services.core.sasrec import SASRec
+from services.core.sasrec_config import SASRecConfig
 from services.core.sasrec_numpy import NumpySASRec
 from services.train.recommender.data import build_splits
 from services.train.recommender.item_features import fit_vocabulary, rows_for
