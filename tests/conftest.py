@@ -22,6 +22,9 @@ from services.core.storage import ObjectStore
 from services.train.schedule import logical_date_for
 from tests import processes
 
+# The integration marker, applied and enforced (a test that starts a server unmarked fails).
+pytest_plugins = ["tests.server_marks", "pytester"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = ROOT / "data" / "snapshot"
 

@@ -33,7 +33,7 @@ def _open(kind: str, tmp_path: Path, srv: RedisServer | None) -> UserStore:
     return RedisUserStore(srv.url(1), ttl_s=TTL_S)
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.integration)])
 def kind(request: pytest.FixtureRequest) -> str:
     return request.param
 

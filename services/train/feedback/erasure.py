@@ -20,29 +20,24 @@ import pyarrow.compute as pc
 
 from services.core import event_table
 from services.core.storage import ObjectNotFound, ObjectStore
+from services.core.user_store import ERASURES_PREFIX
 from services.train import raw_store
 from services.train.feedback import curated
 
 log = logging.getLogger(__name__)
 
-ERASURE_PREFIX = "users/erasures/"
 # Outside the markers' prefix, so listing the markers never sees it.
 APPLIED_KEY = "users/erasure-applied.json"
 Erased = dict[str, int]  # user_id -> erased up to this time (UTC microseconds since the epoch)
 
 
-def erasure_key(user_id: str) -> str:
-    """The S3 key of one user's erasure marker."""
-    return f"{ERASURE_PREFIX}{user_id}.json"
-
-
 def erased_users(store: ObjectStore) -> Erased:
     """Every erased user and the time its marker was written (one LIST, no GET per marker)."""
     out: Erased = {}
-    for obj in store.list(ERASURE_PREFIX):
+    for obj in store.list(ERASURES_PREFIX):
         if not obj.key.endswith(".json"):
             continue
-        user_id = obj.key[len(ERASURE_PREFIX) : -len(".json")]
+        user_id = obj.key[len(ERASURES_PREFIX) : -len(".json")]
         # S3 gives LastModified in whole seconds and the marker is written after the DELETE: the end of
         # that second is the cutoff, so an event in the same second as the DELETE does not survive it.
         out[user_id] = (int(obj.modified.timestamp()) + 1) * 1_000_000 - 1

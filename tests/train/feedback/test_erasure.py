@@ -12,11 +12,12 @@ from services.core import events
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
+from services.core.user_store import erasure_key
 from services.serve.app import create_app
 from services.train import raw_store
 from services.train.context import Context
 from services.train.feedback.curated import curated_days, curated_key, load_curated_feedback, quarantine_key
-from services.train.feedback.erasure import drop_erased, erased_users, erasure_key
+from services.train.feedback.erasure import drop_erased, erased_users
 from services.train.feedback.steps import collect_feedback
 from tests.serve_fixtures import (
     FakeTranslator,
