@@ -60,6 +60,8 @@ def test_an_unmarked_test_that_starts_a_server_fails_and_fixtures_mark_their_use
     )
     run = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     run.assert_outcomes(passed=3, failed=1)
-    run.stdout.fnmatch_lines(["*test_unmarked_starts_one started redis-server without the integration marker*"])
+    run.stdout.fnmatch_lines(
+        ["*test_unmarked_starts_one started redis-server without the integration marker*"]
+    )
     unit = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-m", "not integration")
     unit.assert_outcomes(passed=1, failed=1, deselected=2)
