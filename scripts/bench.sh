@@ -13,16 +13,17 @@
 #   ./scripts/bench.sh users       precompute time per 10,000 users; /recommend p99 for cached and live users
 #   ./scripts/bench.sh experiment  the canary rule on simulated experiments: decisions by true difference, peeking
 #
-# Extra arguments go to the benchmark (each has --help).
+# Extra arguments go to the benchmark (each has --help). Each is a module, scripts/bench/<name>.py with
+# a dash as an underscore, run as `.venv/bin/python -m scripts.bench.<name>` (so is user_store).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 what="${1:-}"; shift || true
 case "$what" in
-  rating)    exec "$PY" scripts/bench_rating.py "$@" ;;
-  rating-fixes) exec "$PY" scripts/bench_rating_fixes.py "$@" ;;
-  recommend) exec "$PY" scripts/bench_recommend.py "$@" ;;
-  experiment) exec "$PY" scripts/bench_experiment.py "$@" ;;
-  drift)     exec "$PY" scripts/bench_drift.py "$@" ;;  # starts a throw-away SeaweedFS of its own
+  rating)    exec "$PY" -m scripts.bench.rating "$@" ;;
+  rating-fixes) exec "$PY" -m scripts.bench.rating_fixes "$@" ;;
+  recommend) exec "$PY" -m scripts.bench.recommend "$@" ;;
+  experiment) exec "$PY" -m scripts.bench.experiment "$@" ;;
+  drift)     exec "$PY" -m scripts.bench.drift "$@" ;;  # starts a throw-away SeaweedFS of its own
   serve|feedback|scale)
     # wrk (C, low overhead) keeps the load generator from eating the server's CPU; Python fallback otherwise.
     if ! command -v wrk >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
@@ -38,17 +39,17 @@ case "$what" in
     if [[ "$S3_EMBEDDED" == "1" ]] && ! "$PY" -m services.core.embedded_s3 status >/dev/null 2>&1; then
       trap '"$PY" -m services.core.embedded_s3 stop >/dev/null 2>&1 || true' EXIT
     fi
-    if [[ "$what" == "feedback" ]]; then exec "$PY" scripts/bench_feedback.py "$@"; fi
+    if [[ "$what" == "feedback" ]]; then exec "$PY" -m scripts.bench.feedback "$@"; fi
     if [[ "$what" == "scale" ]]; then
       [[ " $* " =~ " -h "|" --help " ]] || s3_up
-      "$PY" scripts/bench_scale.py "$@"; exit 0
+      "$PY" -m scripts.bench.scale "$@"; exit 0
     fi
-    s3_up; "$PY" scripts/bench_serve.py "$@" ;;
-  events)    exec "$PY" scripts/bench_events.py "$@" ;;
-  users)     exec "$PY" scripts/bench_users.py "$@" ;;  # starts a throw-away SeaweedFS of its own
+    s3_up; "$PY" -m scripts.bench.serve "$@" ;;
+  events)    exec "$PY" -m scripts.bench.events "$@" ;;
+  users)     exec "$PY" -m scripts.bench.users "$@" ;;  # starts a throw-away SeaweedFS of its own
   pipeline)
     export S3_BUCKET="bench-pipeline-$(date +%s)"
     echo "==> fresh bucket $S3_BUCKET"
     exec "$ROOT/scripts/pipeline.sh" --date "${1:-2026-11-20}" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; [[ "$what" =~ ^(-h|--help)$ ]] && exit 0 || exit 2 ;;
 esac

@@ -38,12 +38,12 @@ echo "==> movie_pipeline for data day $DATE (dags test date $LOGICAL; S3 $S3_END
 START=$(date +%s)
 # `airflow dags test` defers SIGINT/SIGTERM until the running task ends: run it in its own process
 # group so Ctrl-C here stops it at once.
-setsid airflow dags test movie_pipeline "$LOGICAL" > >(tee "$LOG" | "$PY" scripts/pipeline_progress.py) 2>&1 &
+setsid airflow dags test movie_pipeline "$LOGICAL" > >(tee "$LOG" | "$PY" -m scripts.ops.pipeline_progress) 2>&1 &
 AF_PID=$!
 interrupted() {
   echo; echo "==> interrupted: stopping the run"
   kill -TERM -- "-$AF_PID" 2>/dev/null; sleep 3; kill -KILL -- "-$AF_PID" 2>/dev/null
-  "$PY" scripts/airflow_fail_run.py "$LOG" 2>/dev/null || true
+  "$PY" -m scripts.ops.airflow_fail_run "$LOG" 2>/dev/null || true
   exit 130
 }
 trap interrupted INT TERM
@@ -55,7 +55,7 @@ trap - INT TERM
 sleep 0.5  # let the progress filter print its timing table
 echo "==> wall time: $(( $(date +%s) - START )) s"
 if [[ $STATUS -ne 0 ]]; then
-  FAILED="$(cd scripts && "$PY" run_failures.py "$LOG" 2>/dev/null | tr '\n' ' ' | sed 's/ *$//')"
+  FAILED="$("$PY" -m scripts.ops.run_failures "$LOG" 2>/dev/null | tr '\n' ' ' | sed 's/ *$//')"
   if [[ "$FAILED" == "alert" ]]; then
     "$PY" -m services.train.report "$DATE"
     echo "==> ALERT: $DATE is marked bad (the alert task failed on purpose; models were still published)" >&2

@@ -7,13 +7,13 @@
 # published, starts an API of its own (its own spool under var/spool-simulate) unless --api is
 # given, then for each day: users ask /recommend and like what is in their real future, the spool
 # is flushed, and scripts/pipeline.sh runs. Prints per-day online metrics per recommender version
-# and the version each day's pipeline trained. Logs go to var/logs/simulate-*.log.
+# and the version each day's pipeline trained (scripts/simulate/loop.py). Logs: var/logs/simulate-*.log.
 # A day's pipeline trains the recommender to early stop (~4 min); --max-epochs 3 makes it quick.
 #
 #   ./scripts/simulate.sh --candidate worse|better [--users-per-day 150] [--days N] [--share 0.5]
 #                         [--seed 0] [--max-epochs N] [--api URL]
 #
-# An online experiment instead (scripts/simulate_experiment.py): worse = the popularity baseline is
+# An online experiment instead (scripts/simulate/experiment.py): worse = the popularity baseline is
 # the candidate against the trained recommender, and should be rolled back; better = popularity is
 # made production and the trained recommender is the candidate, and should be promoted. Each day new
 # users arrive and earlier ones return, ask /recommend with their user id and like what is in their
@@ -32,7 +32,7 @@ if [[ "$S3_EMBEDDED" == "1" ]] && ! "$PY" -m services.core.embedded_s3 status >/
 fi
 s3_up
 if [[ " $* " == *" --candidate"* ]]; then
-  "$PY" scripts/simulate_experiment.py "$@"
+  "$PY" -m scripts.simulate.experiment "$@"
 else
-  "$PY" scripts/simulate.py "$@"
+  "$PY" -m scripts.simulate.loop "$@"
 fi

@@ -15,12 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.harness import processes
 from services.core.embedded_s3 import EmbeddedS3, free_port_block
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.train.schedule import logical_date_for
-from tests import processes
 
 # The integration marker, applied and enforced (a test that starts a server unmarked fails).
 pytest_plugins = ["tests.server_marks", "pytester"]

@@ -1,4 +1,4 @@
-"""A production rating model and days of /predict logs at volume, for the drift tests and bench_drift.
+"""A production rating model and days of /predict logs at volume, for the drift tests and bench/drift.py.
 
 The snapshot's labelled movies are dealt at random (fixed seed) into a training half, which the
 published model and its train.parquet come from as the pipeline writes them (out-of-fold learned

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port
+from scripts.harness.processes import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

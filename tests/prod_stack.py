@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests import processes
+from scripts.harness import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 PROD = str(ROOT / "scripts" / "prod.sh")
@@ -215,7 +215,7 @@ def _seed_weak_rating_model(s: Stack) -> None:
 
 # ---- load through nginx ---------------------------------------------------------------------------------
 class Load(threading.Thread):
-    """Bounded load on /predict through nginx, in a thread: bench_serve's generator (wrk, else httpx).
+    """Bounded load on /predict through nginx, in a thread: scripts/bench/serve.py's generator (wrk, else httpx).
 
     It runs in chunks of `chunk` seconds until stop() (after the current chunk) or `seconds` in all,
     so a test can keep it going until the event it watches is over.
@@ -223,7 +223,7 @@ class Load(threading.Thread):
 
     def __init__(self, url: str, seconds: float, concurrency: int = 16, chunk: float = 4.0) -> None:
         super().__init__(daemon=True)
-        from scripts.bench_serve_load import HttpxLoad, Measured, Target, Wrk
+        from scripts.bench.serve_load import HttpxLoad, Measured, Target, Wrk
         from tests.serve_fixtures import movie_payload
 
         bodies = [json.dumps(movie_payload(runtime=80 + i, budget=1e6 * (i + 1))) for i in range(20)]
@@ -240,7 +240,7 @@ class Load(threading.Thread):
         self._halt.set()
 
     def run(self) -> None:
-        from scripts.bench_serve_load import Measured
+        from scripts.bench.serve_load import Measured
 
         self.started = time.time()
         try:

@@ -21,7 +21,7 @@ SERVER_FIXTURES = frozenset(
         "s3_server",  # SeaweedFS, tests/conftest.py; every s3_settings/store/registry user
         "pipeline_run",  # airflow dags test, tests/conftest.py
         "live_api",  # uvicorn, tests/conftest.py
-        "redis_srv",  # redis-server, tests/redis_server.py
+        "redis_srv",  # redis-server, scripts/harness/redis_server.py
         "postgres_url",  # postgres, tests/pg_cluster.py
     }
 )

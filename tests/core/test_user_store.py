@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from scripts.harness.redis_server import RedisServer, redis_server
 from services.core.settings import Settings
 from services.core.user_store import MAX_EVENTS, GuardedStore, UserStore
 from services.core.user_store_local import LocalUserStore
 from services.core.user_store_open import open_user_store, user_store_path
 from services.core.user_store_redis import RedisUserStore
-from tests.redis_server import RedisServer, redis_server
 
 TTL_S = 180 * 86400
 

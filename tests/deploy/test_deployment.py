@@ -95,7 +95,9 @@ def test_training_host_and_prod_sh_share_the_airflow_settings() -> None:
     compose = _load("docker-compose-airflow.yaml")
     for name in ("airflow-apiserver", "airflow-scheduler", "airflow-worker-1", "airflow-worker-2"):
         assert compose["services"][name]["env_file"] == ["deploy/airflow/airflow.env"], name
-    assert 'source "$ROOT/deploy/airflow/airflow.env"' in (ROOT / "scripts" / "prod.sh").read_text()
+    assert (
+        'source "$ROOT/deploy/airflow/airflow.env"' in (ROOT / "scripts" / "prod" / "secrets.sh").read_text()
+    )
     settings = dict(
         line.split("=", 1)
         for line in (ROOT / "deploy" / "airflow" / "airflow.env").read_text().splitlines()
@@ -118,7 +120,7 @@ def test_serving_host_and_prod_sh_share_the_nginx_config() -> None:
     lb = _load("docker-compose-serve.yaml")["services"]["lb"]
     mounts = {m.split(":")[1]: m.split(":")[0] for m in lb["volumes"]}
     assert mounts["/etc/nginx/nginx.conf"] == "./deploy/nginx/nginx.conf"
-    assert 'cp "$ROOT/deploy/nginx/nginx.conf"' in (ROOT / "scripts" / "prod.sh").read_text()
+    assert 'cp "$ROOT/deploy/nginx/nginx.conf"' in (ROOT / "scripts" / "prod" / "serving.sh").read_text()
     conf = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
     # What differs per host is included from beside nginx.conf; compose mounts its own copies there.
     for include in re.findall(r"^\s*include\s+(\S+);", conf, re.M):

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.harness import processes
 from services.core import events
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
-from tests import processes
 from tests.conftest import ROOT
 from tests.serve_fixtures import publish_rating
 

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from scripts.harness import processes
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.serve.app import create_app
 from services.serve.limits import BODY_LIMITS, human
 from services.serve.schemas_predict import MAX_BATCH, MAX_BATCH_TEXT_CHARS
-from tests import processes
 from tests.conftest import ROOT
 from tests.serve_fixtures import (
     FakeTranslator,

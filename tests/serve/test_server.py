@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.harness import processes
 from services.core.registry import Manifest, Registry
 from services.core.settings import Settings
-from tests import processes
 from tests.serve_fixtures import movie_payload, publish_rating
 
 pytestmark = pytest.mark.integration

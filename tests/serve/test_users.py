@@ -12,6 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from scripts.harness.processes import ROOT, serve_env
+from scripts.harness.redis_server import RedisServer, redis_server
 from services.core import event_table, events, experiments
 from services.core.registry import Registry
 from services.core.settings import Settings
@@ -20,8 +22,6 @@ from services.core.user_store import erasure_key
 from services.core.user_store_open import open_user_store
 from services.serve.app import create_app
 from services.train.feedback.users_cli import rebuild
-from tests.processes import ROOT, serve_env
-from tests.redis_server import RedisServer, redis_server
 from tests.serve.test_experiments import _publish_fake
 from tests.serve_fixtures import FakeTranslator, fake_recommender_loader, publish_rating, recommender_ids
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from scripts.harness import processes
 from services.core import events
 from services.core.storage import ObjectStore
-from tests import processes
 
 pytestmark = pytest.mark.browser
 

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from scripts.harness import processes
 from services.core import experiments
 from services.core.embedded_s3 import EmbeddedS3
 from services.core.registry import Registry
@@ -27,7 +28,6 @@ from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.train.context import Context
 from services.train.notify import notify_serving
-from tests import processes
 from tests.serve_fixtures import publish_rating, publish_runtime_recommender
 from tests.stack.test_nginx import NGINX, _start_nginx, needs_nginx
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.harness import processes
 from services.core import events
 from services.core.embedded_s3 import EmbeddedS3
 from services.core.registry import Registry
@@ -35,7 +36,6 @@ from services.serve.event_schemas import FeedbackEventIn
 from services.serve.limits import BODY_LIMITS, DEFAULT_BODY_LIMIT, human
 from services.train.feedback.curate import collect_feedback
 from services.train.feedback.curated import load_curated_feedback
-from tests import processes
 from tests.serve_fixtures import movie_payload, publish_rating
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +106,7 @@ class Stack:
 
 
 def _start_nginx(home: Path, ports: list[int]) -> tuple[subprocess.Popen, str]:
-    # As scripts/prod.sh's start_nginx writes them.
+    # As start_nginx (scripts/prod/serving.sh) writes them.
     home.mkdir()
     shutil.copy(CONF, home / "nginx.conf")
     servers = "".join(f"  server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n" for p in ports)

@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
+from scripts.harness import processes
 from services.core.embedded_s3 import EmbeddedS3
 from services.core.events import report_key
 from services.core.registry import Manifest, Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
-from tests import processes
 from tests.monitoring_files import (
     JOB,
     PROMETHEUS_DIR,

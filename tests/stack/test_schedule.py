@@ -30,13 +30,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.harness import processes
 from services.core.embedded_s3 import EmbeddedS3
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.train import raw_store
 from services.train.feedback.curated import curated_key
-from tests import processes
 from tests.conftest import MAY_FAIL, ROOT, _airflow_env
 from tests.serve_fixtures import publish_rating
 

@@ -19,13 +19,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from scripts.harness import processes
 from services.core import experiments
 from services.core.experiments import effective_candidate, read_candidates
 from services.core.registry import Registry
 from services.core.settings import Settings
 from services.train.context import Context
 from services.train.notify import notify_serving
-from tests import processes
 from tests.serve_fixtures import publish_rating, publish_runtime_recommender
 
 ROOT = Path(__file__).resolve().parents[2]

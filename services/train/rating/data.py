@@ -99,7 +99,7 @@ class Matrices:
     names: list[str]
     x: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
-    # Optional per-row weights of the training split (scripts/bench_rating_fixes.py measures label-noise
+    # Optional per-row weights of the training split (scripts/bench/rating_fixes.py measures label-noise
     # weights with them; the pipeline trains unweighted).
     w: dict[str, np.ndarray] = field(default_factory=dict)
 

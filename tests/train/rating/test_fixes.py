@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
+from scripts.bench import rating_fixes as bench
 from services.core.features import Encoders
 from services.core.rating_model import load_rating_model
 from services.train.rating.data import Matrices, Split, build_matrices, refit_split
 from services.train.rating.models import DEFAULT_PARAMS, train_candidate
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@functools.cache
-def _bench() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "scripts"))  # the bench imports its helper module by name
-    spec = importlib.util.spec_from_file_location(
-        "bench_rating_fixes", ROOT / "scripts" / "bench_rating_fixes.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def _matrices(n: int, seed: int, n_val: int = 150, n_test: int = 150) -> Matrices:
@@ -133,7 +117,6 @@ def test_refit_split_trains_on_train_and_val_and_keeps_the_test_rows() -> None:
 
 
 def test_paired_interval() -> None:
-    bench = _bench()
     rng = np.random.default_rng(0)
     y = rng.normal(6, 1, 300)
     base = y + rng.normal(0, 0.8, 300)
@@ -145,8 +128,7 @@ def test_paired_interval() -> None:
 
 
 def test_svd_text_transform_is_tfidf_then_the_components_and_goes_through_json() -> None:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from rating_fix_text import SvdText, fit_svd_text
+    from scripts.bench.rating_fix_text import SvdText, fit_svd_text
 
     words = ["storm", "heist", "love", "war", "ghost", "court", "river", "train"]
     movies = [{"overview": f"{words[i % 8]} {words[(i * 3) % 8]} {words[(i * 5 + 1) % 8]}", "title": ""}
@@ -168,7 +150,6 @@ def test_svd_text_transform_is_tfidf_then_the_components_and_goes_through_json()
 
 
 def test_windows_lie_before_the_validation_rows_and_are_as_wide_as_the_holdout() -> None:
-    bench = _bench()
     movies = [_movie(i, f"{1900 + i // 10}-{1 + i % 10:02d}-01", "x", 6.0) for i in range(600)]
     split = Split(movies[:480], movies[480:540], movies[540:])
     for w in bench.windows(split, 3):
@@ -180,7 +161,6 @@ def test_windows_lie_before_the_validation_rows_and_are_as_wide_as_the_holdout()
 
 
 def test_combined_variant_drops_calibration_next_to_a_refit() -> None:
-    bench = _bench()
     calib, refit, weights = (bench.FAMILIES[f][0] for f in ("calibration", "refit", "weights"))
     both = bench.combine([weights, refit, calib])
     assert both.refit and both.weight_k == weights.weight_k and both.calibrate == ""

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -80,17 +78,11 @@ def test_interval_lies_above_zero_only_when_the_gain_is_clear() -> None:
     assert diff > 0 and low < 0 < high
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_recommend", ROOT / "scripts" / "bench_recommend.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_bench_skips_without_peers_and_scores_their_lists_by_user(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bench = _bench()
+    from scripts.bench import recommend as bench  # torch and SASRec: imported by this test only
+
     rows = [(u, 100 + 5 * u + t, t) for u in (3, 5) for t in range(6)]  # 12 movies: more than 10
     splits = build_splits(pd.DataFrame(rows, columns=["user_id", "tmdb_id", "timestamp"]))
     monkeypatch.setattr(bench, "PEERS", tmp_path / "absent")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
+from scripts.harness.redis_server import redis_server
 from services.core import events, experiments
 from services.core.recommender_runtime import SequentialRecommender, load_recommender
 from services.core.registry import Registry
@@ -20,7 +21,6 @@ from services.core.user_store_open import open_user_store
 from services.train import raw_store
 from services.train.feedback.curate import collect_feedback
 from services.train.recommender.precompute import movielens_inputs, precompute_recs, rank, recs_key
-from tests.redis_server import redis_server
 from tests.serve_fixtures import (
     catalog_json,
     publish_runtime_recommender,

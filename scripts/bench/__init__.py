@@ -1,0 +1,1 @@
+"""Benchmarks that print figures, one module each: `python -m scripts.bench.<name> --help` (bench.sh)."""
