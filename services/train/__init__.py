@@ -1,1 +1,1 @@
-"""Training host: collection, validation, features, training, selection and publishing."""
+"""Training host: a package per capability, each with the steps.py that the DAG calls."""

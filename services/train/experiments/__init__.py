@@ -1,0 +1,1 @@
+"""Online experiments: the recommender canary (start, guards, statistics, judge), the rating shadow."""

@@ -1,0 +1,1 @@
+"""The app's feedback: curated layout, curation, erasure, impressions join, online evaluation."""

@@ -1,0 +1,1 @@
+"""Movies: collect (TMDB or the bundled snapshot feed), the TMDB client, validation."""

@@ -1,0 +1,1 @@
+"""The rating model: features, candidates, selection, error analysis, live scores, tuning."""
