@@ -61,9 +61,9 @@ def feedback_since(store: ObjectStore, first_day: str) -> list[dict[str, Any]]:
     # A day's raw events, curated here as the DAG's curation does (nothing written), hold everything that
     # reached S3, late batches included; a day whose raw events are gone has only its curated file.
     raw = {d for d in events.days(store, curated.STREAM) if d >= first_day}
-    curated = {d for d in curated.curated_days(store) if d >= first_day} - raw
+    curated_only = {d for d in curated.curated_days(store) if d >= first_day} - raw
     tables = []
-    for day in sorted(curated | raw):
+    for day in sorted(curated_only | raw):
         if day in raw:
             table = read_curated_day(store, day).interactions
         elif store.exists(curated.curated_key(day)):
