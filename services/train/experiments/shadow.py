@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from services.core.storage import ObjectNotFound
 from services.train.context import Context
 from services.train.experiments.steps import experiment_days
 from services.train.rating.production import Production, load_production
-from services.train.rating.scores import errors
+from services.train.rating.scores import errors, pooled
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +124,6 @@ def _window(ctx: Context, running: Experiment, days: list[str], today: dict[str,
             records.append(old["live"])
     out: dict[str, Any] = {"days": len([r for r in records if r.get("movies")])}
     for arm in ("production", "shadow"):
-        parts = [r[arm] for r in records if r.get("movies")]
-        n = sum(p["count"] for p in parts)
-        sse, sae = sum(p["sse"] for p in parts), sum(p["sae"] for p in parts)
-        out[arm] = {"count": n, "rmse": round(math.sqrt(sse / n), 4) if n else None,
-                    "mae": round(sae / n, 4) if n else None}  # fmt: skip
+        figures = pooled([r[arm] for r in records if r.get("movies")])
+        out[arm] = {k: figures[k] for k in ("count", "rmse", "mae")}
     return out
