@@ -182,12 +182,7 @@ class MovieApi:
     def experiments(self) -> Experiments | ApiError:
         """GET /model/experiments: the running experiments and the recent ends (not_found: an older API)."""
         body = self._call("GET", "/model/experiments")
-        if isinstance(body, ApiError):
-            return body
-        try:
-            return read_experiments(body)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return ApiError("bad_response", "The API's answer (experiments) was not in the expected shape.")
+        return parsed(body, read_experiments, "/model/experiments", "experiments")
 
     def search(self, query: str, limit: int = 10) -> list[Movie] | ApiError:
         """GET /movies/search: catalog movies whose title matches the query."""
