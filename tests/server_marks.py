@@ -19,8 +19,8 @@ import pytest
 SERVER_FIXTURES = frozenset(
     {
         "s3_server",  # SeaweedFS, tests/conftest.py; every s3_settings/store/registry user
-        "pipeline_run",  # airflow dags test, tests/conftest.py
-        "live_api",  # uvicorn, tests/conftest.py
+        "pipeline_run",  # airflow dags test, tests/pipeline_run.py
+        "live_api",  # uvicorn, tests/pipeline_run.py
         "redis_srv",  # redis-server, scripts/harness/redis_server.py
         "postgres_url",  # postgres, tests/pg_cluster.py
     }

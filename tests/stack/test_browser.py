@@ -189,7 +189,7 @@ def test_model_page_shows_versions_history_and_online_charts(page) -> None:
     expect(page.get_by_role("heading", name="⭐ Rating model", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="🍿 Recommender", exact=True)).to_be_visible()
     expect(page.locator('[data-testid="stMetric"]').first).to_be_visible()
-    # The pipeline run judged the version the app served (tests/conftest.py: pipeline_run): its online
+    # The pipeline run judged the version the app served (tests/pipeline_run.py: pipeline_run): its online
     # section plots hit rate, MRR, coverage and fallback share beside the two history charts.
     expect(page.get_by_role("heading", name="Recommender online")).to_be_visible()
     # Monitoring: the pipeline's later days scored the new movies with production (live RMSE by day) and

@@ -19,7 +19,7 @@ from services.train import raw_store
 from services.train.monitoring.drift import DRIFT_FEATURES
 from services.train.movies.validate import validate
 from services.train.rating.data import labelled
-from tests.conftest import PipelineRun
+from tests.pipeline_run import PipelineRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

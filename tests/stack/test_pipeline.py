@@ -1,5 +1,5 @@
 """The real DAG, run for three days by `airflow dags test` against a real SeaweedFS server, with the
-real API used by a person in between (tests/conftest.py: pipeline_run)."""
+real API used by a person in between (tests/pipeline_run.py: pipeline_run)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from services.core.experiments import read_candidates
 from services.core.registry import Registry
 from services.core.storage import ObjectStore
 from services.train import raw_store
-from tests.conftest import ROOT, PipelineRun
+from tests.conftest import ROOT
+from tests.pipeline_run import PipelineRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

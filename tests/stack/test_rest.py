@@ -7,7 +7,7 @@ import pytest
 
 from services.core.registry import Registry
 from services.core.storage import ObjectStore
-from tests.conftest import PipelineRun
+from tests.pipeline_run import PipelineRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -37,7 +37,8 @@ from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.train import raw_store
 from services.train.feedback.curated import curated_key
-from tests.conftest import MAY_FAIL, ROOT, _airflow_env
+from tests.conftest import ROOT
+from tests.pipeline_run import MAY_FAIL, _airflow_env
 from tests.serve_fixtures import publish_rating
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
