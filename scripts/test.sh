@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, then pytest (unit, real SeaweedFS, real Airflow, real uvicorn, real
 # Prometheus, real headless Chromium). Installs what it needs on a fresh machine (.venv, Debian's
-# chromium, prometheus, nginx, faketime, postgresql and redis-server).
+# chromium, prometheus, nginx, faketime, strace, postgresql and redis-server).
 #
 #   ./scripts/test.sh                 everything
 #   ./scripts/test.sh -m "not prod"   the quick loop: all but the production-shape tests
@@ -50,6 +50,13 @@ if ! command -v faketime >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-ge
   echo "==> installing faketime for the scheduler test (apt-get)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime) \
     > "$VAR_DIR/apt-faketime.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-faketime.log): that test will skip"
+fi
+
+# The power-cut tests (tests/serve/test_power_cut.py) read the server's fsyncs with Debian's strace.
+if ! command -v strace >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  echo "==> installing strace for the power-cut tests (apt-get)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 strace) \
+    > "$VAR_DIR/apt-strace.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-strace.log): those tests will skip"
 fi
 
 # The Optuna search's Postgres storage test (tests/train/rating/test_tuning.py) runs a throw-away cluster of Debian's

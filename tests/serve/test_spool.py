@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,15 +58,22 @@ def test_a_prune_forgets_only_ids_older_than_the_cutoff(log: EventLog) -> None:
 
 
 def test_a_request_never_waits_while_the_writer_is_busy_with_housekeeping(log: EventLog) -> None:
-    release = threading.Event()
-    busy = threading.Thread(target=log.spool.writer.call, args=(lambda conn: release.wait(5),))
+    inside, release = threading.Event(), threading.Event()
+
+    def long_command(conn: sqlite3.Connection) -> None:
+        inside.set()
+        release.wait(60)  # held until the test lets go (the timeout only ends a test that already failed)
+
+    busy = threading.Thread(target=log.spool.writer.call, args=(long_command,))
     busy.start()
-    time.sleep(0.05)  # the writer is now inside a long command
     try:
-        start = time.perf_counter()
+        assert inside.wait(10)  # the writer is now inside a command that only the test can end
         for n in range(200):
             assert log.record("predictions", [_pred(n)])
-        assert time.perf_counter() - start < 0.05  # 200 fire-and-forget appends: queued, not waited for
+        # All 200 returned while the writer could commit none of them: queued, not waited for. Had
+        # record() waited for its commit, it would have returned only after the command's 60 s, committed.
+        assert busy.is_alive()
+        assert log.spool.pending == 0 and log.spool.waiting == 200
     finally:
         release.set()
         busy.join()
