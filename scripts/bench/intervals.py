@@ -103,9 +103,13 @@ def ratio_interval(subject: Sequence[float], baseline: Sequence[float],
     return median_interval(paired_ratios(subject, baseline), confidence)
 
 
-def slope_per_hour(minutes: Sequence[float], values: Sequence[float],
-                   confidence: float = CONFIDENCE) -> Interval:  # fmt: skip
-    """The Theil-Sen slope of values over time, per hour, with its interval (scipy.stats.theilslopes)."""
+def slope_per_hour(minutes: Sequence[float], values: Sequence[float], confidence: float = CONFIDENCE,
+                   min_span_h: float = 0.0) -> Interval:  # fmt: skip
+    """The Theil-Sen slope of values over time, per hour, with its interval (scipy.stats.theilslopes).
+
+    Over a span shorter than min_span_h the upper bound is unbounded: a short look can show a rise, but
+    not the absence of one that starts later (a cache or an arena filling up after the first minutes).
+    """
     pairs = [(t, v) for t, v in zip(minutes, values, strict=True) if math.isfinite(v)]
     if len(pairs) < 2:
         return Interval(math.nan, math.nan, math.nan, len(pairs), 0.0, "slope")
@@ -113,8 +117,8 @@ def slope_per_hour(minutes: Sequence[float], values: Sequence[float],
     fit = stats.theilslopes(v, t / 60.0, alpha=confidence)
     if len(pairs) < MIN_SLOPE_POINTS:
         return Interval(float(fit.slope), -math.inf, math.inf, len(pairs), 1.0, "slope")
-    return Interval(float(fit.slope), float(fit.low_slope), float(fit.high_slope), len(pairs), confidence,
-                    "slope")  # fmt: skip
+    high = float(fit.high_slope) if (t[-1] - t[0]) / 60.0 >= min_span_h else math.inf
+    return Interval(float(fit.slope), float(fit.low_slope), high, len(pairs), confidence, "slope")
 
 
 def verdict(interval: Interval, target: float, higher_is_better: bool) -> str:

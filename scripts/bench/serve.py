@@ -22,8 +22,9 @@ Time to ready is timed over every serve.sh start (the server, the logging-off on
 more), each from a cold model cache. The figures and verdicts go to docs/results/serve.json.
 
 Run time at the defaults (--seconds 4 --repeats 5 --concurrency 1,16): 10 cells x 5 rounds x 4 s plus
-10 s of warm-up, about 3.5 min of load, plus the starts (throw-away S3 and demo models, 5 serve.sh
-starts): about 4.5 min in all.
+10 s of warm-up is 3.5 min of load; with the starts (throw-away S3, demo models, 5 serve.sh starts at
+~3.5 s each on a quiet machine) about 4.5 min. Starts slow down with load: at load 10 on 2 cores each
+took 20-36 s, and `--seconds 2 --repeats 3` took 4 min 50 s in all.
 
 The load generator is wrk when installed (apt-get install wrk: C, one thread, a few microseconds of
 CPU per request), else an httpx asyncio client, which costs more CPU per request than the server and
