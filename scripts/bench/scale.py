@@ -13,14 +13,22 @@ Server CPU per request is measured from /proc for the replicas and nginx apart: 
 Models: the configured registry's production versions when it has them (scripts/env.sh's S3), else a
 throw-away SeaweedFS with demo models (--demo), as in scripts/bench/serve.py.
 
-    .venv/bin/python -m scripts.bench.scale [--demo] [--seconds 5] [--concurrency 16,64]
+The cells run in --repeats interleaved rounds (the three setups side by side, the order reversed every
+other round); each ratio is the median of the per-round pairs with its interval (scripts/bench/intervals.py).
+No claim here has a target, so no verdict: the figures and their intervals go to docs/results/scale.json.
+A cell with error answers drops its pairs (wrk's latency and counts include them). At the defaults: 12
+cells x 5 rounds x 3 s, about 3.5 min with the starts.
+
+    .venv/bin/python -m scripts.bench.scale [--demo] [--seconds 3] [--repeats 5] [--concurrency 16,64]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -29,13 +37,17 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from scripts.bench.intervals import median_interval, ratio_interval
+from scripts.bench.record import write_record
 from scripts.bench.serve import targets_for
 from scripts.bench.serve_load import HttpxLoad, Target, Wrk
 from scripts.bench.serve_servers import demo_s3, has_production_rating
 from scripts.harness.processes import ROOT, free_port, group_cpu_s, process, wait_or_exit
 
 log = logging.getLogger("bench_scale")
+SETUPS = ("1 replica direct", "1 replica via nginx", "2 replicas via nginx")
 
 
 @dataclass
@@ -52,10 +64,14 @@ class Row:
     p99_ms: float
     replica_cpu_ms: float | None
     nginx_cpu_ms: float | None
+    repeat: int = 0
 
     @property
     def rps(self) -> float:
-        return (self.sent - self.errors) / self.seconds if self.seconds else 0.0
+        """Successful answers per second; NaN for a cell with error answers (it drops its pairs)."""
+        if self.errors or not self.seconds:
+            return math.nan
+        return self.sent / self.seconds
 
 
 def _nginx(stack: ExitStack, tmp: Path, name: str, ports: list[int], pin: list[str]) -> tuple[str, int]:
@@ -80,41 +96,65 @@ def _cpu(pgids: list[int]) -> float | None:
     return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
 
+def _med(values: list[float | None], fmt: str) -> str:
+    i = median_interval([math.nan if v is None else v for v in values])
+    return "n/a" if i.n == 0 else i.text(fmt).split(" (")[0]
+
+
+def _groups(rows: list[Row]) -> dict[tuple[str, str, int], list[Row]]:
+    out: dict[tuple[str, str, int], list[Row]] = {}
+    for r in sorted(rows, key=lambda r: r.repeat):
+        out.setdefault((r.setup, r.endpoint, r.concurrency), []).append(r)
+    return out
+
+
 def _table(rows: list[Row]) -> str:
     lines = [
-        "| setup | endpoint | concurrency | requests | errors | req/s | p50 ms | p99 ms "
+        "| setup | endpoint | concurrency | repeats | requests | errors | req/s | p99 ms "
         "| replica CPU ms/req | nginx CPU ms/req |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        rep = f"{r.replica_cpu_ms:.2f}" if r.replica_cpu_ms is not None else "n/a"
-        ngx = f"{r.nginx_cpu_ms:.2f}" if r.nginx_cpu_ms is not None else "-"
+    for (setup, endpoint, level), g in _groups(rows).items():
+        p99 = [r.p99_ms if not r.errors else math.inf for r in g]
         lines.append(
-            f"| {r.setup} | {r.endpoint} | {r.concurrency} | {r.sent} | {r.errors} | {r.rps:.0f} "
-            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {rep} | {ngx} |"
+            f"| {setup} | {endpoint} | {level} | {len(g)} | {sum(r.sent for r in g)} | {sum(r.errors for r in g)} "
+            f"| {_med([r.rps for r in g], '{:.0f}')} | {_med(p99, '{:.2f}')} "
+            f"| {_med([r.replica_cpu_ms for r in g], '{:.3f}')} | {_med([r.nginx_cpu_ms for r in g], '{:.3f}')} |"
         )
     return "\n".join(lines)
 
 
-def _ceiling(rows: list[Row], server_cores: int) -> list[str]:
-    out = []
+def _ceiling(rows: list[Row], server_cores: int) -> tuple[list[str], dict[str, Any]]:
+    """Per endpoint at the top concurrency: the setups' ratios and the CPU ceiling, with intervals."""
+    out, figures = [], {}
+    top = max(r.concurrency for r in rows)
+    groups = _groups(rows)
     for endpoint in sorted({r.endpoint for r in rows}):
-        top = max(r.concurrency for r in rows)
-        cells = {r.setup: r for r in rows if r.endpoint == endpoint and r.concurrency == top}
-        one, two = cells.get("1 replica via nginx"), cells.get("2 replicas via nginx")
-        direct = cells.get("1 replica direct")
-        if not (one and two and direct and one.replica_cpu_ms and one.nginx_cpu_ms):
+        direct, one, two = (groups.get((s, endpoint, top), []) for s in SETUPS)
+        if not (direct and one and two):
             continue
-        per_request = one.replica_cpu_ms + one.nginx_cpu_ms
-        out.append(
-            f"- {endpoint} at concurrency {top}: direct {direct.rps:.0f} req/s, 1 replica via nginx "
-            f"{one.rps:.0f}, 2 replicas via nginx {two.rps:.0f} ({two.rps / one.rps:.2f}x of one). Per "
-            f"request the servers spend {one.replica_cpu_ms:.2f} ms in the replica and {one.nginx_cpu_ms:.2f} "
-            f"ms in nginx: {server_cores} server core(s) give at most "
-            f"{server_cores * 1000 / per_request:.0f} req/s through nginx "
-            f"({server_cores * 1000 / one.replica_cpu_ms:.0f} without it)."
+        key = re.sub(r"[^a-z0-9]+", "_", endpoint.lower()).strip("_") + f"_c{top}"
+        two_vs_one = ratio_interval([r.rps for r in two], [r.rps for r in one])
+        nginx_vs_direct = ratio_interval([r.rps for r in one], [r.rps for r in direct])
+        per_request = median_interval(
+            [
+                (r.replica_cpu_ms or math.nan) + (r.nginx_cpu_ms or math.nan) if not r.errors else math.nan
+                for r in one
+            ]
         )
-    return out
+        replica = median_interval([(r.replica_cpu_ms or math.nan) if not r.errors else math.nan for r in one])
+        figures.update({f"{key}_2_vs_1_replicas_rps_ratio": two_vs_one.figure(),
+                        f"{key}_nginx_vs_direct_rps_ratio": nginx_vs_direct.figure(),
+                        f"{key}_cpu_ms_per_req_via_nginx": per_request.figure(),
+                        f"{key}_replica_cpu_ms_per_req": replica.figure()})  # fmt: skip
+        out.append(
+            f"- {endpoint} at concurrency {top}: 2 replicas / 1 via nginx {two_vs_one.text('{:.2f}', 'x')}; "
+            f"1 via nginx / direct {nginx_vs_direct.text('{:.2f}', 'x')}. Per request the servers spend "
+            f"{per_request.text('{:.3f}', ' ms')} in the replica and nginx together: {server_cores} server "
+            f"core(s) give at most {server_cores * 1000 / per_request.estimate:.0f} req/s through nginx "
+            f"({server_cores * 1000 / replica.estimate:.0f} without it)."
+        )
+    return out, figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--demo", action="store_true", help="throw-away S3 with demo models")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell (default 5)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds of every cell (default 5)")
     parser.add_argument("--concurrency", default="16,64", help="comma-separated levels (default 16,64)")
     n = os.cpu_count() or 1
     parser.add_argument(
@@ -187,20 +228,21 @@ def main(argv: list[str] | None = None) -> int:
         one_url, one_pgid = _nginx(stack, tmp, "nginx-1", ports[:1], pin)
         two_url, two_pgid = _nginx(stack, tmp, "nginx-2", ports, pin)
         setups = [
-            ("1 replica direct", f"http://127.0.0.1:{ports[0]}", pgids[:1], None),
-            ("1 replica via nginx", one_url, pgids[:1], one_pgid),
-            ("2 replicas via nginx", two_url, pgids, two_pgid),
+            (SETUPS[0], f"http://127.0.0.1:{ports[0]}", pgids[:1], None),
+            (SETUPS[1], one_url, pgids[:1], one_pgid),
+            (SETUPS[2], two_url, pgids, two_pgid),
         ]
+        plan = [(s, t, level) for t in targets for level in levels for s in setups]
         rows = []
-        for target in targets:
-            for level in levels:
-                for setup, url, replica_groups, nginx_group in setups:
-                    log.info("%s: %s at concurrency %d", setup, target.name, level)
-                    rows.append(
-                        _measure(
-                            generator, setup, url, target, level, args.seconds, replica_groups, nginx_group
-                        )
-                    )
+        for r in range(args.repeats):
+            for (setup, url, replica_groups, nginx_group), target, level in (
+                plan if r % 2 == 0 else plan[::-1]
+            ):
+                log.info(
+                    "round %d/%d, %s: %s at concurrency %d", r + 1, args.repeats, setup, target.name, level
+                )
+                rows.append(_measure(generator, setup, url, target, level, args.seconds, replica_groups,
+                                     nginx_group, r))  # fmt: skip
     load_end = os.getloadavg()
     print(f"scale-out benchmark, {started_at}: {source}")
     print(
@@ -211,10 +253,13 @@ def main(argv: list[str] | None = None) -> int:
         f"- load generator: {generator.name}, CPUs {args.generator_cpus}; replicas (uvicorn, 1 worker each) "
         f"and nginx (deploy/nginx/nginx.conf, 1 worker process) on CPUs {args.server_cpus}"
     )
-    print(f"- each cell: {args.seconds:g} s after a 1 s warm-up\n")
+    print(f"- {args.repeats} interleaved rounds of {args.seconds:g} s per cell (a 1 s warm-up in the first); "
+          "each figure: median [interval] over the rounds (n, coverage)\n")  # fmt: skip
     print(_table(rows))
     print()
-    print("\n".join(_ceiling(rows, server_cores)))
+    lines, figures = _ceiling(rows, server_cores)
+    print("\n".join(lines))
+    write_record("scale", sys.argv[1:] if argv is None else argv, figures, [], {"cells": _table(rows)})
     return 0
 
 
@@ -227,8 +272,9 @@ def _cpus(spec: str) -> set[int]:
 
 
 def _measure(generator: Wrk | HttpxLoad, setup: str, url: str, target: Target, level: int, seconds: float,
-             replica_groups: list[int], nginx_group: int | None) -> Row:  # fmt: skip
-    generator.run(url, target, level, 1.0)  # warm-up: connections, caches
+             replica_groups: list[int], nginx_group: int | None, repeat: int) -> Row:  # fmt: skip
+    if repeat == 0:
+        generator.run(url, target, level, 1.0)  # warm-up: connections, caches
     replicas_before = _cpu(replica_groups)
     nginx_before = _cpu([nginx_group]) if nginx_group else None
     m = generator.run(url, target, level, seconds)
@@ -242,7 +288,7 @@ def _measure(generator: Wrk | HttpxLoad, setup: str, url: str, target: Target, l
 
     return Row(
         setup, target.name, level, m.sent, m.errors, m.seconds, m.p50_ms, m.p99_ms,
-        per_request(replicas_before, replicas_after), per_request(nginx_before, nginx_after),
+        per_request(replicas_before, replicas_after), per_request(nginx_before, nginx_after), repeat,
     )  # fmt: skip
 
 

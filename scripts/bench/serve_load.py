@@ -1,10 +1,17 @@
 """Load generators for scripts/bench/serve.py: wrk when installed, else an httpx asyncio client, and the
-targets, measurements and cells they share."""
+targets, measurements and cells they share, measured in interleaved rounds.
+
+Error answers never count as fast answers. wrk records the latency of every answer, non-2xx included
+(its errors.status counts statuses above 399), so a cell with any error is invalid: its p99 counts as
+infinitely slow in a verdict, and its throughput counts successful answers only. The httpx client keeps
+the latencies of successful answers only.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import time
@@ -69,10 +76,17 @@ class Cell:
     p50_ms: float
     p99_ms: float
     server_cpu_ms: float | None  # server CPU per request: unlike latency, little affected by a busy machine
+    repeat: int = 0  # the round of an interleaved run it was measured in
 
     @property
     def rps(self) -> float:
+        """Successful answers per second (an error answer is not throughput)."""
         return (self.sent - self.errors) / self.seconds if self.seconds else 0.0
+
+    @property
+    def valid(self) -> bool:
+        """Whether every answer was a success: wrk's p99 of a cell with errors includes their latencies."""
+        return self.errors == 0 and self.sent > 0
 
 
 @dataclass(frozen=True)
@@ -145,25 +159,51 @@ class HttpxLoad:
                         ok = 200 <= r.status_code < 300  # /feedback answers 202
                     except httpx.HTTPError:
                         ok = False
-                    latencies.append((time.perf_counter() - t0) * 1000)
+                    if ok:  # a fast 503 is not a fast answer: only successes have a latency here
+                        latencies.append((time.perf_counter() - t0) * 1000)
                     errors += not ok
 
             await asyncio.gather(*(worker(n) for n in range(concurrency)))
             elapsed = time.perf_counter() - start
         lat = np.array(latencies) if latencies else np.array([np.nan])
         return Measured(
-            len(latencies), errors, elapsed, float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
-        )
+            len(latencies) + errors, errors, elapsed, float(np.percentile(lat, 50)),
+            float(np.percentile(lat, 99)),
+        )  # fmt: skip
 
 
 def measure(generator: Wrk | HttpxLoad, url: str, target: Target, level: int, seconds: float,
-            pgid: int | None) -> Cell:  # fmt: skip
-    """One cell: a 1 s warm-up, then `seconds` of load, with the server group's CPU per request."""
-    generator.run(url, target, level, 1.0)  # warm-up: connections, caches, lazy imports
+            pgid: int | None, warm_up: bool = True, repeat: int = 0) -> Cell:  # fmt: skip
+    """One cell: a 1 s warm-up (unless warm already), then `seconds` of load, with server CPU per request."""
+    if warm_up:
+        generator.run(url, target, level, 1.0)  # warm-up: connections, caches, lazy imports
     cpu_before = group_cpu_s(pgid)
     m = generator.run(url, target, level, seconds)
     cpu_after = group_cpu_s(pgid)
     cpu_ms = None
     if cpu_before is not None and cpu_after is not None and m.sent:
         cpu_ms = (cpu_after - cpu_before) / m.sent * 1000
-    return Cell(target, level, m.sent, m.errors, m.seconds, m.p50_ms, m.p99_ms, cpu_ms)
+    return Cell(target, level, m.sent, m.errors, m.seconds, m.p50_ms, m.p99_ms, cpu_ms, repeat)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One cell of a run: which server (its URL and process group) and which target at which concurrency."""
+
+    url: str
+    target: Target
+    level: int
+    pgid: int | None
+
+
+def interleaved(generator: Wrk | HttpxLoad, plan: list[Planned], repeats: int, seconds: float,
+                log: logging.Logger | None = None) -> list[Cell]:  # fmt: skip
+    """Every planned cell once per round, `repeats` rounds (A, B, A, B...), the order reversed every other
+    round so a drifting machine weighs on both sides of a pair alike; warm-up in the first round only."""
+    cells = []
+    for r in range(repeats):
+        for p in plan if r % 2 == 0 else plan[::-1]:
+            if log is not None:
+                log.info("round %d/%d: %s at concurrency %d", r + 1, repeats, p.target.name, p.level)
+            cells.append(measure(generator, p.url, p.target, p.level, seconds, p.pgid, r == 0, r))
+    return cells

@@ -1,4 +1,4 @@
-"""Servers for scripts/bench/serve.py: demo models on a throw-away S3, the reference pattern, logging off."""
+"""Servers for scripts/bench/serve.py: demo models on a throw-away S3, serve.sh starts, the reference pattern."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import logging
 import os
 import pickle
 import secrets
-import subprocess
+import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -123,19 +122,54 @@ def reference_model(tmp: Path, movies: list[dict[str, Any]]) -> Path:
     return path
 
 
-@contextmanager
-def log_off_server(env: dict[str, str], pin: list[str], tmp: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """serve.sh again with PREDICTION_LOG_RATE=0 (its own port and spool), ready: (its URL, its process)."""
-    env = {
-        **env,
-        "PREDICTION_LOG_RATE": "0",
-        "SERVE_PORT": str(free_port()),
-        "SPOOL_DIR": str(tmp / "spool-off"),
-    }
+def serve_sh(stack: ExitStack, env: dict[str, str], pin: list[str], log_file: Path,
+             **extra: str) -> tuple[str, int, float]:  # fmt: skip
+    """Start scripts/serve.sh on a port of its own until the stack closes: (URL, process group, seconds to ready).
+
+    Each start gets a model cache of its own, next to its log: every time to ready is from a cold cache
+    (the models downloaded from the S3), so the starts of one run are samples of the same thing.
+    """
+    cache = str(log_file.with_suffix(".model-cache"))
+    env = {**env, "MODEL_CACHE_DIR": cache, **extra, "SERVE_PORT": str(free_port())}
     url = f"http://127.0.0.1:{env['SERVE_PORT']}"
-    with process([*pin, str(ROOT / "scripts" / "serve.sh")], env, tmp / "serve-off.log") as proc:
-        wait_or_exit(f"{url}/ready", proc, tmp / "serve-off.log", time.monotonic(), 120)
-        yield url, proc
+    start = time.monotonic()
+    proc = stack.enter_context(process([*pin, str(ROOT / "scripts" / "serve.sh")], env, log_file))
+    return url, proc.pid, wait_or_exit(f"{url}/ready", proc, log_file, start, 120)
+
+
+def log_off_server(
+    stack: ExitStack, env: dict[str, str], pin: list[str], tmp: Path
+) -> tuple[str, int, float]:
+    """serve.sh again with PREDICTION_LOG_RATE=0 and its own spool, ready: (URL, process group, seconds to ready)."""
+    return serve_sh(stack, env, pin, tmp / "serve-off.log", PREDICTION_LOG_RATE="0",
+                    SPOOL_DIR=str(tmp / "spool-off"))  # fmt: skip
+
+
+def ready_times(env: dict[str, str], pin: list[str], tmp: Path, starts: int) -> list[float]:
+    """Seconds from serve.sh started to /ready 200, over `starts` starts one after another (each stopped)."""
+    out = []
+    for i in range(starts):
+        with ExitStack() as stack:
+            spool = str(tmp / f"spool-ready-{i}")
+            _, _, seconds = serve_sh(stack, env, pin, tmp / f"serve-ready-{i}.log", SPOOL_DIR=spool)
+        log.info("start %d/%d: ready after %.2f s", i + 1, starts, seconds)
+        out.append(seconds)
+    return out
+
+
+def reference_server(
+    stack: ExitStack, tmp: Path, movies: list[dict[str, Any]], pin: list[str]
+) -> tuple[str, int]:
+    """The reference pattern under uvicorn, one worker, until the stack closes: (URL, process group)."""
+    model_path = reference_model(tmp, movies)
+    port = free_port()
+    cmd = [*pin, sys.executable, "-m", "uvicorn", "reference_app:app", "--app-dir", str(model_path.parent),
+           "--port", str(port), "--no-access-log"]  # fmt: skip
+    env = {**os.environ, "REFERENCE_MODEL_PATH": str(model_path)}
+    proc = stack.enter_context(process(cmd, env, tmp / "reference.log"))
+    url = f"http://127.0.0.1:{port}"
+    wait_or_exit(f"{url}/docs", proc, tmp / "reference.log", time.monotonic(), 60)
+    return url, proc.pid
 
 
 def describe_models(url: str) -> str:
