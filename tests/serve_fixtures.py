@@ -1,4 +1,4 @@
-"""Test helpers for serving: publish real rating models (and a stand-in recommender) to a real S3.
+"""Test helpers for serving: publish real rating models and real (small) recommenders to a real S3.
 
 The rating model is what the training pipeline publishes: an XGBoost booster trained on featurize()
 of the bundled snapshot, its encoders, and the catalog, in their native formats.
@@ -81,51 +81,34 @@ def publish_rating(registry: Registry, *, rounds: int = 30, seed: int = 0, promo
     return registry.publish("rating", files, meta, promote=promote, reason="test")
 
 
-# ---- a stand-in recommender, honouring load_recommender's interface --------------------------------
-class FakeRecommender:
-    """Item neighbours from a JSON file: knows(), recommend() (liked masked), popular()."""
-
-    def __init__(self, neighbours: dict[int, list[tuple[int, float]]], popular: list[tuple[int, float]]):
-        self.neighbours = neighbours
-        self._popular = popular
-
-    def knows(self, tmdb_id: int) -> bool:
-        return tmdb_id in self.neighbours
-
-    def recommend(self, liked: list[int], k: int) -> list[tuple[int, float]]:
-        scores: dict[int, float] = {}
-        for rank, item in enumerate(liked, start=1):  # later likes weigh more
-            for other, score in self.neighbours.get(item, []):
-                scores[other] = scores.get(other, 0.0) + score * rank
-        for item in liked:
-            scores.pop(item, None)
-        return sorted(scores.items(), key=lambda p: (-p[1], p[0]))[:k]
-
-    def popular(self, k: int, exclude: list[int] | tuple[int, ...] = ()) -> list[tuple[int, float]]:
-        skip = set(exclude)
-        return [p for p in self._popular if p[0] not in skip][:k]
-
-
-def fake_recommender_loader(files: dict[str, bytes]) -> FakeRecommender:
-    """load_recommender for FakeRecommender files."""
-    data = json.loads(files["model.json"])
-    neighbours = {int(k): [(int(i), float(s)) for i, s in v] for k, v in data["neighbours"].items()}
-    return FakeRecommender(neighbours, [(int(i), float(s)) for i, s in data["popular"]])
-
-
+# ---- recommenders: the real runtime (services.core.recommender_runtime), small -----------------------
 def recommender_ids() -> list[int]:
-    """The 40 catalog ids the fake recommender knows (the least popular ones, so results differ)."""
+    """The 40 catalog ids the test recommenders know (the least popular ones, so results differ)."""
     entries = json.loads(catalog_json())
     return [e["tmdb_id"] for e in sorted(entries, key=lambda e: (e["popularity"], e["tmdb_id"]))[:40]]
 
 
-def publish_recommender(registry: Registry) -> Manifest:
-    """Publish a recommender version: each known movie's neighbours are the next three known movies."""
+def neighbour_files(step: int = 1) -> dict[str, bytes]:
+    """The files of a real item-kNN recommender over recommender_ids(): each movie's neighbours are the
+    movies step, 2*step and 3*step on in that list (weights 1, 1/2, 1/3); popularity follows the list."""
+    import torch
+
+    from services.core.recommender_runtime import SequentialRecommender
+
     ids = recommender_ids()
-    neighbours = {str(i): [[ids[(n + j) % len(ids)], 1.0 / j] for j in (1, 2, 3)] for n, i in enumerate(ids)}
-    model = {"neighbours": neighbours, "popular": [[i, float(len(ids) - n)] for n, i in enumerate(ids)]}
-    files = {"model.json": json.dumps(model).encode(), "catalog.json": catalog_json()}
-    return registry.publish("recommender", files, {"algorithm": "fake-neighbours"}, promote=True)
+    n = len(ids)
+    # Internal index i + 1 is ids[i]; row 0 is padding (its neighbours weigh nothing).
+    cols = [[0, 0, 0]] + [[(i + step * j) % n + 1 for j in (1, 2, 3)] for i in range(n)]
+    weights = [[0.0, 0.0, 0.0]] + [[1.0, 1 / 2, 1 / 3] for _ in range(n)]
+    neighbours = {"neighbours": torch.tensor(cols), "weights": torch.tensor(weights, dtype=torch.float32)}
+    popularity = np.array([0.0, *(float(n - i) for i in range(n))])
+    rec = SequentialRecommender("item_knn", ids, popularity, neighbours=neighbours, max_seq_length=50)
+    return {**rec.save(), "catalog.json": catalog_json()}
+
+
+def publish_recommender(registry: Registry, step: int = 1, promote: bool = True) -> Manifest:
+    """Publish (and by default promote) the item-kNN recommender of neighbour_files(step)."""
+    return registry.publish("recommender", neighbour_files(step), {"algorithm": "item_knn"}, promote=promote)
 
 
 def publish_runtime_recommender(registry: Registry) -> Manifest:

@@ -83,7 +83,7 @@ NEW_RELEASES: dict[int, dict[str, Any]] = {
 
 
 def _history(
-    model: str, version: str, metric_path: list[tuple[str, dict[str, float]]]
+    model: str, version: str, metric_path: list[tuple[str, dict[str, float]]], algorithm: str
 ) -> list[dict[str, Any]]:
     rows = []
     for i, (ver, metrics) in enumerate(metric_path):
@@ -91,6 +91,7 @@ def _history(
             {
                 "version": ver,
                 "created_at": f"2025-02-{10 + 4 * i:02d}T12:00:00Z",
+                "algorithm": algorithm,
                 "metrics": metrics,
                 "production": ver == version,
             }
@@ -109,6 +110,7 @@ HISTORY = {
             ("20250222T120000Z-3d3d3d", {"rmse": 0.88, "mae": 0.68}),
             (RATING_VERSION, {"rmse": 0.86, "mae": 0.66}),
         ],
+        "xgboost",
     ),
     "recommender": _history(
         "recommender",
@@ -118,6 +120,7 @@ HISTORY = {
             (PREVIOUS_RECOMMENDER, {"ndcg_at_10": 0.094, "hit_rate_at_10": 0.19}),
             (RECOMMENDER_VERSION, {"ndcg_at_10": 0.102, "hit_rate_at_10": 0.21}),
         ],
+        "sasrec",
     ),
 }
 

@@ -22,6 +22,7 @@ from services.core.embedded_s3 import EmbeddedS3
 from services.core.features import Encoders, featurize_one
 from services.core.movie import normalize_movie
 from services.core.rating_model import load_rating_model
+from services.core.recommender_runtime import SequentialRecommender, load_recommender
 from services.core.registry import Manifest, Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
@@ -31,9 +32,7 @@ from services.serve.rating_service import RatingService
 from services.serve.schemas import RecommendIn
 from services.serve.schemas_predict import RELEASE_DATE_PATTERN, MovieIn
 from tests.serve_fixtures import (
-    FakeRecommender,
     FakeTranslator,
-    fake_recommender_loader,
     movie_payload,
     publish_rating,
     publish_recommender,
@@ -385,12 +384,12 @@ def test_recommend_without_a_recommender_serves_popularity(ro) -> None:
 def test_recommend_with_the_sequential_recommender(s3_settings, registry, published) -> None:
     rec = publish_recommender(registry)
     ids = recommender_ids()
-    with _client(_settings(s3_settings), recommender_loader=fake_recommender_loader) as c:
+    with _client(_settings(s3_settings)) as c:
         out = c.post("/recommend", json={"liked": [ids[0], ids[5], 424242], "k": 3}).json()
         assert out["strategy"] == "sequential" and out["cold_start"] is False
         assert out["model_version"] == rec.version
         got = [i["tmdb_id"] for i in out["items"]]
-        assert got[0] == ids[6]  # the most recent like's nearest neighbour comes first
+        assert got[:2] == [ids[1], ids[6]]  # each like's nearest neighbour (item-kNN), ties in item order
         assert ids[0] not in got and ids[5] not in got
         assert out["unknown"] == [424242]
         cold = c.post("/recommend", json={"liked": [424242], "k": 3}).json()
@@ -405,9 +404,10 @@ def test_liked_movies_are_never_recommended_even_if_the_model_returns_them(
     publish_recommender(registry)
     ids = recommender_ids()
 
-    def leaky_loader(files: dict[str, bytes]) -> FakeRecommender:
-        model = fake_recommender_loader(files)
-        model.recommend = lambda liked, k: [(i, 9.0) for i in liked] + [(ids[20], 1.0)]  # type: ignore[method-assign]
+    def leaky_loader(files: dict[str, bytes]) -> SequentialRecommender:
+        """Fault injection: the real recommender, made to rank the liked movies first."""
+        model = load_recommender(files)
+        model.recommend = lambda liked, k, pool="all": [(i, 9.0) for i in liked] + [(ids[20], 1.0)]  # type: ignore[method-assign]
         return model
 
     with _client(_settings(s3_settings), recommender_loader=leaky_loader) as c:

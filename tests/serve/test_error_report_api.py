@@ -12,13 +12,13 @@ from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.serve.app import create_app
 from services.train.rating.error_report import errors_key
-from tests.serve_fixtures import FakeTranslator, fake_recommender_loader, publish_rating
+from tests.serve_fixtures import FakeTranslator, publish_rating
 
 
 @pytest.fixture
 def client(s3_settings: Settings, registry: Registry) -> Iterator[TestClient]:
     publish_rating(registry)
-    app = create_app(s3_settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    app = create_app(s3_settings, translator=FakeTranslator())
     with TestClient(app) as c:
         yield c
 

@@ -25,9 +25,9 @@ from tests.serve.test_api import _dead_endpoint
 from tests.serve_fixtures import (
     FakeTranslator,
     catalog_json,
-    fake_recommender_loader,
     movie_payload,
     publish_rating,
+    publish_recommender,
     recommender_ids,
     snapshot_movies,
 )
@@ -42,26 +42,15 @@ def _settings(s3_settings: Settings, **changes: object) -> Settings:
 
 
 def _client(settings: Settings) -> TestClient:
-    app = create_app(settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    app = create_app(settings, translator=FakeTranslator())
     return TestClient(app)
-
-
-def _publish_fake(registry: Registry, step: int, promote: bool) -> Manifest:
-    """A stand-in recommender: each known movie's neighbours are the movies `step`, 2*step, 3*step on."""
-    ids = recommender_ids()
-    neighbours = {
-        str(i): [[ids[(n + step * j) % len(ids)], 1.0 / j] for j in (1, 2, 3)] for n, i in enumerate(ids)
-    }
-    model = {"neighbours": neighbours, "popular": [[i, float(len(ids) - n)] for n, i in enumerate(ids)]}
-    files = {"model.json": json.dumps(model).encode(), "catalog.json": catalog_json()}
-    return registry.publish("recommender", files, {"algorithm": f"fake-step-{step}"}, promote=promote)
 
 
 @pytest.fixture
 def versions(registry: Registry) -> tuple[Manifest, Manifest, Manifest]:
     """A rating model and a recommender in production, and a candidate recommender ranking differently."""
     rating = publish_rating(registry)
-    return rating, _publish_fake(registry, 1, promote=True), _publish_fake(registry, -1, promote=False)
+    return rating, publish_recommender(registry, 1), publish_recommender(registry, -1, promote=False)
 
 
 def _start(registry: Registry, candidate: Manifest, share: float = 0.5) -> experiments.Experiment:
@@ -164,7 +153,7 @@ def test_ready_and_model_list_production_and_the_candidate(
     assert ready["experiments"] == {"recommender": experiment.experiment_id}
     assert model["recommender"]["version"] == production.version
     assert model["recommender_candidate"]["version"] == candidate.version
-    assert model["recommender_candidate"]["algorithm"] == "fake-step--1"
+    assert model["recommender_candidate"]["algorithm"] == "item_knn"
     assert model["rating_shadow"] is None
     assert model["experiments"]["recommender"]["experiment_id"] == experiment.experiment_id
     assert model["experiments"]["recommender"]["share"] == 0.5
@@ -238,7 +227,7 @@ def test_a_candidate_failing_verification_leaves_production_serving_everyone(
 ) -> None:
     _, production, candidate = versions
     experiment = _start(registry, candidate)
-    key = f"registry/recommender/versions/{candidate.version}/model.json"
+    key = f"registry/recommender/versions/{candidate.version}/items.json"
     store.put_bytes(key, store.get_bytes(key).replace(b"1", b"2", 5))  # tampered after the start
     with _client(_settings(s3_settings)) as c:
         ready = c.get("/ready")

@@ -24,7 +24,6 @@ from services.serve.spool_folder import SpoolLocked
 from tests.serve_fixtures import (
     FakeTranslator,
     catalog_json,
-    fake_recommender_loader,
     publish_rating,
     publish_recommender,
     recommender_ids,
@@ -48,7 +47,7 @@ def app_settings(s3_settings: Settings, registry: Registry) -> Settings:
 
 @pytest.fixture
 def client(app_settings: Settings) -> Iterator[TestClient]:
-    app = create_app(app_settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    app = create_app(app_settings, translator=FakeTranslator())
     with TestClient(app) as c:
         yield c
 
@@ -150,7 +149,7 @@ def test_empty_and_oversized_batches_are_422(client: TestClient, store: ObjectSt
 
 def test_a_full_spool_answers_503_with_retry_after(app_settings: Settings) -> None:
     settings = app_settings.model_copy(update={"spool_max_pending": 3, "spool_flush_interval_s": 3600})
-    app = create_app(settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    app = create_app(settings, translator=FakeTranslator())
     movie = recommender_ids()[0]
     with TestClient(app) as c:
         assert c.post("/feedback", json={"events": [_like(movie)] * 3}).status_code == 202
@@ -170,7 +169,7 @@ def test_two_replicas_on_one_bucket_never_overwrite(
     clients = []
     for n in range(2):
         settings = app_settings.model_copy(update={"spool_dir": tmp_path / f"spool-{n}"})
-        app = create_app(settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+        app = create_app(settings, translator=FakeTranslator())
         clients.append(TestClient(app).__enter__())
     try:
         for i in range(40):  # interleaved: both replicas' first batches start at spool sequence 1
@@ -238,7 +237,7 @@ def test_events_taken_while_s3_is_down_are_flushed_once_it_is_back(
 
 def test_a_long_s3_outage_answers_503(app_settings: Settings) -> None:
     settings = app_settings.model_copy(update={"spool_max_outage_s": 60.0, "spool_flush_interval_s": 3600})
-    app = create_app(settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    app = create_app(settings, translator=FakeTranslator())
     with TestClient(app) as c:
         app.state.events.outage_since = app.state.events.clock() - 61  # the flusher has failed for a minute
         r = c.post("/feedback", json={"events": [_like(recommender_ids()[0])]})

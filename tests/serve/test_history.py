@@ -14,7 +14,7 @@ from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.serve.app import create_app
 from services.ui.api.client import MovieApi
-from tests.serve_fixtures import FakeTranslator, fake_recommender_loader, publish_recommender, rating_files
+from tests.serve_fixtures import FakeTranslator, publish_recommender, rating_files
 
 
 class FakeClock:
@@ -53,7 +53,7 @@ def client(s3_settings: Settings, registry: Registry, clock: FakeClock) -> Itera
     _publish(registry, "20261121T030000Z-bbbbbb", 0.91, promote=True)
     _publish(registry, "20261122T030000Z-cccccc", 0.93, promote=False)  # trained, not promoted: worse
     publish_recommender(registry)
-    app = create_app(s3_settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    app = create_app(s3_settings, translator=FakeTranslator())
     with TestClient(app) as c:
         app.state.history.clock = clock
         yield c
@@ -72,7 +72,7 @@ def test_history_lists_every_version_oldest_first_with_production_flag(client, r
     assert {v["algorithm"] for v in rating} == {"xgboost"}
     recommender = r.json()["recommender"]
     assert len(recommender) == 1 and recommender[0]["production"] is True
-    assert recommender[0]["algorithm"] == "fake-neighbours"
+    assert recommender[0]["algorithm"] == "item_knn"
     assert recommender[0]["version"] == registry.production_version("recommender")
 
 

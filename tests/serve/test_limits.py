@@ -24,7 +24,6 @@ from services.serve.schemas_predict import MAX_BATCH, MAX_BATCH_TEXT_CHARS
 from tests.conftest import ROOT
 from tests.serve_fixtures import (
     FakeTranslator,
-    fake_recommender_loader,
     movie_payload,
     publish_rating,
     publish_recommender,
@@ -38,7 +37,7 @@ KOREAN = "밤새 병원에서 일하는 간호사와 고집 센 환자가 음모
 def client(s3_settings: Settings, registry: Registry) -> Iterator[TestClient]:
     publish_rating(registry)
     publish_recommender(registry)
-    app = create_app(s3_settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    app = create_app(s3_settings, translator=FakeTranslator())
     with TestClient(app) as c:
         yield c
 

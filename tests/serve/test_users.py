@@ -22,10 +22,9 @@ from services.core.user_store import erasure_key
 from services.core.user_store_open import open_user_store
 from services.serve.app import create_app
 from services.train.feedback.users_cli import rebuild
-from tests.serve.test_experiments import _publish_fake
-from tests.serve_fixtures import FakeTranslator, fake_recommender_loader, publish_rating, recommender_ids
+from tests.serve_fixtures import FakeTranslator, publish_rating, publish_recommender, recommender_ids
 
-IDS = recommender_ids()  # the fake recommender: each movie's neighbours are the next three of IDS
+IDS = recommender_ids()  # the item-kNN recommender: each movie's neighbours are the next three of IDS
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +36,7 @@ def redis_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]
 @pytest.fixture(params=["local", "redis"])
 def settings(request: pytest.FixtureRequest, s3_settings: Settings, registry: Registry) -> Iterator[Settings]:
     publish_rating(registry)
-    _publish_fake(registry, 1, promote=True)
+    publish_recommender(registry, 1)
     update: dict[str, object] = {"spool_flush_interval_s": 0.1}
     if request.param == "redis":
         srv: RedisServer = request.getfixturevalue("redis_srv")
@@ -50,9 +49,7 @@ def settings(request: pytest.FixtureRequest, s3_settings: Settings, registry: Re
 
 
 def _client(settings: Settings) -> TestClient:
-    return TestClient(
-        create_app(settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
-    )
+    return TestClient(create_app(settings, translator=FakeTranslator()))
 
 
 @pytest.fixture
@@ -191,7 +188,7 @@ def test_a_candidate_arm_ranks_with_the_candidate_and_ignores_productions_list(
     settings: Settings, registry: Registry
 ) -> None:
     production = registry.pointer("recommender").version
-    candidate = _publish_fake(registry, -1, promote=False)
+    candidate = publish_recommender(registry, -1, promote=False)
     experiments.start(registry, "recommender", candidate.version, share=0.5, started_by="test")
     users = [f"user-{n}" for n in range(40)]
     with _client(settings) as c:  # started after the experiment: it serves both arms
@@ -220,7 +217,7 @@ def test_a_store_that_is_down_costs_no_feedback_and_no_recommendation(
     s3_settings: Settings, registry: Registry, tmp_path: Path
 ) -> None:
     publish_rating(registry)
-    _publish_fake(registry, 1, promote=True)
+    publish_recommender(registry, 1)
     # Nothing listens on port 9: every store call fails at once.
     down = s3_settings.model_copy(update={"user_store_url": SecretStr("redis://:pw@127.0.0.1:9/1")})
     with _client(down) as c:
@@ -282,7 +279,7 @@ def test_replicas_on_the_prod_shapes_redis_share_what_a_user_did(
     s3_settings: Settings, registry: Registry, redis_srv: RedisServer, tmp_path: Path
 ) -> None:
     publish_rating(registry)
-    _publish_fake(registry, 1, promote=True)
+    publish_recommender(registry, 1)
     shared = {"user_store_url": SecretStr(redis_srv.url(1)), "spool_flush_interval_s": 0.1}
     one = s3_settings.model_copy(update={**shared, "spool_dir": tmp_path / "api-1"})
     two = s3_settings.model_copy(update={**shared, "spool_dir": tmp_path / "api-2"})

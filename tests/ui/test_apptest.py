@@ -26,8 +26,15 @@ from services.ui.api.client import MovieApi
 from services.ui.api.loop import FeedbackEvent
 from services.ui.api.records import ApiError, Movie, Recommendations
 from services.ui.choices import TMDB_GENRES
-from tests.fakes.ui_stub_api import CATALOG, RATING_VERSION, StubApi
-from tests.fakes.ui_stub_data import NEW_RELEASES, ONLINE_DAYS, PREVIOUS_RECOMMENDER, RECOMMENDER_VERSION
+from tests.fakes.ui_stub_api import StubApi
+from tests.fakes.ui_stub_data import (
+    CATALOG,
+    NEW_RELEASES,
+    ONLINE_DAYS,
+    PREVIOUS_RECOMMENDER,
+    RATING_VERSION,
+    RECOMMENDER_VERSION,
+)
 
 UI = Path(__file__).resolve().parents[2] / "services" / "ui"
 KOREAN_OVERVIEW = "한 소년이 잃어버린 강아지를 찾아 먼 바닷가 마을로 떠나고, 그곳에서 평생의 친구를 만난다."
@@ -124,7 +131,7 @@ def test_rating_form_shows_rating_mood_translation_and_effects_chart(stub: StubA
         "genres": ["Thriller", "Drama"],
         "original_language": "ko",
     }
-    expected = StubApi().handle("POST", "/predict", {}, sent)[1]
+    expected = StubApi().handle("POST", "/predict", {"explain": "true"}, sent)[1]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Predicted rating"] == f"{expected['predicted_rating']:.1f} / 10"
     assert metrics["Overview mood"] == "Positive"
@@ -177,7 +184,7 @@ def test_rating_form_without_overview_asks_for_one_and_calls_nothing(stub: StubA
 
 def test_rating_form_lists_the_apis_field_problems_on_422(stub: StubApi, monkeypatch) -> None:
     problem = {"loc": ["body", "runtime"], "msg": "Input should be less than or equal to 1000", "type": "x"}
-    monkeypatch.setattr(stub, "_predict", lambda body: (422, {"detail": [problem]}))
+    monkeypatch.setattr(stub, "_predict", lambda body, explain=True: (422, {"detail": [problem]}))
     at = open_page("views/rating.py", stub.client())
     fill_rating_form(at, "Two rival chefs share a kitchen.")
     submit(at)
@@ -216,7 +223,11 @@ def test_rating_page_without_a_model_says_what_to_run() -> None:
     stub = StubApi(ready=False)
     at = open_page("views/rating.py", stub.client())
     [warning] = texts(at.warning)
-    assert "not ready" in warning and "no production model" in warning and "./scripts/pipeline.sh" in warning
+    assert (
+        "not ready" in warning
+        and "no rating model is loaded" in warning
+        and "./scripts/pipeline.sh" in warning
+    )
     fill_rating_form(at, "A heist at a chess tournament.")
     submit(at)
     assert len(at.warning) == 2
@@ -532,7 +543,7 @@ def test_a_failing_new_pool_shows_its_error_in_place_and_keeps_the_main_picks(st
     recommend(at)
 
     [error] = texts(at.error)
-    assert "the content scorer for new movies failed" in error
+    assert "internal server error (logged)" in error
     assert new_for_you.HEADING in texts(at.subheader)
     assert len(card_ids(at)) == 10 and card_ids(at, "new") == []
     assert any("Because you liked Toy Story" in c for c in texts(at.caption))
@@ -647,7 +658,7 @@ def test_model_page_says_when_online_metrics_cannot_be_read(stub: StubApi) -> No
 def test_model_page_without_a_model_says_what_to_run() -> None:
     at = open_page("views/model.py", StubApi(ready=False).client())
     [warning] = texts(at.warning)
-    assert "no production model in the registry yet" in warning
+    assert "no rating model is loaded" in warning
     assert not at.get("vega_lite_chart")
 
 

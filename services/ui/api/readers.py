@@ -18,6 +18,8 @@ from services.ui.api.records import (
 from services.ui.api.users import user_fields
 
 MODEL_NAMES = ("rating", "recommender")
+# /model's versions in trial beside production: the Experiments section shows them, not a model section each.
+CANDIDATE_KEYS = ("recommender_candidate", "rating_shadow")
 
 
 def float_map(value: Any) -> dict[str, float]:
@@ -111,6 +113,8 @@ def read_models(body: Any) -> dict[str, ModelInfo] | ApiError:
         return ApiError("not_ready", str(detail) if detail else "The API has no model loaded.")
     out: dict[str, ModelInfo] = {}
     for name, raw in body.items():
+        if name in CANDIDATE_KEYS:
+            continue
         if raw is None and name in MODEL_NAMES:
             out[str(name)] = ModelInfo(name=str(name), version=None)
         elif isinstance(raw, Mapping) and ("version" in raw or "metrics" in raw):

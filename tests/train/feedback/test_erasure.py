@@ -21,7 +21,6 @@ from services.train.feedback.erasure import drop_erased, erased_users
 from services.train.feedback.steps import collect_feedback
 from tests.serve_fixtures import (
     FakeTranslator,
-    fake_recommender_loader,
     publish_rating,
     publish_recommender,
     recommender_ids,
@@ -132,7 +131,7 @@ def test_delete_on_the_real_api_leaves_nothing_in_the_next_runs_curated_data(
     publish_recommender(registry)
     ids = recommender_ids()
     settings = s3_settings.model_copy(update={"spool_flush_interval_s": 0.1})
-    app = create_app(settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    app = create_app(settings, translator=FakeTranslator())
     with TestClient(app) as client:
         body = {
             "events": [

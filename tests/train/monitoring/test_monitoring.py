@@ -25,7 +25,7 @@ from services.train.monitoring.stattests import NUM_METHOD
 from services.train.rating.data import first_run_rows
 from tests.conftest import SNAPSHOT
 from tests.fakes.webhook_server import webhook_server
-from tests.serve_fixtures import FakeTranslator, fake_recommender_loader, movie_payload, publish_rating
+from tests.serve_fixtures import FakeTranslator, movie_payload, publish_rating
 
 SHIFTED = ("runtime", "main_genre", "n_genres", "is_english")
 
@@ -33,7 +33,7 @@ SHIFTED = ("runtime", "main_genre", "n_genres", "is_english")
 @pytest.fixture
 def client(s3_settings: Settings, registry: Registry) -> Iterator[TestClient]:
     publish_rating(registry)
-    app = create_app(s3_settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    app = create_app(s3_settings, translator=FakeTranslator())
     with TestClient(app) as c:
         yield c
 
@@ -91,7 +91,7 @@ def test_prediction_log_rate_zero_logs_nothing(
 ) -> None:
     publish_rating(registry)
     settings = s3_settings.model_copy(update={"prediction_log_rate": 0.0})
-    app = create_app(settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    app = create_app(settings, translator=FakeTranslator())
     with TestClient(app) as c:
         assert c.post("/predict", json=movie_payload()).status_code == 200
         assert _predictions(c, store) == []
@@ -225,7 +225,7 @@ def test_gauges_show_the_latest_verdict(
 ) -> None:
     publish_rating(registry)
     _reports(store, "2026-01-02")
-    app = create_app(s3_settings, translator=FakeTranslator(), recommender_loader=fake_recommender_loader)
+    app = create_app(s3_settings, translator=FakeTranslator())
     with TestClient(app) as c:
         deadline = time.monotonic() + 10
         while "model_live_rmse{" not in (text := c.get("/metrics").text) and time.monotonic() < deadline:
