@@ -51,6 +51,8 @@ export WANDB_SILENT="${WANDB_SILENT:-true}"
 export MODEL_CACHE_DIR="${MODEL_CACHE_DIR:-$VAR_DIR/model-cache}"
 # Optuna's studies (the weekly search) when OPTUNA_STORAGE_URL is unset: SQLite beside the rest of var/.
 export TUNE_SQLITE_PATH="${TUNE_SQLITE_PATH:-$VAR_DIR/optuna.db}"
+# Clients' API keys, hashed (./scripts/keys.sh writes it; the API reads it).
+export API_KEYS_FILE="${API_KEYS_FILE:-$VAR_DIR/api_keys.json}"
 
 s3_up() {  # start the embedded S3 server when it is the configured one
   if [[ "$S3_EMBEDDED" == "1" ]]; then "$PY" -m services.core.embedded_s3 start; fi

@@ -117,6 +117,18 @@ class Settings(BaseSettings):
     user_store_path: Path | None = None
     user_ttl_days: float = Field(default=180, gt=0)
 
+    # Who is who (services/core/identity.py). User tokens are signed with USER_TOKEN_KEYS ("kid1:secret1,
+    # kid2:secret2": the first signs, every one verifies, so a key is rotated by putting a new one first and
+    # dropping the old one after a token lifetime) or one USER_TOKEN_SECRET (kid "default"); each secret at
+    # least 32 bytes. 30 days: the UI renews a visitor's token on every visit, so only someone away longer
+    # starts over, while a shared or leaked token stops working within a month of its last renewal.
+    user_token_keys: SecretStr | None = Field(default=None, description="kid:secret,... (first signs)")
+    user_token_secret: SecretStr | None = Field(default=None, description="one signing key (kid 'default')")
+    user_token_ttl_s: float = Field(default=30 * 86400, gt=0, description="a user token's lifetime")
+    # Clients' API keys, hashed (./scripts/keys.sh; scripts/env.sh sets $VAR_DIR/api_keys.json). Unset: no
+    # client keys are accepted.
+    api_keys_file: Path | None = Field(default=None, description="the hashed client keys (keys.sh)")
+
     # /predict requests logged to the predictions stream (for drift): share of requests, and whether the
     # overview text itself is kept (by default only its features and length are).
     prediction_log_rate: float = Field(default=1.0, ge=0.0, le=1.0)

@@ -28,11 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from services.core import event_table, events
+from services.core.identity import USER_ID_PATTERN, USER_ID_RULE, is_valid_user_id
 from services.core.storage import ObjectStore
 from services.train import raw_store
 from services.train.feedback.curated import (
     CURATED_FIELDS,
-    MAX_USER_ID,
     STREAM,
     TS_US,
     curated_key,
@@ -45,6 +45,8 @@ from services.train.schedule import window
 log = logging.getLogger(__name__)
 
 _DAY_US = 86_400 * 1_000_000
+# An id outside the one alphabet could not be erased through its path route, so it is never curated.
+USER_ID_REASON = f"user_id: not {USER_ID_RULE}"
 
 
 def _is_int(value: Any) -> bool:
@@ -64,8 +66,8 @@ def problem(record: Any, day: str) -> str | None:
         return "event_id: not a non-empty string"
     if not isinstance(user_id, str) or not user_id:
         return "user_id: not a non-empty string"
-    if len(user_id) > MAX_USER_ID:
-        return f"user_id: longer than {MAX_USER_ID} characters"
+    if not is_valid_user_id(user_id):
+        return USER_ID_REASON
     tmdb_id = record.get("tmdb_id")
     if not _is_int(tmdb_id) or tmdb_id < 1:
         return "tmdb_id: not a positive integer"
@@ -118,8 +120,7 @@ def _failed_checks(t: pa.Table, ts_us: np.ndarray, day: str) -> tuple[np.ndarray
     checks: list[tuple[str, np.ndarray]] = [
         ("event_id: not a non-empty string", _mask(pc.equal(t["event_id"], ""), True)),
         ("user_id: not a non-empty string", _mask(pc.equal(t["user_id"], ""), True)),
-        (f"user_id: longer than {MAX_USER_ID} characters",
-         _mask(pc.greater(pc.utf8_length(t["user_id"]), MAX_USER_ID), False)),
+        (USER_ID_REASON, ~_mask(pc.match_substring_regex(t["user_id"], USER_ID_PATTERN), True)),
         ("tmdb_id: not a positive integer", _mask(pc.less(t["tmdb_id"], 1), True)),
         (f"kind: not one of {', '.join(events.FEEDBACK_KINDS)}",
          ~_mask(pc.is_in(kind, value_set=pa.array(events.FEEDBACK_KINDS)), False)),

@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 STREAM = "feedback"
 CURATED_PREFIX = "curated/feedback"
 QUARANTINE_PREFIX = "quarantine/feedback"
-MAX_USER_ID = 128
 CURATED_FIELDS = ("event_id", "ts", "user_id", "tmdb_id", "kind", "value")
 CURATED_SCHEMA = pa.schema(
     [("event_id", pa.string()), ("kind", pa.string()), ("positive", pa.bool_()), ("tmdb_id", pa.int64()),

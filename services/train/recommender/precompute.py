@@ -9,6 +9,8 @@ model_version, items as [tmdb_id, score], computed_at) and into the store with `
 stamps each with the user's current seq: /recommend answers from it until the user does something.
 While a canary runs, its users (services/core/experiments.arm_of, as serving splits them) are ranked by
 the candidate, the version their arm serves, so their answers come from the cache too.
+Erasure holds (services/train/feedback/erasure.py's markers): an erased user's events up to the erasure
+are not ranked from, so an erased user gets no list, in S3 or in the store, unless active again since.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
+from services.core import event_table
 from services.core.experiments import arm_of, effective_candidate, read_candidates
 from services.core.recommender_runtime import load_recommender
 from services.core.registry import Registry, RegistryError
@@ -29,6 +33,8 @@ from services.core.storage import ObjectStore
 from services.core.user_store import UserStore, by_user, fold, now_iso
 from services.core.user_store_open import open_user_store
 from services.train import raw_store
+from services.train.feedback.curated import CURATED_SCHEMA, curated_key
+from services.train.feedback.erasure import Erased, drop_erased, erased_users
 from services.train.schedule import window
 
 log = logging.getLogger(__name__)
@@ -53,15 +59,25 @@ class UserInput:
     excluded: set[int]
 
 
-def app_users(store: ObjectStore, day: str, days: int) -> dict[str, list[dict[str, Any]]]:
-    """Curated feedback events of every user active in the `days` up to `day`, per user, in time order."""
-    from services.train.feedback.curated import curated_key
+def app_users(
+    store: ObjectStore, day: str, days: int, erased: Erased | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Curated feedback events of every user active in the `days` up to `day`, per user, in time order.
 
-    rows: list[dict[str, Any]] = []
+    Events of erased users up to their erasure are left out (a day curated before the marker still has
+    them), so a user with nothing after the erasure is not active.
+    """
+    tables = []
     for d in window(day, days - 1):
         key = curated_key(d)
-        if store.exists(key):
-            rows.extend(raw_store.read_jsonl(store, key))  # each day is sorted by (ts, event_id)
+        if store.exists(key):  # each day is sorted by (ts, event_id)
+            tables.append(event_table.read_jsonl_table(store.get_bytes(key), CURATED_SCHEMA))
+    if not tables:
+        return {}
+    table, dropped = drop_erased(pa.concat_tables(tables), erased or {})
+    if dropped:
+        log.info("precompute %s: %d curated events of erased users left out", day, dropped)
+    rows = table.to_pylist()
     grouped: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         grouped.setdefault(r["user_id"], []).append(r)
@@ -176,7 +192,8 @@ def precompute_recs(
             store_error, users = f"{type(exc).__name__}: {exc}", None
     opened = users if own else None  # closed here, even when a failure below stops using it
     try:
-        grouped = app_users(store, day, settings.precompute_days)
+        erased = erased_users(store)
+        grouped = app_users(store, day, settings.precompute_days, erased)
         try:
             inputs, from_store = app_inputs(grouped, users)
         except Exception as exc:  # noqa: BLE001 - the store went away: rank from the curated events
@@ -184,7 +201,7 @@ def precompute_recs(
             inputs, from_store = app_inputs(grouped, None)
         n_app = len(inputs)
         if settings.precompute_movielens:
-            inputs += movielens_inputs(settings, movielens_copies)
+            inputs += [u for u in movielens_inputs(settings, movielens_copies) if u.user_id not in erased]
         ranked_at = time.perf_counter()
         # Each user is ranked by the version the user's arm serves (serving splits users the same way).
         arms = [
@@ -200,10 +217,13 @@ def precompute_recs(
                 lists[n] = (version, items)
         rank_s = time.perf_counter() - ranked_at
         computed_at = now_iso()
+        # A user erased while the lists were ranked gets none (put_recs_many would make the user anew).
+        late = {u for u, t in erased_users(store).items() if erased.get(u) != t}
         rows = [
             {"user_id": u.user_id, "model_version": version, "items": [[t, s] for t, s in items],
              "computed_at": computed_at}
             for u, (version, items) in zip(inputs, lists, strict=True)
+            if u.user_id not in late
         ]  # fmt: skip
         key = recs_key(day)
         raw_store.write_jsonl(store, key, rows)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from services.core import events
 from services.core.storage import ObjectStore
 from services.train import raw_store
-from services.train.feedback.curate import collect_feedback, problem
+from services.train.feedback.curate import USER_ID_REASON, collect_feedback, problem
 from services.train.feedback.curated import curated_key, event_time, load_curated_feedback, quarantine_key
 
 DAY = "2026-12-01"
@@ -59,7 +59,10 @@ def test_every_failed_check_is_quarantined_with_its_reason(store: ObjectStore) -
     bad = {
         "b1": (fb("", user_id="x"), "event_id: not a non-empty string"),
         "b2": (fb("b2", user_id=""), "user_id: not a non-empty string"),
-        "b3": (fb("b3", user_id="u" * 129), "user_id: longer than 128 characters"),
+        "b3": (fb("b3", user_id="u" * 65), USER_ID_REASON),
+        "b3a": (fb("b3a", user_id="a/b"), USER_ID_REASON),  # could never be erased by DELETE /users/{id}
+        "b3b": (fb("b3b", user_id="ana\n"), USER_ID_REASON),
+        "b3c": (fb("b3c", user_id="..", tmdb_id=0), USER_ID_REASON),  # the first failed check is named
         "b4": (fb("b4", tmdb_id=0), "tmdb_id: not a positive integer"),
         "b5": (fb("b5", tmdb_id="603"), "tmdb_id: not a positive integer"),
         "b6": (fb("b6", "love"), "kind: not one of like, dislike, watched, rating"),
@@ -70,7 +73,7 @@ def test_every_failed_check_is_quarantined_with_its_reason(store: ObjectStore) -
         "b11": (fb("b11", ts="yesterday"), "ts: not an ISO 8601 timestamp with a time zone"),
         "b12": (fb("b12", ts="2026-11-30T23:59:59.999Z"), f"ts: not on the partition's day {DAY}"),
     }
-    good = [fb("g1", "rating", 0.5), fb("g2", "rating", 5), fb("g3", "watched", user_id="u" * 128)]
+    good = [fb("g1", "rating", 0.5), fb("g2", "rating", 5), fb("g3", "watched", user_id="u" * 64)]
     upload(store, [row for row, _ in bad.values()] + good)
     summary = collect_feedback(store, DAY)
     assert (summary["quarantined"], summary["interactions"]) == (len(bad), len(good))
@@ -208,7 +211,7 @@ def _reference(records: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], li
 def test_the_columnar_curation_agrees_with_the_row_by_row_reference(store: ObjectStore) -> None:
     rng = random.Random(7)
     faults: list[dict[str, Any]] = [
-        {}, {}, {}, {"event_id": ""}, {"user_id": ""}, {"tmdb_id": 0}, {"kind": "love"},
+        {}, {}, {}, {"event_id": ""}, {"user_id": ""}, {"user_id": "a/b"}, {"user_id": "é"}, {"tmdb_id": 0}, {"kind": "love"},
         {"kind": "rating", "value": None}, {"kind": "rating", "value": 3.3}, {"kind": "rating", "value": 4.5},
         {"kind": "like", "value": 2.0}, {"ts": "2026-11-30T23:59:59Z"}, {"ts": "soon"},
     ]  # fmt: skip

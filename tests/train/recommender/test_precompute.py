@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from services.core.user_store_local import LocalUserStore
 from services.core.user_store_open import open_user_store
 from services.train import raw_store
 from services.train.feedback.curate import collect_feedback
-from services.train.recommender.precompute import movielens_inputs, precompute_recs, rank, recs_key
+from services.train.feedback.users_cli import erase
+from services.train.recommender import precompute
+from services.train.recommender.precompute import app_users, movielens_inputs, precompute_recs, rank, recs_key
 from tests.serve_fixtures import (
     catalog_json,
     publish_runtime_recommender,
@@ -91,6 +94,57 @@ def test_active_users_get_top_k_without_what_they_disliked_or_saw(
     after = users.get("ana")
     assert after is not None and after.cached_recs is not None and after.cached_recs.seq_at != after.seq
     users.close()
+
+
+def test_an_erased_user_gets_no_list_in_s3_or_in_the_store(
+    s3_settings: Settings, store: ObjectStore, registry: Registry, app_day: list[dict], tmp_path: Path
+) -> None:
+    publish_runtime_recommender(registry)
+    users = LocalUserStore(tmp_path / "users.db", ttl_s=86400)
+    users.apply(app_day)
+    # DELETE /users/ana after her day was curated (the curated file still holds her events), and a
+    # MovieLens user erased too.
+    assert erase(users, store, "ana") and not erase(users, store, "ml-1")
+    settings = s3_settings.model_copy(update={"precompute_movielens": True, "precompute_k": 3})
+    result = precompute_recs(settings, store, DAY, users=users)
+    lists = _lists(store)
+    assert "ana" not in lists and "ml-1" not in lists and {"cy", "ml-2"} <= set(lists)
+    assert result["app_users"] == 1 and result["loaded"] == len(lists)
+    assert users.get("ana") is None and users.get("ml-1") is None  # not written back into the store
+    assert {"cy", "ml-2"} <= set(users.user_ids())
+    users.close()
+
+
+def test_a_user_erased_while_the_lists_are_ranked_gets_none(
+    s3_settings: Settings,
+    store: ObjectStore,
+    registry: Registry,
+    app_day: list[dict],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    publish_runtime_recommender(registry)
+    users = LocalUserStore(tmp_path / "users.db", ttl_s=86400)
+    users.apply(app_day)
+
+    def rank_then_erase(rec: Any, inputs: list, k: int) -> list:
+        erase(users, store, "ana")  # DELETE /users/ana lands mid-run
+        return rank(rec, inputs, k)
+
+    monkeypatch.setattr(precompute, "rank", rank_then_erase)
+    precompute_recs(s3_settings, store, DAY, users=users)
+    assert set(_lists(store)) == {"cy"} and users.user_ids() == ["cy"]
+    users.close()
+
+
+def test_only_events_after_an_erasure_make_a_user_active(
+    store: ObjectStore, ids: list[int], app_day: list[dict]
+) -> None:
+    cutoff = int(datetime.fromisoformat(f"{DAY}T10:00:30+00:00").timestamp()) * 1_000_000
+    grouped = app_users(store, DAY, 30, {"ana": cutoff, "cy": cutoff})
+    # ana came back after her erasure (10:00:30): only what she did since counts; cy did nothing since.
+    assert set(grouped) == {"ana"} and [r["event_id"] for r in grouped["ana"]] == ["a2", "a3"]
+    assert set(app_users(store, DAY, 30)) == {"ana", "cy"}
 
 
 def test_the_local_default_store_is_loaded_when_no_store_is_handed_in(
