@@ -34,6 +34,9 @@ from services.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
+# Who proved the event's user (events.AUTH_KINDS: the user's own token, or a client key acting for
+# them) and which client key it was; null on events from before users were verified (issue 32).
+AUTH_FIELDS = [("auth", pa.string()), ("client_id", pa.string())]
 FEEDBACK_SCHEMA = pa.schema(
     [
         ("event_id", pa.string()),
@@ -45,6 +48,7 @@ FEEDBACK_SCHEMA = pa.schema(
         ("value", pa.float64()),
         ("request_id", pa.string()),
         ("position", pa.int64()),
+        *AUTH_FIELDS,
     ]
 )
 IMPRESSION_SCHEMA = pa.schema(
@@ -67,6 +71,7 @@ IMPRESSION_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("cached", pa.bool_()),
         ("history", pa.int32()),
+        *AUTH_FIELDS,
     ]
 )
 SCHEMAS: dict[str, pa.Schema] = {"feedback": FEEDBACK_SCHEMA, "impressions": IMPRESSION_SCHEMA}

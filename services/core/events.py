@@ -35,6 +35,14 @@ FeedbackKind = Literal["like", "dislike", "watched", "rating"]
 FEEDBACK_KINDS: tuple[str, ...] = ("like", "dislike", "watched", "rating")
 # What counts as positive feedback, owned here (is_positive_feedback): these kinds whatever their value,
 # and a rating from 3.5 stars up (docs/recommender.md says why). Vectorised readers use the constants.
+# How an event's user was proven, stored with every feedback and impression event as `auth` (with the
+# key's id as `client_id`): "user" when the caller held that user's own token, "client" when a client
+# key with the act-as-user scope named them. None: no user, or an event from before users were verified;
+# experiments count only authenticated events (services/train/experiments).
+AUTH_USER = "user"
+AUTH_CLIENT = "client"
+AUTH_KINDS: tuple[str, ...] = (AUTH_USER, AUTH_CLIENT)
+
 POSITIVE_KINDS: tuple[str, ...] = ("like", "watched")
 POSITIVE_MIN_RATING = 3.5
 # Feedback answers an impression when it names its request and comes within this many minutes.
