@@ -28,8 +28,9 @@ from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.train.context import Context
 from services.train.notify import notify_serving
+from tests import prerequisites
 from tests.serve_fixtures import publish_rating, publish_runtime_recommender
-from tests.stack.test_nginx import NGINX, _start_nginx, needs_nginx
+from tests.stack.test_nginx import _start_nginx
 
 CLIENTS = 16
 TOKEN = "t-" + secrets.token_hex(8)
@@ -52,8 +53,7 @@ def _serve(settings: Settings, home: Path, name: str) -> tuple[str, object]:
 def canary_stack(
     s3_server: EmbeddedS3, tmp_path: Path
 ) -> Iterator[tuple[str, list[str], Registry, Settings]]:
-    if NGINX is None:
-        pytest.skip("nginx is not installed (scripts/test.sh and scripts/prod.sh apt-get install it)")
+    prerequisites.program("nginx")
     settings = Settings(
         _env_file=None, s3_endpoint_url=s3_server.endpoint, s3_bucket="t-" + secrets.token_hex(6),
         aws_access_key_id=s3_server.access_key, aws_secret_access_key=s3_server.secret_key,
@@ -87,7 +87,6 @@ def canary_stack(
             processes.stop(proc)  # type: ignore[arg-type]
 
 
-@needs_nginx
 @pytest.mark.integration
 def test_a_rollback_under_load_through_nginx_loses_no_request(canary_stack) -> None:  # type: ignore[no-untyped-def]
     front, _, registry, settings = canary_stack

@@ -30,6 +30,7 @@ import pytest
 
 from services.core.embedded_s3 import free_port_block
 from services.train.notify import serving_urls
+from tests import prerequisites
 from tests.prod_stack import (
     DAG,
     ROOT,
@@ -49,8 +50,7 @@ from tests.prod_stack import (
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     """`prod.sh up` in a temporary var dir on free ports; `prod.sh down` afterwards (checked: no listener)."""
-    if os.geteuid() != 0:
-        pytest.skip("prod.sh runs PostgreSQL as the postgres user: needs root (runuser)")
+    prerequisites.postgres_bin()  # prod.sh runs PostgreSQL as the postgres user: root and runuser
     # Not pytest's tmp_path: its folders are mode 700, and the postgres user must reach its cluster.
     var = Path(tempfile.mkdtemp(prefix="prod-test-"))
     var.chmod(0o755)
