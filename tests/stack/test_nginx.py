@@ -38,6 +38,7 @@ from services.train.feedback.curate import collect_feedback
 from services.train.feedback.curated import load_curated_feedback
 from tests import prerequisites
 from tests.serve_fixtures import movie_payload, publish_rating
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
@@ -234,7 +235,7 @@ def test_a_body_over_the_route_cap_is_refused_by_nginx(stack: Stack, path: str) 
     assert at_cap.status_code == 422, at_cap.text
     assert over.status_code == 413 and over.headers["content-type"] == "application/json"
     assert f"{path} {human(cap)}" in over.json()["detail"]
-    assert "413" not in _upstream_statuses(stack)  # nginx answered: no replica read the large body
+    _assert_nginx_refused(stack, over)
 
 
 @pytest.mark.integration
@@ -248,10 +249,23 @@ def test_a_streamed_body_over_the_cap_is_refused_by_nginx(stack: Stack) -> None:
     with _client(stack.url) as http:
         r = http.post("/recommend", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413
+    _assert_nginx_refused(stack, r)
 
 
-def _upstream_statuses(stack: Stack) -> str:
-    return " ".join(re.findall(r"upstream=\S+ (\S+)", stack.nginx_log.read_text()))
+def _assert_nginx_refused(stack: Stack, answer: httpx.Response) -> None:
+    """The 413 is nginx's own: its body (the app's names the route and byte count), and no upstream tried."""
+    (body,) = re.findall(r"return 413 '(.*)'", CONF.read_text())
+    assert answer.json() == json.loads(body.replace("\\'", "'").replace("\\n", "")), answer.text
+    request_id = answer.headers["X-Request-ID"]
+
+    def logged() -> str | None:
+        return next(
+            (ln for ln in stack.nginx_log.read_text().splitlines() if ln.endswith(f" id={request_id}")), None
+        )
+
+    line = wait_until(logged, 30, f"nginx's access log line for request {request_id}")
+    # `upstream=$upstream_addr $upstream_status`: "- -" when nginx answered without asking a replica.
+    assert re.search(r'" 413 \d+ \S+ upstream=- - ', line), line
 
 
 # ---- rate limit ------------------------------------------------------------------------------------------
@@ -261,6 +275,7 @@ def test_a_client_over_the_rate_gets_429_with_retry_after(stack: Stack) -> None:
         passed, t0 = _until_limited(lambda: http.get("/health"), 1000)
         elapsed = time.monotonic() - t0
         # Bursts of 100 at once, then 50 a second: what passed is the burst and what refilled meanwhile.
+        # Not a speed claim: the client's interval contains nginx's, so load only widens the allowance.
         assert 100 <= passed.count <= 101 + 50 * elapsed + 1, (passed.count, elapsed)
         limited = passed.refused
         assert limited.headers["Retry-After"] == "1" and limited.headers["content-type"] == "application/json"
@@ -278,7 +293,8 @@ def test_predict_batch_has_a_lower_rate_of_its_own(stack: Stack) -> None:
         passed, t0 = _until_limited(lambda: http.post("/predict/batch", json=body), 50)
         elapsed = time.monotonic() - t0
         single = http.post("/predict", json=movie_payload()).status_code
-    # One a second, bursts of 5.
+    # One a second, bursts of 5: the burst and what refilled over an interval containing nginx's (load widens
+    # the allowance; it cannot make the test fail).
     assert 6 <= passed.count <= 6 + elapsed + 1, (passed.count, elapsed)
     assert single == 200  # the other routes' budget is apart
 
