@@ -31,6 +31,7 @@ from services.train.notify import notify_serving
 from tests import prerequisites
 from tests.serve_fixtures import publish_rating, publish_runtime_recommender
 from tests.stack.test_nginx import _start_nginx
+from tests.waiting import wait_until
 
 CLIENTS = 16
 TOKEN = "t-" + secrets.token_hex(8)
@@ -122,12 +123,15 @@ def test_a_rollback_under_load_through_nginx_loses_no_request(canary_stack) -> N
     for t in threads:
         t.start()
     try:
-        time.sleep(3)
+        # The rollback lands while the split is live: both arms have answered.
+        wait_until(
+            lambda: answers[(200, "candidate")] and answers[(200, "production")], 60, "both arms' answers"
+        )
         experiments.end(registry, "recommender", "rolled_back", "test: rolled back under load",
                         experiment_id=running.experiment_id)  # fmt: skip
         result = notify_serving(Context.from_settings(settings), [])
         reloaded.set()
-        time.sleep(3)
+        wait_until(lambda: len(after_reload) >= 5 * CLIENTS, 60, "five answers per client after the reload")
     finally:
         stop.set()
         for t in threads:
