@@ -8,6 +8,8 @@
 #   ./scripts/test.sh -m "not browser" tests/core/test_registry.py   (any pytest arguments)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
+# What a test missing its program does: skip, or fail under REQUIRE_ALL_TESTS=1 (.ci/run sets it).
+WILL=$([[ "${REQUIRE_ALL_TESTS:-0}" =~ ^(|0)$ ]] && echo "will skip" || echo "will fail (REQUIRE_ALL_TESTS=1)")
 if [[ "${1:-}" =~ ^(-h|--help)$ ]]; then sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 
 # Browser tests drive Debian's chromium (Playwright's own browser download cannot work offline);
@@ -20,9 +22,9 @@ if [[ ${#MISSING[@]} -gt 0 && "${SKIP_BROWSER_INSTALL:-0}" != "1" ]]; then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     echo "==> installing ${MISSING[*]} for the browser tests (apt-get, ~1 min)"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${MISSING[@]}") \
-      > "$VAR_DIR/apt-browser.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-browser.log): browser tests will skip"
+      > "$VAR_DIR/apt-browser.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-browser.log): browser tests $WILL"
   else
-    echo "==> missing ${MISSING[*]} and not root: browser tests will skip"
+    echo "==> missing ${MISSING[*]} and not root: browser tests $WILL"
   fi
 fi
 
@@ -32,9 +34,9 @@ if ! dpkg -s prometheus >/dev/null 2>&1 && [[ "${SKIP_PROMETHEUS_INSTALL:-0}" !=
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     echo "==> installing prometheus for the monitoring tests (apt-get, ~30 s)"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) \
-      > "$VAR_DIR/apt-prometheus.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-prometheus.log): monitoring tests will skip"
+      > "$VAR_DIR/apt-prometheus.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-prometheus.log): monitoring tests $WILL"
   else
-    echo "==> missing prometheus and not root: monitoring tests will skip"
+    echo "==> missing prometheus and not root: monitoring tests $WILL"
   fi
 fi
 
@@ -42,14 +44,14 @@ fi
 if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]] && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
   echo "==> installing nginx for the nginx tests (apt-get)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 nginx) \
-    > "$VAR_DIR/apt-nginx.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-nginx.log): those tests will skip"
+    > "$VAR_DIR/apt-nginx.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-nginx.log): those tests $WILL"
 fi
 
 # The scheduler test (tests/stack/test_schedule.py) stamps a past day's events with Debian's faketime.
 if ! command -v faketime >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
   echo "==> installing faketime for the scheduler test (apt-get)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime) \
-    > "$VAR_DIR/apt-faketime.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-faketime.log): that test will skip"
+    > "$VAR_DIR/apt-faketime.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-faketime.log): that test $WILL"
 fi
 
 # The power-cut tests (tests/serve/test_power_cut.py) read the server's fsyncs with Debian's strace.
@@ -64,7 +66,7 @@ fi
 if [[ ! -x /usr/lib/postgresql/15/bin/initdb ]] && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
   echo "==> installing postgresql for the Optuna storage test (apt-get)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 postgresql) \
-    > "$VAR_DIR/apt-postgresql.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-postgresql.log): that test will skip"
+    > "$VAR_DIR/apt-postgresql.log" 2>&1 || echo "   install failed (see $VAR_DIR/apt-postgresql.log): that test $WILL"
 fi
 
 # The users' store tests (tests/core/test_user_store.py, tests/serve/test_users.py) run Debian's redis-server

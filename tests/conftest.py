@@ -13,9 +13,9 @@ from services.core.registry import Registry
 from services.core.settings import Settings
 from services.core.storage import ObjectStore
 
-# The integration marker, applied and enforced (a test that starts a server unmarked fails); the
-# whole-stack fixtures (pipeline_run, live_api) in their own module.
-pytest_plugins = ["tests.server_marks", "tests.pipeline_run", "pytester"]
+# The integration marker, applied and enforced (a test that starts a server unmarked fails); a skip that
+# fails under REQUIRE_ALL_TESTS=1 (.ci/run); the whole-stack fixtures (pipeline_run, live_api) in their own module.
+pytest_plugins = ["tests.server_marks", "tests.prerequisites", "tests.pipeline_run", "pytester"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = ROOT / "data" / "snapshot"

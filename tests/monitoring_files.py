@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from services.serve.metrics import ServeMetrics
+from tests import prerequisites
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -33,12 +31,8 @@ VERDICT = {
 
 
 def binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(
-            f"{name} is not installed (Debian's `prometheus` package; ./scripts/test.sh installs it as root)"
-        )
-    return path
+    """Debian's prometheus or promtool (tests/prerequisites.py: a skip, or a failure under CI)."""
+    return prerequisites.program(name)
 
 
 # --- what the API exports ------------------------------------------------------------------------------

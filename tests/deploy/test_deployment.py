@@ -17,6 +17,8 @@ import jsonschema
 import pytest
 import yaml
 
+from tests import prerequisites
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = ["docker-compose-airflow.yaml", "docker-compose-serve.yaml"]
 _VAR = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
@@ -132,13 +134,13 @@ def test_serving_host_and_prod_sh_share_the_nginx_config() -> None:
     assert "X-Forwarded-For" in conf and "proxy_next_upstream" in conf
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (prod.sh installs it)")
 def test_nginx_accepts_the_config_with_prod_sh_includes(tmp_path: Path) -> None:
+    nginx = prerequisites.program("nginx")
     shutil.copy(ROOT / "deploy" / "nginx" / "nginx.conf", tmp_path / "nginx.conf")
     (tmp_path / "upstream.conf").write_text("upstream api { server 127.0.0.1:1; }\n")
     (tmp_path / "listen.conf").write_text("listen 127.0.0.1:1;\n")
     proc = subprocess.run(
-        ["nginx", "-t", "-q", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "e.log"),
+        [nginx, "-t", "-q", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "e.log"),
          "-g", f"pid {tmp_path / 'nginx.pid'};"],
         capture_output=True, text=True,
     )  # fmt: skip

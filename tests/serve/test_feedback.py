@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tests.serve_fixtures import (
     publish_recommender,
     recommender_ids,
 )
+from tests.waiting import wait_until
 
 
 def _all(store: ObjectStore, stream: str) -> list[dict]:
@@ -222,13 +222,11 @@ def test_events_taken_while_s3_is_down_are_flushed_once_it_is_back(
                 r = c.post("/feedback", json={"events": [_like(movie)]})
                 assert r.status_code == 202  # acknowledged: it is on the replica's disk
                 sent += r.json()["event_ids"]
-            time.sleep(0.5)  # the flusher tries, fails, keeps the rows
-            assert app.state.events.spool.pending == 20 and app.state.events.outage_since is not None
+            # The flusher tries, fails and keeps the rows: a failed upload starts the outage.
+            wait_until(lambda: app.state.events.outage_since is not None, 30, "a failed upload")
+            assert app.state.events.spool.pending == 20
             s3.start(timeout_s=60)
-            deadline = time.monotonic() + 30
-            while app.state.events.spool.pending and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert app.state.events.spool.pending == 0
+            wait_until(lambda: app.state.events.spool.pending == 0, 30, "the spool to drain once S3 is back")
             assert app.state.events.outage_since is None
         assert sorted(e["event_id"] for e in _all(store, "feedback")) == sorted(sent)
     finally:

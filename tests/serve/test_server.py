@@ -19,6 +19,7 @@ from scripts.harness import processes
 from services.core.registry import Manifest, Registry
 from services.core.settings import Settings
 from tests.serve_fixtures import movie_payload, publish_rating
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +88,8 @@ def test_reload_under_concurrent_requests_loses_none(server: Server, registry: R
     lock = threading.Lock()
 
     def hammer(n: int) -> None:
-        versions[n] = []
+        with lock:
+            versions[n] = []
         with httpx.Client(base_url=server.url, timeout=10) as http:
             while not stop.is_set():
                 try:
@@ -97,26 +99,35 @@ def test_reload_under_concurrent_requests_loses_none(server: Server, registry: R
                     key = type(exc).__name__
                 with lock:
                     outcomes[key] += 1
-                if key == "ok":
-                    versions[n].append(r.json()["model_version"])
+                    if key == "ok":
+                        versions[n].append(r.json()["model_version"])
 
     threads = [threading.Thread(target=hammer, args=(n,)) for n in range(6)]
+
+    def each_thread_has(version: str, answers: int) -> bool:
+        with lock:
+            return len(versions) == len(threads) and all(
+                v.count(version) >= answers for v in versions.values()
+            )
+
     for t in threads:
         t.start()
-    time.sleep(0.5)
-    newer = publish_rating(registry, rounds=80, seed=3)
-    reload = httpx.post(
-        f"{server.url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
-    )
-    time.sleep(0.5)
-    stop.set()
-    for t in threads:
-        t.join()
-
-    assert reload.status_code == 200 and reload.json()["rating_version"] == newer.version
-    assert set(outcomes) == {"ok"}, outcomes
-    assert outcomes["ok"] > 50
     old = server.published.version
+    try:
+        # The reload lands among requests in flight: every client is answering before it and after it.
+        wait_until(lambda: each_thread_has(old, 5), 60, "five answers per client before the reload")
+        newer = publish_rating(registry, rounds=80, seed=3)
+        reload = httpx.post(
+            f"{server.url}/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        )
+        assert reload.status_code == 200 and reload.json()["rating_version"] == newer.version
+        wait_until(lambda: each_thread_has(newer.version, 5), 60, "five answers per client after the reload")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+    assert set(outcomes) == {"ok"}, outcomes
     for seen in versions.values():
         # The swap is one step: once a client got the new version, it never got the old one again.
         assert seen[0] == old and seen[-1] == newer.version

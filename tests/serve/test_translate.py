@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
+import threading
+from concurrent.futures import Future
 
 import pytest
 
-from services.serve.translate import OverviewTranslator, _chunks, needs_translation
+from services.serve.translate import OverviewTranslator, TranslationResult, _chunks, needs_translation
 from tests.serve_fixtures import FakeTranslator
 
 ENGLISH = "A retired detective is pulled back into the case that ruined his career, with his daughter."
@@ -39,15 +40,41 @@ def test_translations_are_remembered_and_failures_are_not() -> None:
     translator.close()
 
 
-def test_one_deadline_covers_the_whole_batch() -> None:
-    translator = OverviewTranslator(FakeTranslator(delay_s=2), timeout_s=0.3, max_workers=4)
+class HungTranslator:
+    """A translator whose every call hangs until the test opens its gate (a network dropping packets)."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.answered = 0
+
+    def translate(self, text: str) -> str:
+        """Wait for the gate (at most a minute, so a broken test cannot hang the suite), then answer."""
+        self.gate.wait(timeout=60)
+        self.answered += 1
+        return "translated"
+
+
+def test_one_deadline_covers_the_whole_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = HungTranslator()
+    translator = OverviewTranslator(backend, timeout_s=0.3, max_workers=4)
+    waits: list[float] = []
+    collect = translator._collect
+
+    def recording(text: str, future: Future[str], timeout: float) -> TranslationResult:
+        waits.append(timeout)
+        return collect(text, future, timeout)
+
+    monkeypatch.setattr(translator, "_collect", recording)
     texts = [(f"Le film numéro {i} raconte une histoire d'amour à Paris.", "fr") for i in range(8)]
-    start = time.monotonic()
     results = translator.translate_many(texts)
-    assert time.monotonic() - start < 1.0
+    answered_before_return = backend.answered  # the gate is still shut: nothing can have answered
+    backend.gate.set()
+    translator.close()
+    assert answered_before_return == 0
     assert all(not r.translated and "timed out" in (r.note or "") for r in results)
     assert [r.text for r in results] == [t for t, _ in texts]
-    translator.close()
+    # One deadline: the eight waits add up to the timeout (a deadline per text would be 8 x 0.3 s).
+    assert len(waits) == 8 and sum(waits) <= 0.3, waits
 
 
 def test_long_texts_are_cut_at_whitespace_for_the_5000_character_limit() -> None:

@@ -23,6 +23,7 @@ from services.core.user_store_open import open_user_store
 from services.serve.app import create_app
 from services.train.feedback.users_cli import rebuild
 from tests.serve_fixtures import FakeTranslator, publish_rating, publish_recommender, recommender_ids
+from tests.waiting import wait_until
 
 IDS = recommender_ids()  # the item-kNN recommender: each movie's neighbours are the next three of IDS
 
@@ -238,8 +239,9 @@ def test_rebuild_restores_the_store_from_s3_without_erased_users(
     _feedback(client, "hana", (IDS[3], "like"))
     before = client.get("/users/hana").json()
     # The erasure's time is its marker's S3 LastModified, in whole seconds (services/train/feedback/erasure.py): an
-    # event in the same second as the DELETE would survive it. Reported; here the DELETE comes a second on.
-    time.sleep(1.1)
+    # event in the same second as the DELETE would survive it. Reported; here the DELETE comes in a later second.
+    last_event_second = int(time.time())
+    wait_until(lambda: int(time.time()) > last_event_second, 5, "the next whole second", poll_s=0.01)
     assert client.delete("/users/ivan").status_code == 204
     client.app.state.events.flush()  # type: ignore[attr-defined]
     users = open_user_store(settings)

@@ -20,12 +20,12 @@ import pytest
 from scripts.harness import processes
 from services.core import events
 from services.core.storage import ObjectStore
+from tests import prerequisites
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -78,14 +78,11 @@ def ui_url(ui_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Debian's Chromium driven by Playwright (no browser download)."""
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "/usr/bin/chromium is missing: apt-get install -y chromium (Playwright's own is not used)"
-        )
+    chromium_path = prerequisites.program("chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        chromium = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()
 

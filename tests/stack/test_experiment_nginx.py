@@ -28,8 +28,10 @@ from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.train.context import Context
 from services.train.notify import notify_serving
+from tests import prerequisites
 from tests.serve_fixtures import publish_rating, publish_runtime_recommender
-from tests.stack.test_nginx import NGINX, _start_nginx, needs_nginx
+from tests.stack.test_nginx import _start_nginx
+from tests.waiting import wait_until
 
 CLIENTS = 16
 TOKEN = "t-" + secrets.token_hex(8)
@@ -52,8 +54,7 @@ def _serve(settings: Settings, home: Path, name: str) -> tuple[str, object]:
 def canary_stack(
     s3_server: EmbeddedS3, tmp_path: Path
 ) -> Iterator[tuple[str, list[str], Registry, Settings]]:
-    if NGINX is None:
-        pytest.skip("nginx is not installed (scripts/test.sh and scripts/prod.sh apt-get install it)")
+    prerequisites.program("nginx")
     settings = Settings(
         _env_file=None, s3_endpoint_url=s3_server.endpoint, s3_bucket="t-" + secrets.token_hex(6),
         aws_access_key_id=s3_server.access_key, aws_secret_access_key=s3_server.secret_key,
@@ -87,7 +88,6 @@ def canary_stack(
             processes.stop(proc)  # type: ignore[arg-type]
 
 
-@needs_nginx
 @pytest.mark.integration
 def test_a_rollback_under_load_through_nginx_loses_no_request(canary_stack) -> None:  # type: ignore[no-untyped-def]
     front, _, registry, settings = canary_stack
@@ -123,12 +123,15 @@ def test_a_rollback_under_load_through_nginx_loses_no_request(canary_stack) -> N
     for t in threads:
         t.start()
     try:
-        time.sleep(3)
+        # The rollback lands while the split is live: both arms have answered.
+        wait_until(
+            lambda: answers[(200, "candidate")] and answers[(200, "production")], 60, "both arms' answers"
+        )
         experiments.end(registry, "recommender", "rolled_back", "test: rolled back under load",
                         experiment_id=running.experiment_id)  # fmt: skip
         result = notify_serving(Context.from_settings(settings), [])
         reloaded.set()
-        time.sleep(3)
+        wait_until(lambda: len(after_reload) >= 5 * CLIENTS, 60, "five answers per client after the reload")
     finally:
         stop.set()
         for t in threads:

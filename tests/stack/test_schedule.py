@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -37,6 +36,7 @@ from services.core.settings import Settings
 from services.core.storage import ObjectStore
 from services.train import raw_store
 from services.train.feedback.curated import curated_key
+from tests import prerequisites
 from tests.conftest import ROOT
 from tests.pipeline_run import MAY_FAIL, _airflow_env
 from tests.serve_fixtures import publish_rating
@@ -62,7 +62,9 @@ def _give_feedback_on_day_d(settings: Settings, home: Path, events: list[dict[st
     url = f"http://127.0.0.1:{port}"
     log = home / "api.log"
     # The shifted replica cannot reach S3 (RequestTimeTooSkewed): it serves the cached models.
-    shifted = processes.start(["faketime", "-f", "-1d", str(ROOT / "scripts" / "serve.sh")], env, log)
+    shifted = processes.start(
+        [prerequisites.program("faketime"), "-f", "-1d", str(ROOT / "scripts" / "serve.sh")], env, log
+    )
     try:
         processes.wait_ok(url + "/ready", shifted, log, timeout_s=120)
         ack = httpx.post(url + "/feedback", json={"events": events}, timeout=30)
@@ -163,9 +165,6 @@ def _feedback(user: str, kinds: list[tuple[int, str]]) -> list[dict[str, object]
     return [{"user_id": user, "tmdb_id": t, "kind": k} for t, k in kinds]
 
 
-@pytest.mark.skipif(
-    shutil.which("faketime") is None, reason="needs Debian's faketime (scripts/test.sh installs it)"
-)
 def test_the_scheduler_run_at_the_end_of_a_day_curates_and_trains_on_that_day(
     s3_server: EmbeddedS3, tmp_path: Path
 ) -> None:

@@ -26,9 +26,6 @@ from services.train.rating import steps
 from services.train.rating.data import first_run_rows, labelled, targets
 
 ROOT = Path(__file__).resolve().parents[3]
-# The shadow starts now (wall clock): its first day is today, and day 1's model was built yesterday.
-DAY2 = datetime.now(UTC).date().isoformat()
-DAY1 = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 
 
 @cache
@@ -37,15 +34,21 @@ def _rows() -> list[dict[str, Any]]:
     return first_run_rows(ROOT / "data" / "snapshot", holdback=0, min_vote_count=10)[::8]
 
 
-def _day_one(ctx: Context) -> tuple[str, str]:
+def _days() -> tuple[str, str]:
+    """Yesterday and today (UTC), read when the test runs: a shadow starts now, so its first day is today."""
+    today = datetime.now(UTC).date()
+    return (today - timedelta(days=1)).isoformat(), today.isoformat()
+
+
+def _day_one(ctx: Context, day1: str) -> tuple[str, str]:
     """Day 1 publishes XGBoost to production and the mean baseline beside it (not promoted: worse)."""
-    key = f"curated/dt={DAY1}/movies.jsonl.gz"
+    key = f"curated/dt={day1}/movies.jsonl.gz"
     raw_store.write_jsonl(ctx.store, key, _rows())
-    features = steps.build_features(ctx, DAY1, key, [f"raw/tmdb/dt={DAY1}"])
+    features = steps.build_features(ctx, day1, key, [f"raw/tmdb/dt={day1}"])
     first = steps.select_and_publish(
-        ctx, DAY1, features, [steps.train_rating(ctx, DAY1, features, "xgboost")]
+        ctx, day1, features, [steps.train_rating(ctx, day1, features, "xgboost")]
     )
-    second = steps.select_and_publish(ctx, DAY1, features, [steps.train_rating(ctx, DAY1, features, "mean")])
+    second = steps.select_and_publish(ctx, day1, features, [steps.train_rating(ctx, day1, features, "mean")])
     # By the decisions, not by sorting version ids: two published in the same second sort by their suffix.
     production, mean = first["version"], second["version"]
     assert (first["promoted"], second["promoted"]) == (True, False)
@@ -53,12 +56,12 @@ def _day_one(ctx: Context) -> tuple[str, str]:
     return production, mean
 
 
-def _day_two_movies(ctx: Context) -> list[dict[str, Any]]:
+def _day_two_movies(ctx: Context, day2: str) -> list[dict[str, Any]]:
     """Day 2's partition: 60 labelled snapshot movies day 1 never saw."""
     seen = {m["id"] for m in _rows()}
     fresh = [m for m in load_movies(ROOT / "data" / "snapshot") if m["id"] not in seen]
     movies = [m for m in fresh if labelled([normalize_movie(m)], ctx.settings.min_vote_count)][:60]
-    raw_store.write_partition(ctx.store, DAY2, movies, {"source": "test"})
+    raw_store.write_partition(ctx.store, day2, movies, {"source": "test"})
     return [normalize_movie(m) for m in movies]
 
 
@@ -72,16 +75,22 @@ def _predict(ctx: Context, version: str, movies: list[dict[str, Any]]) -> np.nda
 @pytest.mark.integration
 def test_the_shadow_is_scored_beside_production_on_the_same_new_movies(s3_settings: Settings) -> None:
     ctx = Context.from_settings(s3_settings.model_copy(update={"experiment_bootstrap": 500}))
-    production, mean = _day_one(ctx)
-    movies = _day_two_movies(ctx)
+    day1, day2 = _days()
+    production, mean = _day_one(ctx, day1)
+    movies = _day_two_movies(ctx, day2)
 
-    evaluate_live(ctx, DAY2)  # no shadow yet: nothing about one
-    assert ctx.store.get_json(report_key("rating", DAY2, "live.json"))["shadow"] is None
-    assert not ctx.store.list(report_key("experiments", DAY2, ""))
+    evaluate_live(ctx, day2)  # no shadow yet: nothing about one
+    assert ctx.store.get_json(report_key("rating", day2, "live.json"))["shadow"] is None
+    assert not ctx.store.list(report_key("experiments", day2, ""))
 
     exp = experiments.start(ctx.registry, "rating", mean, share=0.0, started_by="test")
-    evaluate_live(ctx, DAY2)
-    live = ctx.store.get_json(report_key("rating", DAY2, "live.json"))
+    if (
+        exp.started_at[:10] != day2
+    ):  # midnight UTC passed since _days(): the shadow's first day is the new one
+        day2 = exp.started_at[:10]
+        movies = _day_two_movies(ctx, day2)
+    evaluate_live(ctx, day2)
+    live = ctx.store.get_json(report_key("rating", day2, "live.json"))
     record = live["shadow"]
     y = targets(movies)
     expected = {v: float(np.sqrt(np.mean((_predict(ctx, v, movies) - y) ** 2))) for v in (production, mean)}
@@ -96,7 +105,7 @@ def test_the_shadow_is_scored_beside_production_on_the_same_new_movies(s3_settin
     diff = record["difference"]["rmse"]
     assert diff["estimate"] == pytest.approx(expected[mean] - expected[production], abs=1e-3)
     assert diff["low"] < diff["estimate"] < diff["high"] and diff["confidence"] == 0.95
-    daily = ctx.store.get_json(report_key("experiments", DAY2, "rating.json"))
+    daily = ctx.store.get_json(report_key("experiments", day2, "rating.json"))
     assert (
         daily["experiment_id"] == exp.experiment_id and daily["mode"] == "shadow" and daily["live"] == record
     )
