@@ -26,6 +26,7 @@ _DEBIAN = {
     "promtool": "/usr/bin/promtool",
     "faketime": "/usr/bin/faketime",
     "runuser": "/usr/sbin/runuser",
+    "strace": "/usr/bin/strace",
 }
 _INSTALL = {
     "nginx": "Debian's nginx",
@@ -34,6 +35,7 @@ _INSTALL = {
     "promtool": "Debian's prometheus (it ships promtool)",
     "faketime": "Debian's faketime",
     "runuser": "util-linux's runuser",
+    "strace": "Debian's strace",
 }
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 

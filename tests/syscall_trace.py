@@ -10,11 +10,11 @@ trace, it ended before B's began in the process: a causal order, whatever the th
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-STRACE = shutil.which("strace")
+from tests.prerequisites import program
+
 WRITES = frozenset({"write", "pwrite64", "writev", "pwritev", "pwritev2"})
 SYNCS = frozenset({"fsync", "fdatasync"})
 SENDS = frozenset({"write", "writev", "sendto", "sendmsg"})
@@ -40,11 +40,10 @@ class Call:
 
 def traced(command: list[str], output: Path) -> list[str]:
     """The command run under strace -f, writing the trace to output (strace blocks SIGTERM: see below)."""
-    assert STRACE is not None, "strace is missing (scripts/test.sh installs Debian's)"
     # -o FILE with a command: strace itself ignores SIGTERM (its -I 3 default) and stays until the
     # command exits, so a SIGTERM to the process group still traces the server's shutdown.
     # -y: descriptors with their paths; -s: enough of each buffer to read a request or status line.
-    return [STRACE, "-f", "-qq", "--seccomp-bpf", "-y", "-s", "160", "-e", "signal=none",
+    return [program("strace"), "-f", "-qq", "--seccomp-bpf", "-y", "-s", "160", "-e", "signal=none",
             "-e", f"trace={','.join(TRACED)}", "-o", str(output), *command]  # fmt: skip
 
 

@@ -34,12 +34,9 @@ from services.core.registry import Registry
 from services.core.settings import Settings
 from tests.conftest import ROOT
 from tests.serve_fixtures import publish_rating
-from tests.syscall_trace import STRACE, SYNCS, Call, read_trace, sends, traced, unsynced_before
+from tests.syscall_trace import SYNCS, Call, read_trace, sends, traced, unsynced_before
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(STRACE is None, reason="needs Debian's strace (scripts/test.sh installs it)"),
-]
+pytestmark = pytest.mark.integration  # strace comes from tests.prerequisites: a skip, or a failure in CI
 
 
 def _traced_server(
