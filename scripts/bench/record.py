@@ -33,7 +33,7 @@ TABLE_NAME = re.compile(r"[A-Za-z0-9_-]+")  # what a `<!-- results:BENCH.TABLE -
 
 log = logging.getLogger(__name__)
 # Taken when the bench imports this module, i.e. as it starts: a reader of a speed figure can see
-# whether the machine was busy while it was measured.
+# whether the machine was busy while it was measured. The commit is taken then too (at the end).
 _LOAD_AT_IMPORT = os.getloadavg()
 
 
@@ -67,7 +67,7 @@ def write_record(
         "bench": bench,
         "command": command_line(bench, argv),
         "argv": list(argv),
-        "commit": commit(folder),
+        "commit": _COMMIT_AT_IMPORT,
         "machine": machine(),
         "started": _iso(started or process_start()),
         "finished": _iso(datetime.now(UTC)),
@@ -116,15 +116,14 @@ def command_line(bench: str, argv: list[str]) -> str:
 
 
 def commit(results: Path | None = None) -> dict[str, Any]:
-    """HEAD's sha and whether tracked files differ from it (the results folder itself not counted)."""
+    """HEAD's sha and whether tracked files differ from it (the results folders not counted)."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
     # Records written earlier in the same session would otherwise mark every later run dirty.
-    exclude = []
-    if results is not None and results.resolve().is_relative_to(ROOT):
-        exclude = [f":(exclude){results.resolve().relative_to(ROOT)}"]
+    folders = {(ROOT / "docs" / "results").resolve(), *([results.resolve()] if results else [])}
+    exclude = [f":(exclude){f.relative_to(ROOT)}" for f in sorted(folders) if f.is_relative_to(ROOT)]
     try:
         sha = git("rev-parse", "HEAD").strip()
         dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", *exclude).strip())
@@ -189,3 +188,8 @@ def _plain(x: Any) -> Any:
     if isinstance(x, Path):
         return str(x)
     return x
+
+
+# The code a bench runs is the code as it started: an edit made while it runs must not mark it dirty
+# (or clean). Taken when the bench imports this module, like the load average above.
+_COMMIT_AT_IMPORT = commit(results_dir())
