@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from scripts.bench.events_data import DAY, SHOWN, synthesize
+from scripts.bench.record import write_record
 from services.core import event_table, events
 from services.core.embedded_s3 import EmbeddedS3, free_port_block
 from services.core.settings import Settings
@@ -147,11 +148,26 @@ def main(argv: list[str] | None = None) -> int:
                 points.append(_one_size(args, server, size))
         finally:
             server.stop()
-    _ceiling(points)
+    figures = {
+        "targets": {"seconds": TARGET_S, "gb": TARGET_GB},
+        "sizes": points,
+        "ceiling": _ceiling(points),
+    }
+    table = ["| events | batches | collect_feedback s | evaluate_online s | total s | peak MB | every event once "
+             "| load average before |", "|---:|---:|---:|---:|---:|---:|---|---:|"]  # fmt: skip
+    table += [f"| {p['events']:,} | {p['batches']} | {p['collect_s']:.1f} | {p['evaluate_s']:.1f} | {p['total_s']:.1f} "
+              f"| {p['peak_mb']:.0f} | {'yes' if p['every_event_once'] else 'NO'} | {p['load_before']:.2f} |"
+              for p in points]  # fmt: skip
+    verdicts = [{"claim": f"curation keeps every event once, {p['events']:,} events", "target": "every unique "
+                 "event once", "value": "yes" if p["every_event_once"] else "NO", "low": None, "high": None,
+                 "verdict": "met" if p["every_event_once"] else "not met"} for p in points]  # fmt: skip
+    write_record(
+        "events", sys.argv[1:] if argv is None else argv, figures, verdicts, {"sizes": "\n".join(table)}
+    )
     return 0
 
 
-def _one_size(args: argparse.Namespace, server: EmbeddedS3, size: int) -> tuple[int, float, float]:
+def _one_size(args: argparse.Namespace, server: EmbeddedS3, size: int) -> dict[str, Any]:
     s3 = {"s3_endpoint_url": server.endpoint, "s3_bucket": f"bench-events-{size}",
           "aws_access_key_id": server.access_key, "aws_secret_access_key": server.secret_key}  # fmt: skip
     store = ObjectStore.from_settings(Settings(_env_file=None, **s3))
@@ -192,13 +208,14 @@ def _one_size(args: argparse.Namespace, server: EmbeddedS3, size: int) -> tuple[
             f"  {v['version']:>16} {v['pool']:>4}: {v['responses']:,} responses, hit_rate "
             f"{v['hit_rate']:.3f}, mrr {v['mrr']:.3f}, coverage {v['coverage']:.3f}"
         )
-    return n, total_s, r["peak_mb"]  # fmt: skip
+    return {"events": n, "rows": rows, "batches": batches, "load_before": load, **r, "total_s": total_s,
+            "every_event_once": ok}  # fmt: skip
 
 
-def _ceiling(points: list[tuple[int, float, float]]) -> None:
+def _ceiling(points: list[dict[str, Any]]) -> dict[str, Any]:
     """The day size at which time or memory reaches its target: a line through two or more sizes."""
-    n = np.array([p[0] for p in points], dtype=float)
-    secs, mb = np.array([p[1] for p in points]), np.array([p[2] for p in points])
+    n = np.array([p["events"] for p in points], dtype=float)
+    secs, mb = np.array([p["total_s"] for p in points]), np.array([p["peak_mb"] for p in points])
     if len(set(n)) >= 2:
         (ts, ti), (ms, mi) = np.polyfit(n, secs, 1), np.polyfit(n, mb, 1)
         how = f"a line through {len(n)} sizes"
@@ -212,6 +229,8 @@ def _ceiling(points: list[tuple[int, float, float]]) -> None:
         f"\nceiling: about {min(by_time, by_memory):,.0f} events/day on this machine, {bound}-bound "
         f"({by_time:,.0f} by the {TARGET_S:.0f} s target, {by_memory:,.0f} by {TARGET_GB:.0f} GB; {how})"
     )
+    return {"events_per_day": min(by_time, by_memory), "bound": bound, "by_time": by_time, "by_memory": by_memory,
+            "how": how}  # fmt: skip
 
 
 if __name__ == "__main__":
