@@ -111,12 +111,14 @@ def verdicts_table(verdicts: list[dict[str, Any]]) -> str:
 
 
 def provenance(record: dict[str, Any]) -> str:
-    """One italic line: command, commit, machine, date."""
+    """One italic line: command, commit, machine (with its load average), date."""
     sha = (record["commit"].get("sha") or "unknown")[:10]
     dirty = " with uncommitted changes" if record["commit"].get("dirty") else ""
     m = record["machine"]
+    # The load average shows a reader of a speed figure whether the machine was busy (it is shared).
+    load = f"load average {m['load_average_start'][0]:.1f} at start, {m['load_average_end'][0]:.1f} at end"
     return (
-        f"*`{record['command']}` at commit {sha}{dirty}; {m['logical_cpus']} CPUs ({m['cpu_model']}); "
+        f"*`{record['command']}` at commit {sha}{dirty}; {m['logical_cpus']} CPUs ({m['cpu_model']}), {load}; "
         f"{record['finished'][:10]}*"
     )
 

@@ -61,7 +61,7 @@ def test_blocks_are_rendered_from_the_record_with_their_provenance(tmp_path: Pat
     provenance = [line for line in text.splitlines() if line.startswith("*`")]
     assert len(provenance) == 2
     assert provenance[0].startswith(f"*`./scripts/bench.sh rating --seed 7` at commit {sha}")
-    assert "CPUs (" in provenance[0]
+    assert "CPUs (" in provenance[0] and "load average" in provenance[0]
     # What is outside the blocks (prose, the fenced example) is untouched.
     assert text.startswith("# Results\n\nProse the generator leaves alone.\n")
     assert text.endswith("\n```markdown\n<!-- results:nosuch -->\n```\n")
