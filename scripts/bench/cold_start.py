@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from scripts.bench.paired import BOOTSTRAP_SEED, RESAMPLES, paired_table
 from services.core.new_pool import blend
 from services.core.recommender_runtime import SequentialRecommender
 from services.core.sasrec_config import SASRecConfig
@@ -32,10 +33,8 @@ from services.train.recommender.cold_start import (
 )
 from services.train.recommender.data import SnapshotData
 from services.train.recommender.item_features import fit_vocabulary, rows_for
-from services.train.recommender.metrics import paired_bootstrap
 from services.train.recommender.train_sasrec import TrainConfig, train_sasrec
 
-RESAMPLES, BOOTSTRAP_SEED = 10_000, 0
 LABELS = {
     "random": "random",
     "votes": "most TMDB votes",
@@ -66,17 +65,23 @@ def run(
     train_config: TrainConfig | None,
     seeds: Sequence[int],
     validation: bool = False,
-) -> None:
+) -> dict[str, Any]:
     """Print the cold-start table: baselines, SASRec per seed, paired differences with the best baseline.
 
     With ``validation``, first the same on the validation protocol (cold_start.validation_split)
     over a grid of new-shelf weights: the figures TrainConfig.new_pool_weight is chosen from.
+    Returns what bench recommend records: {"tables": {name: markdown}, "verdicts": [...], "figures": {...}};
+    tables "cold_start" and "cold_start_paired" (test protocol), "cold_start_validation[_paired]".
     """
+    out: dict[str, Any] = {"tables": {}, "verdicts": [], "figures": {}}
     if validation:
         print("\n== Item cold start, VALIDATION protocol (for choosing the new-shelf weight) ==")
-        _run_split(validation_split(table), data, train_config, seeds, WEIGHT_GRID)
+        _run_split(
+            validation_split(table), data, train_config, seeds, WEIGHT_GRID, out, "cold_start_validation"
+        )
         print("\n== Item cold start, TEST protocol ==")
-    _run_split(build_cold_split(table), data, train_config, seeds, ())
+    _run_split(build_cold_split(table), data, train_config, seeds, (), out, "cold_start")
+    return out
 
 
 def _run_split(
@@ -85,6 +90,8 @@ def _run_split(
     train_config: TrainConfig | None,
     seeds: Sequence[int],
     grid: Sequence[float],
+    out: dict[str, Any],
+    name: str,
 ) -> None:
     movies = data.records()
     names = fit_vocabulary(movies.values())
@@ -128,11 +135,13 @@ def _run_split(
             f"seed {seed}: best epoch {result.best_epoch} of {len(result.history)} ({result.stopped_by}), "
             f"{len(new)} movies appended, {time.perf_counter() - wall:.0f} s wall / {time.process_time() - cpu:.0f} s CPU"
         )
-    print("\n| model | Recall@10 (± s.e.) | NDCG@10 (± s.e.) |\n|---|---|---|")
-    for label, r in results.items():
-        print(
-            f"| {label} | {r['recall_mean']:.4f} ± {r['recall_se']:.4f} | {r['ndcg_mean']:.4f} ± {r['ndcg_se']:.4f} |"
-        )
+    lines = ["| model | Recall@10 (± s.e.) | NDCG@10 (± s.e.) |", "|---|---|---|"]
+    lines += [f"| {label} | {r['recall_mean']:.4f} ± {r['recall_se']:.4f} | {r['ndcg_mean']:.4f} ± {r['ndcg_se']:.4f} |"
+              for label, r in results.items()]  # fmt: skip
+    print("\n" + "\n".join(lines))
+    out["tables"][name] = "\n".join(lines)
+    out["figures"][name] = {"split": {**stats, "fingerprint": split.fingerprint()}, "notes": notes,
+                            "models": {k: {m: v for m, v in r.items() if m != "per_user"} for k, r in results.items()}}  # fmt: skip
     for note in notes:
         print(f"\n{note}")
     baselines = [LABELS[n] for n in LABELS]
@@ -143,13 +152,9 @@ def _run_split(
         f"\nPaired cold-start differences, ours minus {best} (the best baseline), mean over "
         f"{split.n_users} users [95% bootstrap interval, {RESAMPLES:,} resamples of users, seed {BOOTSTRAP_SEED}]:\n"
     )
-    print("| model | NDCG@10 difference [95%] | Recall@10 difference [95%] | NDCG@10 interval above 0 |")
-    print("|---|---|---|---|")
-    for label in ours:
-        cells, above = [], False
-        for m in ("ndcg", "recall"):
-            a, b = results[label]["per_user"][m], results[best]["per_user"][m]
-            diff, low, high = paired_bootstrap(a, b, RESAMPLES, BOOTSTRAP_SEED)
-            cells.append(f"{diff:+.4f} [{low:+.4f}, {high:+.4f}]")
-            above = above or (m == "ndcg" and low > 0)
-        print(f"| {label} | {cells[0]} | {cells[1]} | {'yes' if above else 'no'} |")
+    against = f"{best} ({name.replace('_', ' ')})"
+    paired, verdicts = paired_table({label: results[label]["per_user"] for label in ours},
+                                    results[best]["per_user"], against, (("ndcg", "NDCG@10"), ("recall", "Recall@10")))  # fmt: skip
+    print("\n".join(paired))
+    out["tables"][f"{name}_paired"] = "\n".join(paired)
+    out["verdicts"] += verdicts

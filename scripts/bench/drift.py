@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from scripts.bench.record import write_record
+
 ROOT = Path(__file__).resolve().parents[2]
 
 log = logging.getLogger("bench_drift")
@@ -121,8 +123,9 @@ def main() -> None:
             start = time.perf_counter()
             objects = write_day(store, DAY, log_lines(version, shift=args.shift), args.rows)
             size = sum(o.size for o in store.list(f"events/predictions/dt={DAY}/"))
+            upload_s = time.perf_counter() - start
             log.info("uploaded %d logged predictions in %d batches (%.0f MB gzipped) in %.1f s", args.rows,
-                     objects, size / 1e6, time.perf_counter() - start)  # fmt: skip
+                     objects, size / 1e6, upload_s)  # fmt: skip
             results = []
             for mode in ("read", "monitor"):
                 out = subprocess.run([sys.executable, "-m", "scripts.bench.drift", "--child", mode], env=env,
@@ -135,11 +138,21 @@ def main() -> None:
     print(
         f"{'step':<10}{'wall s':>8}{'CPU s':>8}{'peak RSS MB':>13}{'RSS before MB':>15}  rows read -> compared"
     )
+    table = [
+        "| step | wall s | CPU s | peak RSS MB | RSS before MB | rows read -> compared |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for r in results:
         print(f"{r['mode']:<10}{r['seconds']:>8}{r['cpu_s']:>8}{r['peak_rss_mb']:>13}{r['baseline_rss_mb']:>15}"
               f"  {r['rows']:,} -> {r['sampled']:,}")  # fmt: skip
+        table.append(f"| {r['mode']} | {r['seconds']} | {r['cpu_s']} | {r['peak_rss_mb']} | {r['baseline_rss_mb']} "
+                     f"| {r['rows']:,} -> {r['sampled']:,} |")  # fmt: skip
     verdict = results[-1]
     print(f"requests drift: share {verdict['share']}, drifted {verdict['drifted']}")
+    figures = {"rows": args.rows, "shift": args.shift, "sample_rows": args.sample_rows, "batches": objects,
+               "gzipped_mb": round(size / 1e6), "upload_s": round(upload_s, 1),
+               "steps": {r["mode"]: r for r in results}}  # fmt: skip
+    write_record("drift", sys.argv[1:], figures, [], {"steps": "\n".join(table)})
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ linearly from the measured run.
 from __future__ import annotations
 
 import argparse
-import binascii
 import json
 import logging
 import os
@@ -33,6 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from scripts.bench.events_data import DAY, SHOWN, synthesize
+from scripts.bench.record import write_record
 from services.core import event_table, events
 from services.core.embedded_s3 import EmbeddedS3, free_port_block
 from services.core.settings import Settings
@@ -42,88 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 log = logging.getLogger("bench_events")
 
-DAY = "2026-11-20"
 TARGET_S, TARGET_GB = 120.0, 3.0
-CATALOG, USERS = 5_000, 200_000
-SHOWN = 10  # movies per /recommend response
-
-
-def _times(rng: np.random.Generator, n: int, start_us: np.ndarray | None = None) -> np.ndarray:
-    day0 = np.datetime64(DAY, "us").astype(np.int64)
-    if start_us is None:
-        return day0 + rng.integers(0, 86_400_000_000, n)
-    # Answers come minutes after their response, most within the 30-minute window; never past midnight.
-    return np.minimum(start_us + (rng.exponential(6 * 60, n) * 1e6).astype(np.int64), day0 + 86_399_999_000)
-
-
-def _iso(us: np.ndarray) -> pa.Array:
-    return pa.array(np.char.add(np.datetime_as_string(us.astype("datetime64[us]"), unit="ms"), "Z"))
-
-
-def _uuids(rng: np.random.Generator, n: int) -> np.ndarray:
-    """n random 32-hex-digit ids, as the API writes (uuid4().hex), without a Python loop."""
-    return np.frombuffer(binascii.hexlify(rng.bytes(16 * n)), dtype="S32")
-
-
-def _text(values: np.ndarray) -> pa.Array:
-    return pa.array(values, pa.binary(32)).cast(pa.string())
-
-
-def synthesize(n: int, feedback_share: float, dup_share: float, seed: int) -> dict[str, pa.Table]:
-    """One day of impressions and feedback as Arrow tables (duplicates included), vectorised."""
-    rng = np.random.default_rng(seed)
-    n_fb = int(n * feedback_share / (1 + dup_share))
-    n_imp = int(n / (1 + dup_share)) - n_fb
-    popular = rng.zipf(1.3, (n_imp, SHOWN)) % CATALOG + 1  # a long tail, as real catalogs have
-    imp_us = _times(rng, n_imp)
-    request_ids = _uuids(rng, n_imp)
-    fallback = rng.random(n_imp) < 0.05
-    imps = pa.table(
-        {
-            "event_id": _text(request_ids),
-            "ts": _iso(imp_us),
-            "user_id": pa.array(np.char.add("u", rng.integers(0, USERS, n_imp).astype(str))),
-            "model_version": pa.array(np.where(fallback, None, "20261119-a1b2c3")),
-            "strategy": pa.array(np.where(fallback, "popularity", "sequential")),
-            "fallback": pa.array(fallback),
-            "pool": pa.array(np.where(rng.random(n_imp) < 0.15, "new", "all")),
-            "items": pa.ListArray.from_arrays(np.arange(0, n_imp * SHOWN + 1, SHOWN), popular.ravel()),
-            "catalog_size": pa.array(np.full(n_imp, CATALOG)),
-        }
-    )
-    imps = imps.add_column(1, "request_id", imps["event_id"])
-    # 70% of feedback answers a response (a movie it showed, ranked near the top); the rest comes
-    # from browsing (no request_id).
-    answering = rng.random(n_fb) < 0.7
-    which = rng.integers(0, n_imp, n_fb)
-    rank = np.minimum(rng.geometric(0.3, n_fb) - 1, SHOWN - 1)
-    kind = rng.choice(["like", "watched", "rating", "dislike"], n_fb, p=[0.5, 0.2, 0.2, 0.1])
-    stars = rng.integers(1, 11, n_fb) / 2
-    fb = pa.table(
-        {
-            "event_id": _text(_uuids(rng, n_fb)),
-            "ts": _iso(np.where(answering, _times(rng, n_fb, imp_us[which]), _times(rng, n_fb))),
-            "user_id": pa.array(np.char.add("u", rng.integers(0, USERS, n_fb).astype(str))),
-            "tmdb_id": pa.array(
-                np.where(answering, popular[which, rank], rng.integers(1, CATALOG + 1, n_fb))
-            ),
-            "kind": pa.array(kind),
-            "value": pa.array(np.where(kind == "rating", stars, np.nan), from_pandas=True),
-            "request_id": pc.if_else(
-                pa.array(answering), _text(request_ids[which]), pa.scalar(None, pa.string())
-            ),
-            "position": pc.if_else(pa.array(answering), pa.array(rank + 1), pa.scalar(None, pa.int64())),
-        }
-    )
-    return {"impressions": _with_retries(rng, imps, dup_share), "feedback": _with_retries(rng, fb, dup_share)}
-
-
-def _with_retries(rng: np.random.Generator, table: pa.Table, dup_share: float) -> pa.Table:
-    """Some rows again, a little later: a retry (nginx or the client) that another replica also logged."""
-    again = table.take(pa.array(np.flatnonzero(rng.random(table.num_rows) < dup_share)))
-    us = event_table.timestamps_us(again["ts"])
-    later = _iso(us + rng.integers(1_000, 2_000_000, again.num_rows))
-    return pa.concat_tables([table, again.set_column(again.schema.get_field_index("ts"), "ts", later)])
 
 
 def upload(store: ObjectStore, stream: str, table: pa.Table, replicas: int, batch_rows: int) -> int:
@@ -228,11 +148,26 @@ def main(argv: list[str] | None = None) -> int:
                 points.append(_one_size(args, server, size))
         finally:
             server.stop()
-    _ceiling(points)
+    figures = {
+        "targets": {"seconds": TARGET_S, "gb": TARGET_GB},
+        "sizes": points,
+        "ceiling": _ceiling(points),
+    }
+    table = ["| events | batches | collect_feedback s | evaluate_online s | total s | peak MB | every event once "
+             "| load average before |", "|---:|---:|---:|---:|---:|---:|---|---:|"]  # fmt: skip
+    table += [f"| {p['events']:,} | {p['batches']} | {p['collect_s']:.1f} | {p['evaluate_s']:.1f} | {p['total_s']:.1f} "
+              f"| {p['peak_mb']:.0f} | {'yes' if p['every_event_once'] else 'NO'} | {p['load_before']:.2f} |"
+              for p in points]  # fmt: skip
+    verdicts = [{"claim": f"curation keeps every event once, {p['events']:,} events", "target": "every unique "
+                 "event once", "value": "yes" if p["every_event_once"] else "NO", "low": None, "high": None,
+                 "verdict": "met" if p["every_event_once"] else "not met"} for p in points]  # fmt: skip
+    write_record(
+        "events", sys.argv[1:] if argv is None else argv, figures, verdicts, {"sizes": "\n".join(table)}
+    )
     return 0
 
 
-def _one_size(args: argparse.Namespace, server: EmbeddedS3, size: int) -> tuple[int, float, float]:
+def _one_size(args: argparse.Namespace, server: EmbeddedS3, size: int) -> dict[str, Any]:
     s3 = {"s3_endpoint_url": server.endpoint, "s3_bucket": f"bench-events-{size}",
           "aws_access_key_id": server.access_key, "aws_secret_access_key": server.secret_key}  # fmt: skip
     store = ObjectStore.from_settings(Settings(_env_file=None, **s3))
@@ -273,13 +208,14 @@ def _one_size(args: argparse.Namespace, server: EmbeddedS3, size: int) -> tuple[
             f"  {v['version']:>16} {v['pool']:>4}: {v['responses']:,} responses, hit_rate "
             f"{v['hit_rate']:.3f}, mrr {v['mrr']:.3f}, coverage {v['coverage']:.3f}"
         )
-    return n, total_s, r["peak_mb"]  # fmt: skip
+    return {"events": n, "rows": rows, "batches": batches, "load_before": load, **r, "total_s": total_s,
+            "every_event_once": ok}  # fmt: skip
 
 
-def _ceiling(points: list[tuple[int, float, float]]) -> None:
+def _ceiling(points: list[dict[str, Any]]) -> dict[str, Any]:
     """The day size at which time or memory reaches its target: a line through two or more sizes."""
-    n = np.array([p[0] for p in points], dtype=float)
-    secs, mb = np.array([p[1] for p in points]), np.array([p[2] for p in points])
+    n = np.array([p["events"] for p in points], dtype=float)
+    secs, mb = np.array([p["total_s"] for p in points]), np.array([p["peak_mb"] for p in points])
     if len(set(n)) >= 2:
         (ts, ti), (ms, mi) = np.polyfit(n, secs, 1), np.polyfit(n, mb, 1)
         how = f"a line through {len(n)} sizes"
@@ -293,6 +229,8 @@ def _ceiling(points: list[tuple[int, float, float]]) -> None:
         f"\nceiling: about {min(by_time, by_memory):,.0f} events/day on this machine, {bound}-bound "
         f"({by_time:,.0f} by the {TARGET_S:.0f} s target, {by_memory:,.0f} by {TARGET_GB:.0f} GB; {how})"
     )
+    return {"events_per_day": min(by_time, by_memory), "bound": bound, "by_time": by_time, "by_memory": by_memory,
+            "how": how}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,11 +13,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import resource
+import sys
 import time
+from typing import Any
 
 import numpy as np
 
+from scripts.bench.record import write_record
 from services.core.experiments import ExperimentRule
 from services.train.experiments.stats import Comparison, arm_sample, compare, decide
 
@@ -70,16 +74,19 @@ def experiment(rng: np.random.Generator, diff: float, resamples: int) -> tuple[s
     return ruled[0], ruled[1], naive[0], naive[1]
 
 
-def cost() -> None:
+def cost() -> dict[str, float]:
+    """Time and peak-RSS growth of one bootstrap of 10^5 users; printed, and returned as figures."""
     rng = np.random.default_rng(0)
     prod = arm_sample(*_users(rng, 80_000, BASE_HIT, 0))
     cand = arm_sample(*_users(rng, 20_000, BASE_HIT, 0))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     compare(prod, cand, RULE, resamples=2000, seed=1)
+    seconds = time.perf_counter() - start
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    print(f"bootstrap, 80,000 + 20,000 users x 2000 resamples: {time.perf_counter() - start:.2f} s, "
+    print(f"bootstrap, 80,000 + 20,000 users x 2000 resamples: {seconds:.2f} s, "
           f"peak RSS +{grown:.0f} MB")  # fmt: skip
+    return {"bootstrap_s": round(seconds, 2), "bootstrap_peak_rss_growth_mb": round(grown)}
 
 
 def main() -> None:
@@ -92,12 +99,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resamples", type=int, default=1000)
     args = parser.parse_args()
-    cost()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    figures: dict[str, Any] = {"cost": cost(), "reps": args.reps, "resamples": args.resamples, "rows": []}
     rng = np.random.default_rng(args.seed)
     print(f"\n{USERS_PER_DAY} new users a day, share {SHARE}, production hit rate {BASE_HIT} per response, "
           f"{args.reps} experiments per row, {args.resamples} resamples")  # fmt: skip
     print(f"{'true diff':>9} | {'rule: promote':>13} {'rollback':>8} {'inconcl.':>8} {'median day':>10} | "
           f"{'naive 95%: promote':>18} {'rollback':>8}")  # fmt: skip
+    table = ["| true difference | rule: promote | rollback | inconclusive | median day | naive 95%: promote "
+             "| naive: rollback |", "|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for diff in (-0.05, -0.02, -RULE.delta, 0.0, 0.02, 0.05):
         runs = [experiment(rng, diff, args.resamples) for _ in range(args.reps)]
         share = {k: np.mean([r[0] == k for r in runs]) for k in ("promote", "rollback", "inconclusive")}
@@ -106,6 +116,12 @@ def main() -> None:
         day = f"{np.median(decided):.0f}" if decided else "-"
         print(f"{diff:+9.2f} | {share['promote']:13.1%} {share['rollback']:8.1%} {share['inconclusive']:8.1%} "
               f"{day:>10} | {naive['promote']:18.1%} {naive['rollback']:8.1%}")  # fmt: skip
+        table.append(f"| {diff:+.2f} | {share['promote']:.1%} | {share['rollback']:.1%} | "
+                     f"{share['inconclusive']:.1%} | {day} | {naive['promote']:.1%} | {naive['rollback']:.1%} |")  # fmt: skip
+        figures["rows"].append({"true_difference": diff, **{f"rule_{k}": v for k, v in share.items()},
+                                "median_decision_day": float(np.median(decided)) if decided else None,
+                                **{f"naive_{k}": v for k, v in naive.items()}})  # fmt: skip
+    write_record("experiment", sys.argv[1:], figures, [], {"decisions": "\n".join(table)})
 
 
 if __name__ == "__main__":

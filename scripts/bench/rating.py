@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from scripts.bench.record import write_record
 from services.core.features import (
     LEARNED_FEATURES,
     Encoders,
@@ -64,8 +66,8 @@ def _latency(movies: Sequence[dict[str, Any]], enc: Encoders) -> tuple[float, fl
     return float(p50), float(p99)
 
 
-def compare(split: Split, title: str, algorithms: Sequence[str], seed: int, max_gap: float) -> bool:
-    """Train the recipe and every candidate on split.train; print the table; True when the target is met."""
+def compare(split: Split, title: str, algorithms: Sequence[str], seed: int, max_gap: float) -> dict[str, Any]:
+    """Train the recipe and every candidate on split.train; print the table; its figures, table and verdict."""
     sizes = split.sizes()
     print(f"\n## {title}\n")
     print(
@@ -83,9 +85,12 @@ def compare(split: Split, title: str, algorithms: Sequence[str], seed: int, max_
         [{"algorithm": c.algorithm, "metrics": c.metrics} for c in candidates], max_gap
     )
     base = recipe_m["test"]["rmse"]
-    print("| model | val RMSE | test RMSE | test / recipe | test MAE | test within ±0.5 |")
-    print("|---|---|---|---|---|---|")
-    print(_row("reference recipe (5 features, XGBoost 200 trees)", recipe_m["val"], recipe_m["test"], base))
+    table = [
+        "| model | val RMSE | test RMSE | test / recipe | test MAE | test within ±0.5 |",
+        "|---|---|---|---|---|---|",
+        _row("reference recipe (5 features, XGBoost 200 trees)", recipe_m["val"], recipe_m["test"], base),
+    ]
+    models = {"reference recipe": recipe_m}
     for c in candidates:
         val, test = (
             {k[len(s) + 1 :]: v for k, v in c.metrics.items() if k.startswith(s + "_")}
@@ -93,7 +98,9 @@ def compare(split: Split, title: str, algorithms: Sequence[str], seed: int, max_
         )
         name = "mean predictor" if c.algorithm == "mean" else c.algorithm
         mark = " **(selected)**" if c.algorithm == picked["algorithm"] else ""
-        print(_row(name + mark, val, test, base))
+        table.append(_row(name + mark, val, test, base))
+        models[c.algorithm] = {"val": val, "test": test}
+    print("\n".join(table))
     chosen = next(c for c in candidates if c.algorithm == picked["algorithm"])
     ratio = chosen.metrics["test_rmse"] / base
     met = ratio <= TARGET_RATIO
@@ -103,7 +110,12 @@ def compare(split: Split, title: str, algorithms: Sequence[str], seed: int, max_
         f"{base:.4f}, ratio {ratio:.3f} (target <= {TARGET_RATIO}): {'MET' if met else 'NOT MET'}"
     )
     print(f"featurize_one on the test rows: p50 {p50:.2f} ms, p99 {p99:.2f} ms; {len(m.names)} features")
-    return met
+    figures = {"title": title, "rows": sizes, "models": models, "selected": chosen.algorithm, "why": picked["why"],
+               "test_rmse": chosen.metrics["test_rmse"], "recipe_test_rmse": base, "ratio": ratio,
+               "featurize_one_ms": {"p50": p50, "p99": p99}, "features": len(m.names)}  # fmt: skip
+    verdict = {"claim": f"test RMSE / reference recipe's, {title}", "target": f"<= {TARGET_RATIO}",
+               "value": round(ratio, 3), "low": None, "high": None, "verdict": "met" if met else "not met"}  # fmt: skip
+    return {"met": met, "figures": figures, "table": "\n".join(table), "verdict": verdict}
 
 
 # --- ablation ---------------------------------------------------------------------------------------------
@@ -133,7 +145,7 @@ def _windows(split: Split, n: int) -> list[tuple[str, Split]]:
     return out
 
 
-def ablation(split: Split, n_windows: int, seed: int) -> None:
+def ablation(split: Split, n_windows: int, seed: int) -> str:
     """LightGBM on each feature variant, on the pipeline split and on backtest windows."""
     results: dict[str, list[tuple[float, float, float]]] = {v: [] for v in VARIANTS}
     names = []
@@ -150,14 +162,18 @@ def ablation(split: Split, n_windows: int, seed: int) -> None:
         print(f"  done: {names[-1]}", flush=True)
     print("\n## Ablation (LightGBM, default params; RMSE, ratio = test RMSE / recipe's on the same rows)\n")
     head = " | ".join(f"{n}: val / test / ratio" for n in names)
-    print(f"| variant | {head} | backtest mean test | backtest mean ratio |")
-    print("|---" * (len(names) + 3) + "|")
+    table = [
+        f"| variant | {head} | backtest mean test | backtest mean ratio |",
+        "|---" * (len(names) + 3) + "|",
+    ]
     for label, rows in results.items():
         cells = " | ".join(f"{v:.4f} / {t:.4f} / {t / r:.3f}" for v, t, r in rows)
         back = rows[1:] or rows
         mean_test = statistics.mean(t for _, t, _ in back)
         mean_ratio = statistics.mean(t / r for _, t, r in back)
-        print(f"| {label} | {cells} | {mean_test:.4f} | {mean_ratio:.3f} |")
+        table.append(f"| {label} | {cells} | {mean_test:.4f} | {mean_ratio:.3f} |")
+    print("\n".join(table))
+    return "\n".join(table)
 
 
 def main() -> None:
@@ -191,15 +207,19 @@ def main() -> None:
     runs = [(args.holdback, f"pipeline first run (holdback {args.holdback})")]
     if args.full and args.holdback != 0:
         runs.append((0, "whole snapshot (holdback 0)"))
-    met = []
+    results = []
     first_split = None
     for holdback, title in runs:
         split = time_split(first_run_rows(args.snapshot, holdback, settings.min_vote_count))
         first_split = first_split or split
-        met.append(compare(split, title, args.algorithms, args.seed, settings.max_generalization_gap))
+        results.append(compare(split, title, args.algorithms, args.seed, settings.max_generalization_gap))
+    # Table names a marker can use: "comparison" (the pipeline's first run), "whole", "ablation".
+    tables = {name: r["table"] for name, r in zip(("comparison", "whole"), results, strict=False)}
     if args.ablation and first_split is not None:
-        ablation(first_split, args.windows, args.seed)
-    if args.strict and not all(met):
+        tables["ablation"] = ablation(first_split, args.windows, args.seed)
+    figures = {"min_vote_count": settings.min_vote_count, "runs": [r["figures"] for r in results]}
+    write_record("rating", sys.argv[1:], figures, [r["verdict"] for r in results], tables)
+    if args.strict and not all(r["met"] for r in results):
         raise SystemExit(1)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from scripts.bench.rating_fix_text import fit_svd_text
-from services.core.features import Encoders, featurize_one, fit_encoders
+from scripts.bench.rating_fix_text import fit_svd_text, per_request_us
+from scripts.bench.record import write_record
+from services.core.features import fit_encoders
 from services.core.rating_model import load_rating_model
 from services.core.settings import Settings
 from services.train.rating.data import (
@@ -47,6 +48,12 @@ from services.train.rating.select import choose_challenger
 ROOT = Path(__file__).resolve().parents[2]
 ALGORITHMS = ("xgboost", "lightgbm", "random_forest", "mean")
 TARGET_RMSE = 0.69
+
+
+def emit(table: list[str], line: str) -> None:
+    """Print a table's line as it is measured (a run takes long) and keep it for the record."""
+    print(line, flush=True)
+    table.append(line)
 
 
 @dataclass(frozen=True)
@@ -153,27 +160,25 @@ def paired_interval(
     return rmse(y, fix) - rmse(y, base), float(lo), float(hi)
 
 
-def choose(
-    prepared: list[Prepared], families: Sequence[str], algorithms: Sequence[str], seed: int, max_gap: float
-) -> dict[str, tuple[Variant, float]]:
-    """Each family's setting with the lowest mean window RMSE (today's model under key "")."""
+def choose(prepared: list[Prepared], families: Sequence[str], algorithms: Sequence[str], seed: int, max_gap: float,
+           table: list[str]) -> dict[str, tuple[Variant, float]]:  # fmt: skip
+    """Each family's setting with the lowest mean window RMSE (today's model under key ""); rows go to table."""
 
     def score(v: Variant) -> list[float]:
         return [rmse(targets_of(p.split.test), run(v, p, algorithms, seed, max_gap)[0]) for p in prepared]
 
     heads = " | ".join(f"w{i + 1} test {p.split.test[0]['release_date'][:7]}..{p.split.test[-1]['release_date'][:7]}"
                        for i, p in enumerate(prepared))  # fmt: skip
-    print(
-        f"\n## Choosing on the windows (RMSE on each window's own test rows)\n\n| variant | {heads} | mean |"
-    )
-    print("|---" * (len(prepared) + 2) + "|")
+    print("\n## Choosing on the windows (RMSE on each window's own test rows)\n")
+    emit(table, f"| variant | {heads} | mean |")
+    emit(table, "|---" * (len(prepared) + 2) + "|")
     base = score(TODAY)
-    print(f"| {TODAY.label} | {' | '.join(f'{x:.4f}' for x in base)} | {np.mean(base):.4f} |", flush=True)
+    emit(table, f"| {TODAY.label} | {' | '.join(f'{x:.4f}' for x in base)} | {np.mean(base):.4f} |")
     chosen: dict[str, tuple[Variant, float]] = {"": (TODAY, float(np.mean(base)))}
     for family in families:
         for v in FAMILIES[family]:
             s = score(v)
-            print(f"| {v.label} | {' | '.join(f'{x:.4f}' for x in s)} | {np.mean(s):.4f} |", flush=True)
+            emit(table, f"| {v.label} | {' | '.join(f'{x:.4f}' for x in s)} | {np.mean(s):.4f} |")
             if family not in chosen or np.mean(s) < chosen[family][1]:
                 chosen[family] = (v, float(np.mean(s)))
     return chosen
@@ -191,22 +196,6 @@ def combine(variants: Sequence[Variant]) -> Variant:
         out = replace(out, **{f: getattr(v, f) for f in ("weight_k", "svd_dims", "calibrate", "refit")
                               if getattr(v, f) != getattr(TODAY, f)})  # fmt: skip
     return replace(out, calibrate="") if out.refit else out
-
-
-def per_request_us(split: Split, svd_dims: int) -> tuple[list[float], list[float]]:
-    """featurize_one and the SVD transform per holdout movie, in microseconds."""
-    enc = Encoders.from_json(fit_encoders(split.train).to_json())
-    svd = fit_svd_text(split.train, svd_dims)
-    feat, text = [], []
-    for m in split.test:
-        t0 = time.perf_counter()
-        featurize_one(m, enc)
-        t1 = time.perf_counter()
-        svd.rows([m])
-        t2 = time.perf_counter()
-        feat.append((t1 - t0) * 1e6)
-        text.append((t2 - t1) * 1e6)
-    return feat, text
 
 
 def main() -> None:
@@ -238,9 +227,9 @@ def main() -> None:
     sizes = split.sizes()
     print(f"rows: train {sizes['train']} (to {split.train[-1]['release_date']}), val {sizes['val']}, "
           f"holdout {sizes['test']} ({split.test[0]['release_date']} .. {split.test[-1]['release_date']})")  # fmt: skip
-    chosen = choose(
-        [Prepared(w) for w in windows(split, args.windows)], args.fixes, args.algorithms, seed, gap
-    )
+    tables: dict[str, list[str]] = {"windows": [], "holdout": []}
+    chosen = choose([Prepared(w) for w in windows(split, args.windows)], args.fixes, args.algorithms, seed, gap,
+                    tables["windows"])  # fmt: skip
     today_windows = chosen.pop("")[1]
     winners = [v for v, s in chosen.values() if s < today_windows]
     configs = [(f, v, s) for f, (v, s) in chosen.items()]
@@ -251,20 +240,22 @@ def main() -> None:
     y = targets_of(split.test)
     prep = Prepared(split)
     print("\n## Holdout (each configuration scored once; interval: paired bootstrap over holdout movies)\n")
-    print(
-        "| fix | setting (chosen on windows) | windows mean | challenger | holdout RMSE | fix - today | 95% interval | verdict |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    holdout = tables["holdout"]
+    emit(holdout, "| fix | setting (chosen on windows) | windows mean | challenger | holdout RMSE | fix - today "
+         "| 95% interval | verdict |")  # fmt: skip
+    emit(holdout, "|---|---|---|---|---|---|---|---|")
     base, algo = run(TODAY, prep, args.algorithms, seed, gap)
-    print(f"| today | - | {today_windows:.4f} | {algo} | {rmse(y, base):.4f} | | | |", flush=True)
-    results = []
+    emit(holdout, f"| today | - | {today_windows:.4f} | {algo} | {rmse(y, base):.4f} | | | |")
+    results, verdicts = [], []
     for family, v, s in configs:
         pred, algo = run(v, prep, args.algorithms, seed, gap)
         diff, lo, hi = paired_interval(y, base, pred, args.boot, seed)
         verdict = "keep" if hi < 0 else ("worse" if lo > 0 else "no clear effect")
         results.append((v, diff, hi))
-        print(f"| {family} | {v.label} | {s:.4f} | {algo} | {rmse(y, pred):.4f} | {diff:+.4f} "
-              f"| [{lo:+.4f}, {hi:+.4f}] | {verdict} |", flush=True)  # fmt: skip
+        emit(holdout, f"| {family} | {v.label} | {s:.4f} | {algo} | {rmse(y, pred):.4f} | {diff:+.4f} "
+                      f"| [{lo:+.4f}, {hi:+.4f}] | {verdict} |")  # fmt: skip
+        verdicts.append({"claim": f"{v.label} minus today's model, holdout RMSE", "target": "< 0 (interval below 0)",
+                         "value": diff, "low": lo, "high": hi, "verdict": "met" if hi < 0 else "not met"})  # fmt: skip
     for extra in range(1, args.seeds):
         b, _ = run(TODAY, prep, args.algorithms, seed + extra, gap)
         line = ", ".join(f"{v.label} {rmse(y, run(v, prep, args.algorithms, seed + extra, gap)[0]) - rmse(y, b):+.4f}"
@@ -283,6 +274,15 @@ def main() -> None:
     met = best <= TARGET_RMSE and bool(kept)
     print(f"target: holdout RMSE <= {TARGET_RMSE} with the interval below zero: {'MET' if met else 'NOT MET'} "
           f"(today {rmse(y, base):.4f}; best kept fix: {label}, {best:.4f})")  # fmt: skip
+    verdicts.append({"claim": f"holdout RMSE of the best kept fix ({label})", "target": f"<= {TARGET_RMSE}",
+                     "value": best, "low": None, "high": None, "verdict": "met" if met else "not met"})  # fmt: skip
+    figures = {"holdout_rows": sizes["test"], "today_rmse": rmse(y, base), "best_kept": label, "best_rmse": best,
+               "fixes": [{"fix": v.label, "difference": d, "high": hi} for v, d, hi in results],
+               "featurize_one_us": {"p50": np.percentile(feat, 50), "p99": np.percentile(feat, 99)},
+               "svd_transform_us": {"p50": np.percentile(text, 50), "p99": np.percentile(text, 99)}}  # fmt: skip
+    write_record(
+        "rating-fixes", sys.argv[1:], figures, verdicts, {k: "\n".join(t) for k, t in tables.items()}
+    )
 
 
 if __name__ == "__main__":

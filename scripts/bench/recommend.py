@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from scripts.bench import cold_start
+from scripts.bench.paired import BOOTSTRAP_SEED, RESAMPLES, paired_table
+from scripts.bench.record import write_record
 from services.core.recommender_runtime import SequentialRecommender
 from services.core.sasrec_config import SASRecConfig
 from services.train.movies.snapshot import load_links, load_ratings
@@ -37,7 +39,6 @@ from services.train.recommender.data import SequenceSplits, build_interactions, 
 from services.train.recommender.item_features import fit_vocabulary, rows_for
 from services.train.recommender.metrics import (
     evaluate,
-    paired_bootstrap,
     per_user_metrics,
     scores_from_top_lists,
     split_scores,
@@ -53,7 +54,6 @@ PEER_FILES = (
     ("itemknn_test_top10.csv", "item-kNN (peer's lists)"),
     ("pop_test_top10.csv", "popularity (peer's lists)"),
 )
-RESAMPLES, BOOTSTRAP_SEED = 10_000, 0
 
 
 def peer_top_lists(frame: pd.DataFrame, splits: SequenceSplits) -> tuple[list[np.ndarray], int]:
@@ -210,7 +210,7 @@ def main() -> None:
     header = (
         ["model"] + [f"{s} {m}@10" for s in ("valid", "test") for m in COLUMNS] + ["train s (wall / cpu)"]
     )
-    rows, sasrec_values, per_user = [], [], {}
+    rows, sasrec_values, per_user, measured = [], [], {}, {}
     test_inputs, test_targets = splits.inputs("test"), splits.targets("test")
     for name, fit in fits:
         print(f"fitting {name} ...", file=sys.stderr, flush=True)  # SASRec takes minutes: say so
@@ -225,53 +225,67 @@ def main() -> None:
             sasrec_values.append((values, wall, cpu))
             per_user[name] = per_user_metrics(scored["test"], test_targets, test_inputs)
         rows.append([name, *(f"{v:.4f}" for v in values), f"{wall:.1f} / {cpu:.1f}"])
+        measured[name] = {**dict(zip(header[1:-1], values, strict=True)), "train_wall_s": wall,
+                          "train_cpu_s": cpu}  # fmt: skip
     if len(sasrec_values) > 1:
         mean = np.mean([v for v, _, _ in sasrec_values], axis=0)
         wall = np.mean([w for _, w, _ in sasrec_values])
         cpu = np.mean([c for _, _, c in sasrec_values])
         label = f"SASRec (ours), mean of {len(sasrec_values)} seeds"
         rows.append([label, *(f"{v:.4f}" for v in mean), f"{wall:.1f} / {cpu:.1f}"])
-    print()
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for cells in rows:
-        print("| " + " | ".join(cells) + " |")
+    table = [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(c) + " |" for c in rows),
+    ]
+    print("\n" + "\n".join(table))
+    tables, verdicts = {"models": "\n".join(table)}, []
+    figures = {"data": stats, "split_fingerprint": splits.sequence_fingerprint(), "models": measured,
+               "notes": notes}  # fmt: skip
     for name, note in notes.items():
         print(f"\n{name}: {note}")
     if peers:
         print("\nPeers' test lists, scored here on the same test targets (valid not available):\n")
-        print("| model | test hr@10 | test ndcg@10 | test mrr@10 | test coverage@10 |")
-        print("|---|---|---|---|---|")
+        peer_table = [
+            "| model | test hr@10 | test ndcg@10 | test mrr@10 | test coverage@10 |",
+            "|---|---|---|---|---|",
+        ]
         for label, scores in peers.items():
             metrics = evaluate(scores, test_targets, test_inputs)
-            print(f"| {label} | " + " | ".join(f"{metrics[m]:.4f}" for m in COLUMNS) + " |")
-        _print_paired(per_user, per_user_metrics(peers[PEER_FILES[0][1]], test_targets, test_inputs))
+            peer_table.append(f"| {label} | " + " | ".join(f"{metrics[m]:.4f}" for m in COLUMNS) + " |")
+        print("\n".join(peer_table))
+        tables["peers"] = "\n".join(peer_table)
+        tables["paired_peer"], verdicts = _print_paired(
+            per_user, per_user_metrics(peers[PEER_FILES[0][1]], test_targets, test_inputs)
+        )
     if not args.skip_cold_start:
-        table = build_interactions(
+        interactions = build_interactions(
             load_ratings(args.snapshot), load_links(args.snapshot), (m["id"] for m in data.movies)
         )
-        cold_start.run(
-            data, table, None if args.skip_sasrec else train_config, args.seed, args.cold_validation
+        cold = cold_start.run(
+            data, interactions, None if args.skip_sasrec else train_config, args.seed, args.cold_validation
         )
+        tables.update(cold["tables"])
+        verdicts += cold["verdicts"]
+        figures["cold_start"] = cold["figures"]
+    write_record("recommend", sys.argv[1:], figures, verdicts, {k: v for k, v in tables.items() if v})
 
 
-def _print_paired(ours: dict[str, dict[str, np.ndarray]], peer: dict[str, np.ndarray]) -> None:
-    """Each SASRec seed minus the peer's SASRec, per user, with its bootstrap interval."""
+def _print_paired(
+    ours: dict[str, dict[str, np.ndarray]], peer: dict[str, np.ndarray]
+) -> tuple[str, list[dict]]:
+    """Each SASRec seed minus the peer's SASRec, per user, with its bootstrap interval; the table and verdicts."""
     if not ours:
-        return
+        return "", []
     print(
         f"\nPaired test differences, ours minus RecBole SASRec, mean over {len(peer['ndcg'])} users "
         f"[95% bootstrap interval, {RESAMPLES:,} resamples of users, seed {BOOTSTRAP_SEED}]:\n"
     )
-    print("| model | NDCG@10 difference [95%] | HR@10 difference [95%] | NDCG@10 interval above 0 |")
-    print("|---|---|---|---|")
-    for name, metrics in ours.items():
-        cells, above = [], False
-        for m in ("ndcg", "hr"):
-            diff, low, high = paired_bootstrap(metrics[m], peer[m], RESAMPLES, BOOTSTRAP_SEED)
-            cells.append(f"{diff:+.4f} [{low:+.4f}, {high:+.4f}]")
-            above = above or (m == "ndcg" and low > 0)
-        print(f"| {name} | {cells[0]} | {cells[1]} | {'yes' if above else 'no'} |")
+    lines, verdicts = paired_table(
+        ours, peer, "RecBole SASRec (test)", (("ndcg", "NDCG@10"), ("hr", "HR@10"))
+    )
+    print("\n".join(lines))
+    return "\n".join(lines), verdicts
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import tempfile
 from pathlib import Path
 from time import perf_counter
 
+from scripts.bench.record import write_record
 from scripts.harness.redis_server import redis_server
 from services.core.user_store import MAX_EVENTS, UserStore
 from services.core.user_store_local import LocalUserStore
@@ -35,8 +37,8 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] * 1e6
 
 
-def bench(name: str, store: UserStore, users: int, ops: int) -> None:
-    """Fill `users` users to the bound, then time single-event applies and gets of random users."""
+def bench(name: str, store: UserStore, users: int, ops: int) -> dict[str, float]:
+    """Fill `users` users to the bound, then time single-event applies and gets of random users; the figures."""
     start = perf_counter()
     for u in range(users):
         store.apply([_event(f"u{u}", n) for n in range(MAX_EVENTS)])
@@ -58,6 +60,8 @@ def bench(name: str, store: UserStore, users: int, ops: int) -> None:
     )
     store.clear()
     store.close()
+    return {"fill_s": round(fill, 1), "apply_p50_us": round(_pct(applies, 0.5)), "apply_p99_us": round(_pct(applies, 0.99)),
+            "get_p50_us": round(_pct(gets, 0.5)), "get_p99_us": round(_pct(gets, 0.99))}  # fmt: skip
 
 
 def main() -> None:
@@ -69,9 +73,19 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=5000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        bench("sqlite", LocalUserStore(Path(tmp) / "users.db", ttl_s=86400), args.users, args.ops)
+        stores = {
+            "sqlite": bench(
+                "sqlite", LocalUserStore(Path(tmp) / "users.db", ttl_s=86400), args.users, args.ops
+            )
+        }
         with redis_server(Path(tmp) / "redis") as srv:
-            bench("redis", RedisUserStore(srv.url(1), ttl_s=86400), args.users, args.ops)
+            stores["redis"] = bench("redis", RedisUserStore(srv.url(1), ttl_s=86400), args.users, args.ops)
+    table = [f"| store | fill {args.users:,} users x {MAX_EVENTS} events, s | apply 1 event p50 / p99, us "
+             f"| get ({MAX_EVENTS} events folded) p50 / p99, us |", "|---|---:|---:|---:|"]  # fmt: skip
+    table += [f"| {name} | {f['fill_s']:.1f} | {f['apply_p50_us']} / {f['apply_p99_us']} | {f['get_p50_us']} / "
+              f"{f['get_p99_us']} |" for name, f in stores.items()]  # fmt: skip
+    figures = {"users": args.users, "ops": args.ops, "events_per_user": MAX_EVENTS, "stores": stores}
+    write_record("user_store", sys.argv[1:], figures, [], {"stores": "\n".join(table)})
 
 
 if __name__ == "__main__":

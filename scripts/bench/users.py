@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from scripts.bench.record import write_record
 from scripts.bench.serve_load import Cell, HttpxLoad, Target, Wrk, measure
 from scripts.bench.serve_report import table
 from scripts.bench.serve_servers import cpu_split, demo_s3
@@ -170,9 +171,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"- ranking: {r['rank_seconds']:.2f} s, {r['rank_seconds_per_10k_users']:.2f} s per 10,000 users")
     print(f"- in all (registry load, inputs, ranking, S3 write, store load of {r['loaded']:,} lists): "
           f"{r['seconds']:.2f} s, {r['seconds_per_10k_users']:.2f} s per 10,000 users")  # fmt: skip
+    keys = ("users", "app_users", "movielens_users", "k", "algorithm", "model_version", "rank_seconds",
+            "rank_seconds_per_10k_users", "loaded", "seconds", "seconds_per_10k_users")  # fmt: skip
+    figures: dict[str, Any] = {"precompute": {k: r[k] for k in keys}, "recommend": []}
+    tables = {}
     if isinstance(cells, str):
         print(f"\n/recommend: skipped ({cells})")
+        figures["recommend_skipped"] = cells
     elif cells:
+        tables["recommend"] = table(cells)
+        figures["recommend"] = [{"user": c.target.server, "endpoint": c.target.name, "concurrency": c.concurrency,
+                                 "requests": c.sent, "errors": c.errors, "rps": c.rps, "p50_ms": c.p50_ms,
+                                 "p99_ms": c.p99_ms, "server_cpu_ms": c.server_cpu_ms} for c in cells]  # fmt: skip
         print("\n/recommend with only a user_id (1,000 users each, 20 stored likes each):\n")
         print(table(cells))
         top = max(c.concurrency for c in cells)
@@ -180,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         if "cached user" in by and "live user" in by:
             print(f"\n- p99 at concurrency {top}: cached {by['cached user'].p99_ms:.2f} ms, "
                   f"live {by['live user'].p99_ms:.2f} ms")  # fmt: skip
+    tables["precompute"] = ("| users | ranking s | ranking s per 10,000 users | in all s | in all s per 10,000 users |\n"
+                            f"|---:|---:|---:|---:|---:|\n| {r['users']:,} | {r['rank_seconds']:.2f} | "
+                            f"{r['rank_seconds_per_10k_users']:.2f} | {r['seconds']:.2f} | {r['seconds_per_10k_users']:.2f} |")  # fmt: skip
+    write_record("users", sys.argv[1:] if argv is None else argv, figures, [], tables)
     return 0
 
 
