@@ -110,8 +110,11 @@ def command_line(bench: str, argv: list[str]) -> str:
     """The line that reproduces the run: `./scripts/bench.sh <bench> ...`, or the module for one it lacks."""
     name = bench.replace("_", "-")
     args = f" {shlex.join(argv)}" if argv else ""
-    if name in bench_sh_names():
+    names = bench_sh_names()
+    if name in names:
         return f"./scripts/bench.sh {name}{args}"
+    if name.rsplit("-", 1)[0] in names:  # a mode of a bench, e.g. serve-soak: `bench.sh serve --soak …`
+        return f"./scripts/bench.sh {name.rsplit('-', 1)[0]}{args}"
     return f".venv/bin/python -m scripts.bench.{bench.replace('-', '_')}{args}"
 
 

@@ -5,10 +5,8 @@ gigabytes and minutes. Here every batch under `events/<stream>/dt=D/` (any objec
 prefix and the format suffix matter, so writers may name batches as they like) is parsed by Arrow's
 JSON reader against a fixed schema, in a few threads, into one table.
 
-A batch with a row Arrow cannot type (a number where a string belongs, a line that is not an object)
-is parsed again in Python, row by row: rows that fit the schema join the table, the rest come back
-as `off_schema` for the caller to quarantine or drop. Parquet batches (`.parquet`) are read too, so
-the flusher can move to Parquet without touching the readers.
+A batch with a row Arrow cannot type is parsed again in Python, row by row: rows that fit join the
+table, the rest come back as `off_schema` to quarantine. Parquet batches are read too.
 """
 
 from __future__ import annotations
@@ -34,8 +32,7 @@ from services.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
-# Who proved the event's user (events.AUTH_KINDS: the user's own token, or a client key acting for
-# them) and which client key it was; null on events from before users were verified (issue 32).
+# How the event's user was proven (events.AUTH_KINDS) and by which client key; null before issue 32.
 AUTH_FIELDS = [("auth", pa.string()), ("client_id", pa.string())]
 FEEDBACK_SCHEMA = pa.schema(
     [
@@ -66,8 +63,7 @@ IMPRESSION_SCHEMA = pa.schema(
         ("catalog_size", pa.int64()),
         ("arm", pa.string()),  # "production" or "candidate" (null: served before experiments existed)
         ("experiment_id", pa.string()),  # the running experiment when the response was served
-        # Issue 21 (null before it): what was ranked from (user, request, fallback), whether the answer was
-        # the user's precomputed list, and how many stored positives it started from.
+        # Null on older rows: what was ranked from, whether it was a precomputed list, stored positives.
         ("source", pa.string()),
         ("cached", pa.bool_()),
         ("history", pa.int32()),

@@ -104,4 +104,9 @@ def test_every_bench_that_records_names_a_command_that_exists() -> None:
         "user_store",
     } <= names
     for name in names:
-        assert name in record.bench_sh_names() or (ROOT / "scripts" / "bench" / f"{name}.py").exists(), name
+        line = record.command_line(name, [])
+        module = line.removeprefix(".venv/bin/python -m scripts.bench.")
+        assert (
+            line.startswith("./scripts/bench.sh ") or (ROOT / "scripts" / "bench" / f"{module}.py").exists()
+        ), name
+    assert record.command_line("serve-soak", ["--soak", "600"]) == "./scripts/bench.sh serve --soak 600"
