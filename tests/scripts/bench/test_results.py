@@ -132,3 +132,13 @@ def test_a_record_without_verdicts_must_be_shown_by_a_named_table(
     page.write_text("<!-- results:drift -->\n<!-- /results:drift -->\n")
     assert _run(page, tmp_path) == 1
     assert "drift has no verdicts; name one of its tables: ['steps']" in capsys.readouterr().out
+
+
+def test_an_interval_the_bench_printed_beside_its_value_is_not_printed_twice() -> None:
+    """The serving benches write "75.8 ms [51.0, 160.0] (n=5, 94%)" as the value; others give low/high apart."""
+    printed = {"claim": "p99", "target": "<= 15 ms", "value": "75.8 ms [51.0, 160.0] (n=5, 94%)",
+               "low": 51.0, "high": 160.0, "verdict": "not met"}  # fmt: skip
+    apart = {**printed, "value": "75.8 ms"}
+    table = results.verdicts_table([printed, apart])
+    assert "| 75.8 ms [51.0, 160.0] (n=5, 94%) | not met |" in table
+    assert "| 75.8 ms [51, 160] | not met |" in table
