@@ -102,7 +102,9 @@ def verdicts_table(verdicts: list[dict[str, Any]]) -> str:
     lines = ["| claim | target | value [low, high] | verdict |", "|---|---|---|---|"]
     for v in verdicts:
         value = _cell(v["value"])
-        if "[" in value:  # the bench already printed its interval beside the value (scripts/bench/intervals.py)
+        if (
+            "[" in value
+        ):  # the bench already printed its interval beside the value (scripts/bench/intervals.py)
             pass
         elif v["low"] is not None or v["high"] is not None:
             value += f" [{_cell(v['low'])}, {_cell(v['high'])}]"
