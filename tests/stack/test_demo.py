@@ -277,10 +277,11 @@ def test_demo_exits_non_zero_naming_the_part_that_never_became_ready(
         demo.stop()
 
 
-def test_demo_refuses_an_unknown_argument(clone: Clone) -> None:
+@pytest.mark.parametrize(("arg", "status", "says"), [("--help", 0, "DEMO_READY_TIMEOUT_S"), ("--bogus", 2, "unknown argument: --bogus")])  # fmt: skip
+def test_demo_help_and_an_unknown_argument(clone: Clone, arg: str, status: int, says: str) -> None:
     done = subprocess.run(
-        [str(clone.root / "scripts" / "demo.sh"), "--bogus"], cwd=clone.root, env=clone.env,
-        capture_output=True, text=True, timeout=60,
+        [str(clone.root / "scripts" / "demo.sh"), arg], cwd=clone.root, env=clone.env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
     )  # fmt: skip
-    assert done.returncode == 2 and "unknown argument: --bogus" in done.stderr
+    assert done.returncode == status and says in done.stdout, done.stdout
     assert _stack(clone.mark) == {}
