@@ -19,7 +19,8 @@ source "$(dirname "$0")/env.sh"
 DATE="$(date -u -d yesterday +%Y-%m-%d)"
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --date) DATE="$2"; shift 2 ;;
+    --date) [[ $# -ge 2 ]] || { echo "--date needs a day, YYYY-MM-DD (see --help)" >&2; exit 2; }
+            DATE="$2"; shift 2 ;;
     -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac

@@ -5,7 +5,11 @@
 #   ./scripts/s3.sh status   exit 0 when running
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
-if [[ "${1:-}" =~ ^(-h|--help|)$ ]]; then sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+case "${1:-}" in
+  -h|--help|"") sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  start|stop|status) ;;
+  *) echo "unknown action: $1 (start, stop or status; see --help)" >&2; exit 2 ;;
+esac
 if [[ "$S3_EMBEDDED" != "1" ]]; then
   echo "S3_ENDPOINT_URL=$S3_ENDPOINT_URL is external: nothing to $1 here." >&2; exit 0
 fi

@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Create .venv with every host's extras (train, serve, ui, dev). Idempotent: a second run only
 # re-installs when pyproject.toml changed since the last successful install.
+#
+#   ./scripts/setup.sh          PYTHON (python3, 3.11 or newer) makes the env
+#   ./scripts/setup.sh --help   this text
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+  -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  "") ;;
+  *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+esac
 PY="${PYTHON:-python3}"
+if ! command -v "$PY" >/dev/null; then
+  echo "setup.sh: no Python at '$PY': install Python 3.11 or newer, or point PYTHON at one" >&2; exit 1
+fi
 STAMP=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 
 if [[ ! -x .venv/bin/python ]]; then

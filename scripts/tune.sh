@@ -12,5 +12,5 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 case "${1:-}" in -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
-s3_up
+# The CLI starts the embedded S3 (when it is the configured one) once its arguments parse.
 exec "$PY" -m services.train.rating.tuning.cli "$@"

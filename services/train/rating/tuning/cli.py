@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
+from services.core import embedded_s3
 from services.core.settings import get_settings
 from services.train.context import Context
 from services.train.rating.tuning.steps import algorithms_from, tune_all
@@ -27,7 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("botocore", "urllib3", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    algorithms = algorithms_from(",".join(args.algorithms))
+    try:
+        algorithms = algorithms_from(",".join(args.algorithms))
+    except ValueError as e:
+        parser.error(str(e))  # a usage error (exit 2), not a traceback
+    # tune.sh leaves the embedded S3 to this point, so a mistyped option starts no server.
+    if os.environ.get("S3_EMBEDDED") == "1":
+        embedded_s3.main(["start"])
     ctx = Context.from_settings(settings)
     published = tune_all(ctx, algorithms, n_trials=args.trials, timeout_s=args.timeout)
     best = ctx.store.get_json(published["key"])
